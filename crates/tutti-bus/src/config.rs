@@ -8,10 +8,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Connection settings for the NATS broker.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BusConfig {
     /// Broker URLs; the client picks one and fails over to the others.
@@ -67,7 +67,7 @@ impl BusConfig {
 }
 
 /// Credentials presented to the broker.
-#[derive(Clone, Default, Deserialize, PartialEq)]
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "snake_case", tag = "method")]
 pub enum Auth {
     /// No credentials (a local development broker).
@@ -112,7 +112,7 @@ impl fmt::Debug for Auth {
 }
 
 /// TLS settings for the broker connection.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// Require TLS even if the URL does not say `tls://`.

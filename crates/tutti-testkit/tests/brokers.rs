@@ -62,11 +62,7 @@ async fn cluster_of_three_runs_a_replicated_stream() {
         })
         .await
         .unwrap();
-    js.publish("r3.x", "hello".into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    publish_when_leader_elected(&js, "r3.x").await;
     let info = stream.info().await.unwrap();
     assert_eq!(info.config.num_replicas, 3);
     assert_eq!(info.state.messages, 1);
@@ -75,4 +71,25 @@ async fn cluster_of_three_runs_a_replicated_stream() {
         .as_ref()
         .expect("cluster info on a replicated stream");
     assert_eq!(cluster_info.replicas.len(), 2, "a leader and two replicas");
+}
+
+/// A freshly created replicated stream answers publishes only once its group has elected
+/// a leader and the interest has propagated; until then a publish sees "no responders".
+/// Retry on that one condition, within a bound.
+async fn publish_when_leader_elected(js: &async_nats::jetstream::Context, subject: &'static str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let acked = match js.publish(subject, "hello".into()).await {
+            Ok(ack) => ack.await,
+            Err(err) => Err(err),
+        };
+        match acked {
+            Ok(_) => return,
+            Err(err) if std::time::Instant::now() < deadline => {
+                eprintln!("publish not yet accepted ({err}); retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("replicated stream never accepted a publish: {err}"),
+        }
+    }
 }
