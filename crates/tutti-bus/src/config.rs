@@ -95,6 +95,11 @@ pub enum Auth {
         /// Path to the `.creds` file.
         path: PathBuf,
     },
+    /// The contents of a `.creds` file, as handed out at enrollment.
+    CredsInline {
+        /// The file's contents.
+        creds: String,
+    },
 }
 
 impl fmt::Debug for Auth {
@@ -107,6 +112,7 @@ impl fmt::Debug for Auth {
             }
             Auth::Nkey { .. } => f.write_str("Nkey { seed: <redacted> }"),
             Auth::CredsFile { path } => write!(f, "CredsFile {{ path: {path:?} }}"),
+            Auth::CredsInline { .. } => f.write_str("CredsInline { creds: <redacted> }"),
         }
     }
 }

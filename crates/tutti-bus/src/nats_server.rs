@@ -222,6 +222,23 @@ fn check_version(binary: &Path) -> Result<(), ProvisionError> {
     Ok(())
 }
 
+/// Whether the broker whose monitoring endpoint listens on 127.0.0.1:`monitor_port` reports
+/// healthy (`/healthz` answers 200 once JetStream is up, and in a cluster has a meta leader).
+/// A plain blocking HTTP/1.0 request, so it needs no HTTP client and no runtime.
+pub fn healthz_ok(monitor_port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", monitor_port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    if stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")
+}
+
 fn require_file(path: &Path, source_name: &'static str) -> Result<PathBuf, ProvisionError> {
     if path.is_file() {
         Ok(path.to_path_buf())

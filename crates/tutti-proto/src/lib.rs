@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod command;
 pub mod config;
 pub mod digest;
+pub mod enroll;
 pub mod event;
 pub mod fleet;
 pub mod heartbeat;

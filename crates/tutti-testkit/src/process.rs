@@ -6,8 +6,6 @@
 //! has a meta leader).
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -15,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
-use tutti_bus::nats_server::{NatsServerSearch, locate_or_provision};
+use tutti_bus::nats_server::{NatsServerSearch, healthz_ok, locate_or_provision};
 
 /// How long a broker may take to become ready before the test fails.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -180,18 +178,4 @@ fn read_ports_file(ports_dir: &Path) -> Option<Ports> {
         client: port_of("nats")?,
         monitor: port_of("monitoring")?,
     })
-}
-
-fn healthz_ok(monitor_port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", monitor_port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")
 }

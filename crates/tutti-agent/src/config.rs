@@ -1,0 +1,136 @@
+//! The agent's local configuration file (`agent.toml`): where its state lives and the
+//! local fallbacks for what the fleet's layered configuration does not set.
+//!
+//! Parsed strictly: an unknown key is an error naming the key, its line and column. The
+//! example file `agent.example.toml` is embedded and a test keeps it parsing to the defaults.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The documented example configuration, shipped with the binary.
+pub const EXAMPLE: &str = include_str!("../agent.example.toml");
+
+/// The contents of `agent.toml`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalConfig {
+    /// Directory for identity, cursor, queue, outbox and KV replicas (created 0700).
+    pub state_dir: PathBuf,
+    /// Log filter in tracing's EnvFilter syntax.
+    pub log_level: String,
+    /// Broker URLs overriding the ones handed out at enrollment; empty means none.
+    pub nats_urls: Vec<String>,
+    /// Bound on every JetStream request and publish acknowledgement, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Ceiling of the jittered reconnect backoff, in milliseconds.
+    pub reconnect_max_delay_ms: u64,
+    /// Process execution.
+    pub execution: ExecutionConfig,
+    /// The results outbox.
+    pub outbox: OutboxConfig,
+}
+
+/// Process execution settings.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutionConfig {
+    /// Commands executed at the same time (layered config `concurrency` wins).
+    pub concurrency: usize,
+    /// Grace between SIGTERM and SIGKILL for a timed-out or killed process group, in ms.
+    pub kill_grace_ms: u64,
+}
+
+/// Bounds of the results outbox.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// Messages waiting for the broker before new commands stop starting.
+    pub max_messages: u64,
+    /// Bytes waiting for the broker before new commands stop starting.
+    pub max_bytes: u64,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig {
+            state_dir: PathBuf::from("/var/lib/tutti-agent"),
+            log_level: "info".into(),
+            nats_urls: Vec::new(),
+            request_timeout_ms: 5_000,
+            reconnect_max_delay_ms: 30_000,
+            execution: ExecutionConfig::default(),
+            outbox: OutboxConfig::default(),
+        }
+    }
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        ExecutionConfig {
+            concurrency: 4,
+            kill_grace_ms: 5_000,
+        }
+    }
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            max_messages: 100_000,
+            max_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl LocalConfig {
+    /// Parses TOML text; errors name the offending key with its line and column.
+    pub fn parse(text: &str) -> Result<LocalConfig, String> {
+        toml::from_str(text).map_err(|err| err.to_string().trim_end().to_string())
+    }
+
+    /// Reads and parses a config file; a missing file is an error naming the path.
+    pub fn load(path: &Path) -> Result<LocalConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+        LocalConfig::parse(&text).map_err(|err| format!("{}: {err}", path.display()))
+    }
+
+    /// The request timeout as a `Duration`.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_example_parses_to_the_defaults() {
+        assert_eq!(LocalConfig::parse(EXAMPLE).unwrap(), LocalConfig::default());
+    }
+
+    #[test]
+    fn an_empty_file_is_all_defaults() {
+        assert_eq!(LocalConfig::parse("").unwrap(), LocalConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_line() {
+        let err =
+            LocalConfig::parse("state_dir = \"/x\"\n\n[execution]\nconcurency = 3\n").unwrap_err();
+        assert!(err.contains("concurency"), "{err}");
+        assert!(err.contains("line 4"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_are_reported() {
+        let err = LocalConfig::parse("request_timeout_ms = \"soon\"").unwrap_err();
+        assert!(
+            err.contains("request_timeout_ms") || err.contains("line 1"),
+            "{err}"
+        );
+    }
+}

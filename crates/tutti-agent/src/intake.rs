@@ -1,0 +1,442 @@
+//! Command intake: one ephemeral consumer, resumed from the local cursor, feeding the queue.
+//!
+//! The bus contract this module keeps (see `docs/protocol.md`):
+//! - **One consumer per connected agent**, named `cmd-<agent-id>` so broker permissions can
+//!   pin it, ephemeral (`inactive_threshold`), with one filter per subject the agent listens
+//!   on: `all`, each of its groups, itself. A disconnected agent costs the broker nothing.
+//! - **Resume from the cursor.** The consumer starts at `cursor + 1`. The cursor advances only
+//!   in the same transaction that queues the command (`AgentState::enqueue`), so a crash
+//!   between delivery and queueing redelivers instead of losing.
+//! - **Exactly once.** Command ids already taken in are never queued again, so replays after
+//!   a reconnect or a group change are harmless.
+//! - **Gap detection.** NATS silently starts at the stream's first sequence when asked for
+//!   an older one. The first sequence is read before and after creating the consumer; if it
+//!   lies beyond `cursor + 1`, the agent reports `gap_detected` for the lost range.
+//! - **Only its own commands.** A delivered subject outside the agent's filters, a bad
+//!   signature, an unknown key, an expired command or one signed for another subject is
+//!   refused and reported, never executed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use ed25519_dalek::VerifyingKey;
+use futures::StreamExt;
+use jiff::Timestamp;
+use tokio::sync::{Notify, mpsc, watch};
+use tutti_bus::{BusError, bounded};
+use tutti_proto::catalog::COMMANDS_STREAM;
+use tutti_proto::command::{Command, CommandBody};
+use tutti_proto::result::SkipReason;
+use tutti_proto::sign::SignedCommand;
+use tutti_proto::{AgentId, GroupName, RunId, subjects};
+
+use crate::report;
+use crate::state::{EnqueueOutcome, QueuedCommand, StateError, StateHandle};
+
+/// How long the broker keeps the consumer after the agent stops pulling.
+const CONSUMER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(30);
+
+/// What intake needs to know and whom it tells.
+#[derive(Debug, Clone)]
+pub struct IntakeContext {
+    /// This agent.
+    pub agent_id: AgentId,
+    /// The pinned server key.
+    pub server_key: VerifyingKey,
+    /// Where commands and cursor live.
+    pub state: StateHandle,
+    /// Poked whenever a command is queued.
+    pub queued: Arc<Notify>,
+    /// Receives run ids to kill now (running copies).
+    pub kills: mpsc::UnboundedSender<RunId>,
+    /// Poked whenever the outbox gains messages.
+    pub outbox: Arc<Notify>,
+    /// Start position for a never-connected agent (from enrollment).
+    pub start_after_seq: Option<u64>,
+}
+
+/// Why an intake session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// Talking to the broker failed; the session is retried from the cursor.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// The local state failed; the session is retried, nothing was acknowledged.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Groups the agent joined, and from when their commands must be read again.
+///
+/// The cursor covers everything delivered under the *old* filters, which can include
+/// commands published after a command for a newly joined group: the server targeted this
+/// agent for that command, but the old consumer skipped it. So after a join, the new groups'
+/// subjects are read again from shortly before the change (`since`) up to the cursor; command
+/// ids already taken in are ignored, so the overlap costs nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backfill {
+    /// The groups joined.
+    pub groups: Vec<GroupName>,
+    /// Read their commands published at or after this instant.
+    pub since: Timestamp,
+}
+
+/// How far before a group change the backfill starts, covering clock skew between the
+/// server (which stamps the stream) and the agent and the membership's propagation time.
+pub const BACKFILL_MARGIN: jiff::SignedDuration = jiff::SignedDuration::from_secs(300);
+
+/// Runs one intake session: creates the consumer from the cursor and takes commands in
+/// until the group list changes (returns the groups joined) or the broker fails (returns
+/// `Err`). The caller loops, so a new session resumes exactly at the cursor with the new
+/// filters, after a [`Backfill`] of the groups joined.
+pub async fn run_session(
+    context: &IntakeContext,
+    js: &async_nats::jetstream::Context,
+    timeout: Duration,
+    groups: &mut watch::Receiver<Vec<GroupName>>,
+    backfill: &mut Option<Backfill>,
+) -> Result<Option<Backfill>, IntakeError> {
+    let current_groups = groups.borrow_and_update().clone();
+    let filters = subjects::agent_command_filters(&context.agent_id, &current_groups);
+    let cursor = initial_cursor(context, js, timeout).await?;
+    if let Some(pending) = backfill.clone() {
+        run_backfill(context, js, timeout, &pending, cursor).await?;
+        *backfill = None;
+    }
+    let start_seq = cursor.saturating_add(1);
+    let first_before = first_sequence(js, timeout).await?;
+    let mut messages = open_consumer(context, js, timeout, &filters, start_seq).await?;
+    let first_after = first_sequence(js, timeout).await?;
+    report_gap(context, start_seq, first_before.max(first_after)).await?;
+    tracing::info!(agent_id = %context.agent_id, start_seq, ?filters, "Command intake started.");
+    loop {
+        tokio::select! {
+            changed = groups.changed() => {
+                if changed.is_err() {
+                    return Ok(None);
+                }
+                tracing::info!(agent_id = %context.agent_id, "Groups changed; re-creating the command consumer from the cursor.");
+                let joined: Vec<GroupName> = groups
+                    .borrow()
+                    .iter()
+                    .filter(|group| !current_groups.contains(group))
+                    .cloned()
+                    .collect();
+                let since = Timestamp::now() - BACKFILL_MARGIN;
+                return Ok((!joined.is_empty()).then_some(Backfill { groups: joined, since }));
+            }
+            next = messages.next() => match next {
+                Some(Ok(message)) => take_message(context, &filters, message).await?,
+                Some(Err(err)) => return Err(BusError::Other(format!("command consumer: {err}")).into()),
+                None => return Err(BusError::Unavailable("command consumer ended".into()).into()),
+            },
+        }
+    }
+}
+
+/// Reads the joined groups' commands from `since` up to `cursor` through the same intake
+/// path (signature checks, de-duplication), then ends.
+async fn run_backfill(
+    context: &IntakeContext,
+    js: &async_nats::jetstream::Context,
+    timeout: Duration,
+    backfill: &Backfill,
+    cursor: u64,
+) -> Result<(), IntakeError> {
+    let filters: Vec<String> = backfill.groups.iter().map(subjects::cmd_group).collect();
+    let start_time =
+        time::OffsetDateTime::from_unix_timestamp_nanos(backfill.since.as_nanosecond())
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let policy = DeliverPolicy::ByStartTime { start_time };
+    let (mut messages, pending) =
+        open_consumer_with(context, js, timeout, &filters, policy).await?;
+    let mut remaining = pending;
+    tracing::info!(agent_id = %context.agent_id, groups = ?backfill.groups, pending, "Reading commands of newly joined groups.");
+    while remaining > 0 {
+        let next = tokio::time::timeout(timeout * 2, messages.next()).await;
+        let message = match next {
+            Ok(Some(Ok(message))) => message,
+            Ok(Some(Err(err))) => {
+                return Err(BusError::Other(format!("backfill consumer: {err}")).into());
+            }
+            Ok(None) | Err(_) => {
+                return Err(BusError::Unavailable("backfill consumer stalled".into()).into());
+            }
+        };
+        let info = message
+            .info()
+            .map_err(|err| BusError::Other(err.to_string()))?;
+        let (stream_seq, pending) = (info.stream_sequence, info.pending);
+        if stream_seq > cursor {
+            break;
+        }
+        take_message(context, &filters, message).await?;
+        remaining = pending;
+    }
+    Ok(())
+}
+
+async fn initial_cursor(
+    context: &IntakeContext,
+    js: &async_nats::jetstream::Context,
+    timeout: Duration,
+) -> Result<u64, IntakeError> {
+    if let Some(cursor) = context.state.call(|state| state.cursor()).await? {
+        return Ok(cursor);
+    }
+    // A freshly enrolled agent starts at its enrollment point, not at the beginning of the
+    // stream: a new laptop must not replay a week of broadcasts.
+    let start_after = match context.start_after_seq {
+        Some(seq) => seq,
+        None => stream_state(js, timeout).await?.last_sequence,
+    };
+    context
+        .state
+        .call(move |state| state.advance_cursor(start_after, None))
+        .await?;
+    Ok(start_after)
+}
+
+async fn open_consumer(
+    context: &IntakeContext,
+    js: &async_nats::jetstream::Context,
+    timeout: Duration,
+    filters: &[String],
+    start_seq: u64,
+) -> Result<pull::Stream, BusError> {
+    let policy = DeliverPolicy::ByStartSequence {
+        start_sequence: start_seq,
+    };
+    Ok(open_consumer_with(context, js, timeout, filters, policy)
+        .await?
+        .0)
+}
+
+/// Creates the agent's one consumer (replacing a lingering one) and returns its message
+/// stream and the number of messages pending for it at creation.
+async fn open_consumer_with(
+    context: &IntakeContext,
+    js: &async_nats::jetstream::Context,
+    timeout: Duration,
+    filters: &[String],
+    deliver_policy: DeliverPolicy,
+) -> Result<(pull::Stream, u64), BusError> {
+    let name = format!("cmd-{}", context.agent_id);
+    let stream = bounded(
+        "get commands stream",
+        timeout,
+        js.get_stream(COMMANDS_STREAM),
+    )
+    .await?;
+    // A consumer of the same name may linger from the previous session until its
+    // inactivity threshold; its start position is wrong now, so replace it.
+    let _ = tokio::time::timeout(timeout, stream.delete_consumer(&name)).await;
+    let config = pull::Config {
+        name: Some(name),
+        filter_subjects: filters.to_vec(),
+        deliver_policy,
+        ack_policy: AckPolicy::None,
+        inactive_threshold: CONSUMER_INACTIVE_THRESHOLD,
+        ..pull::Config::default()
+    };
+    let consumer = tokio::time::timeout(timeout, stream.create_consumer(config))
+        .await
+        .map_err(|_| BusError::Timeout {
+            what: "create command consumer".into(),
+            after: timeout,
+        })?
+        .map_err(|err| BusError::Other(format!("create command consumer: {err}")))?;
+    let pending = consumer.cached_info().num_pending;
+    let messages = consumer
+        .stream()
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .map_err(|err| BusError::Other(format!("pull command consumer: {err}")))?;
+    Ok((messages, pending))
+}
+
+async fn stream_state(
+    js: &async_nats::jetstream::Context,
+    timeout: Duration,
+) -> Result<async_nats::jetstream::stream::State, BusError> {
+    let mut stream = bounded(
+        "get commands stream",
+        timeout,
+        js.get_stream(COMMANDS_STREAM),
+    )
+    .await?;
+    let info = bounded("commands stream info", timeout, stream.info()).await?;
+    Ok(info.state.clone())
+}
+
+async fn first_sequence(
+    js: &async_nats::jetstream::Context,
+    timeout: Duration,
+) -> Result<u64, BusError> {
+    Ok(stream_state(js, timeout).await?.first_sequence)
+}
+
+/// Reports the range the agent can never read, if retention removed it, and moves the
+/// cursor past it in the same transaction.
+async fn report_gap(
+    context: &IntakeContext,
+    start_seq: u64,
+    first_seq: u64,
+) -> Result<(), IntakeError> {
+    if first_seq <= start_seq {
+        return Ok(());
+    }
+    let (from_seq, to_seq) = (start_seq, first_seq - 1);
+    tracing::warn!(agent_id = %context.agent_id, from_seq, to_seq, "Commands were removed by retention before this agent could read them; reporting the gap.");
+    let message = report::gap(&context.agent_id, from_seq, to_seq);
+    context
+        .state
+        .call(move |state| state.advance_cursor(to_seq, Some(&message)))
+        .await?;
+    context.outbox.notify_one();
+    Ok(())
+}
+
+async fn take_message(
+    context: &IntakeContext,
+    filters: &[String],
+    message: async_nats::jetstream::Message,
+) -> Result<(), IntakeError> {
+    let stream_seq = match message.info() {
+        Ok(info) => info.stream_sequence,
+        Err(err) => return Err(BusError::Other(format!("command without metadata: {err}")).into()),
+    };
+    let subject = message.subject.to_string();
+    match accept(context, filters, &subject, &message.payload) {
+        Ok(command) => take_command(context, stream_seq, subject, command).await,
+        Err(refusal) => {
+            tracing::warn!(agent_id = %context.agent_id, stream_seq, %subject, reason = %refusal.reason, "Refused a command.");
+            let report = report::refused(
+                &context.agent_id,
+                refusal.command_id,
+                stream_seq,
+                refusal.reason,
+            );
+            context
+                .state
+                .call(move |state| state.advance_cursor(stream_seq, Some(&report)))
+                .await?;
+            context.outbox.notify_one();
+            Ok(())
+        }
+    }
+}
+
+/// Why a delivered message is not a command for this agent.
+#[derive(Debug)]
+struct Refusal {
+    command_id: Option<tutti_proto::CommandId>,
+    reason: String,
+}
+
+fn accept(
+    context: &IntakeContext,
+    filters: &[String],
+    subject: &str,
+    payload: &[u8],
+) -> Result<Command, Refusal> {
+    let refuse = |reason: String| Refusal {
+        command_id: None,
+        reason,
+    };
+    if !filters
+        .iter()
+        .any(|filter| subjects::matches(filter, subject))
+    {
+        return Err(refuse(format!(
+            "delivered on {subject}, which is not one of this agent's subjects"
+        )));
+    }
+    let signed = SignedCommand::from_bytes(payload).map_err(|err| refuse(err.to_string()))?;
+    let command = signed
+        .verify(&context.server_key, Timestamp::now())
+        .map_err(|err| refuse(err.to_string()))?;
+    if !command.is_addressed_to(subject) {
+        return Err(Refusal {
+            command_id: Some(command.command_id),
+            reason: format!("signed for {} but delivered on {subject}", command.subject),
+        });
+    }
+    if matches!(command.body, CommandBody::Unknown) {
+        return Err(Refusal {
+            command_id: Some(command.command_id),
+            reason: "unknown command type (is this agent older than the server?)".into(),
+        });
+    }
+    Ok(command)
+}
+
+async fn take_command(
+    context: &IntakeContext,
+    stream_seq: u64,
+    subject: String,
+    command: Command,
+) -> Result<(), IntakeError> {
+    let queued = QueuedCommand {
+        stream_seq,
+        subject,
+        command,
+        received_at: Timestamp::now(),
+    };
+    match &queued.command.body {
+        CommandBody::Kill(kill) => take_kill(context, queued.clone(), kill.run_id).await,
+        CommandBody::Run(run) => take_run(context, queued.clone(), run.run_id).await,
+        CommandBody::Unknown => Ok(()),
+    }
+}
+
+async fn take_run(
+    context: &IntakeContext,
+    queued: QueuedCommand,
+    run_id: RunId,
+) -> Result<(), IntakeError> {
+    let agent_id = context.agent_id.clone();
+    let received = report::received(&agent_id, &queued, &run_id);
+    let outcome = context
+        .state
+        .call(move |state| {
+            state.enqueue(&queued, &received, || {
+                report::skipped(&agent_id, &queued, &run_id, SkipReason::Killed)
+            })
+        })
+        .await?;
+    context.outbox.notify_one();
+    if outcome == EnqueueOutcome::Queued {
+        context.queued.notify_one();
+    }
+    Ok(())
+}
+
+async fn take_kill(
+    context: &IntakeContext,
+    queued: QueuedCommand,
+    run_id: RunId,
+) -> Result<(), IntakeError> {
+    let agent_id = context.agent_id.clone();
+    let kill_run = run_id;
+    let is_new = context
+        .state
+        .call(move |state| {
+            state.take_kill(
+                queued.stream_seq,
+                &queued.command.command_id,
+                &kill_run,
+                |copy| report::skipped(&agent_id, copy, &kill_run, SkipReason::Killed),
+            )
+        })
+        .await?;
+    if is_new {
+        tracing::info!(agent_id = %context.agent_id, run_id = %run_id, "Kill received.");
+        let _ = context.kills.send(run_id);
+        context.outbox.notify_one();
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! The `tutti-agent` binary: parses the command line, sets up logging and signals, and hands
+//! over to the library. The only place of the agent that reads process-global state.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tutti_agent::LocalConfig;
+
+/// The tutti endpoint agent.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the agent until SIGINT or SIGTERM.
+    Run {
+        /// The configuration file.
+        #[arg(long, default_value = "/etc/tutti/agent.toml")]
+        config: PathBuf,
+    },
+    /// Enroll with a tutti server using a one-time token, storing the identity in the
+    /// state directory of the configuration.
+    Enroll {
+        /// The server URL, e.g. `https://tutti.example.com`.
+        #[arg(long)]
+        server: String,
+        /// The enrollment token (from `tutti enroll-token create`).
+        #[arg(long)]
+        token: String,
+        /// Ask for this agent id instead of one derived from the hostname.
+        #[arg(long)]
+        id: Option<String>,
+        /// The configuration file (for its state directory).
+        #[arg(long, default_value = "/etc/tutti/agent.toml")]
+        config: PathBuf,
+    },
+    /// Print the documented example configuration.
+    ExampleConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::ExampleConfig => {
+            print!("{}", tutti_agent::config::EXAMPLE);
+            ExitCode::SUCCESS
+        }
+        Command::Run { config } => run(&config),
+        Command::Enroll {
+            server,
+            token,
+            id,
+            config,
+        } => enroll(&server, &token, id, &config),
+    }
+}
+
+fn enroll(
+    server: &str,
+    token: &str,
+    id: Option<String>,
+    config_path: &std::path::Path,
+) -> ExitCode {
+    let config = match load_config(config_path) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("tutti-agent: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let requested_id = match id.map(|id| tutti_proto::AgentId::parse(&id)).transpose() {
+        Ok(requested_id) => requested_id,
+        Err(err) => {
+            eprintln!("tutti-agent: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = tutti_agent::enroll::EnrollOptions {
+        requested_id,
+        hostname: None,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("tutti-agent: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(tutti_agent::enroll::enroll(
+        server,
+        token,
+        &config.state_dir,
+        options,
+    )) {
+        Ok(identity) => {
+            println!(
+                "enrolled as {} (state in {})",
+                identity.agent_id,
+                config.state_dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("tutti-agent: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config_path: &std::path::Path) -> ExitCode {
+    let config = match load_config(config_path) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("tutti-agent: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let log_ring = tutti_agent::log_ring::LogRing::default();
+    init_logging(&config.log_level, log_ring.clone());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("tutti-agent: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = tutti_agent::AgentOptions {
+        log_ring,
+        ..Default::default()
+    };
+    match runtime.block_on(tutti_agent::run(config, options, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("tutti-agent: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A missing file at the default path means "all defaults"; an explicit path must exist.
+fn load_config(path: &std::path::Path) -> Result<LocalConfig, String> {
+    if !path.exists() && path == std::path::Path::new("/etc/tutti/agent.toml") {
+        return Ok(LocalConfig::default());
+    }
+    LocalConfig::load(path)
+}
+
+fn init_logging(filter: &str, ring: tutti_agent::log_ring::LogRing) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TUTTI_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let writer = tutti_agent::log_ring::TeeWriter::new(ring);
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(writer)
+        .init();
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(terminate) => terminate,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

@@ -1,0 +1,124 @@
+//! Builders for what the agent reports through its outbox: events and results.
+//!
+//! Every message carries a `Nats-Msg-Id` derived from what it describes, so a message
+//! published twice (after a crash between publish and outbox delete) is dropped by the
+//! broker's de-duplication window, and the server's projector is idempotent beyond it.
+//! Results are keyed by (run, agent) — never by command alone, which once made broadcast
+//! results overwrite each other in an earlier system.
+
+use jiff::Timestamp;
+use tutti_proto::event::{AgentEvent, EventKind};
+use tutti_proto::result::{Output, ResultStatus, RunResult, SkipReason};
+use tutti_proto::{AgentId, CommandId, ResultId, RunId, subjects};
+
+use crate::state::{OutboxMessage, QueuedCommand};
+
+/// The `received` event for a queued command.
+pub fn received(agent_id: &AgentId, queued: &QueuedCommand, run_id: &RunId) -> OutboxMessage {
+    let kind = EventKind::Received {
+        run_id: *run_id,
+        command_id: queued.command.command_id,
+        stream_seq: queued.stream_seq,
+    };
+    event(
+        agent_id,
+        kind,
+        format!("{}:{agent_id}:received", queued.command.command_id),
+    )
+}
+
+/// The `started` event for a command about to run.
+pub fn started(agent_id: &AgentId, queued: &QueuedCommand, run_id: &RunId) -> OutboxMessage {
+    let kind = EventKind::Started {
+        run_id: *run_id,
+        command_id: queued.command.command_id,
+    };
+    event(
+        agent_id,
+        kind,
+        format!("{}:{agent_id}:started", queued.command.command_id),
+    )
+}
+
+/// A refusal of the message at `stream_seq` (bad signature, malformed, misaddressed).
+pub fn refused(
+    agent_id: &AgentId,
+    command_id: Option<CommandId>,
+    stream_seq: u64,
+    reason: String,
+) -> OutboxMessage {
+    let msg_id = format!("refused:{agent_id}:{stream_seq}");
+    event(
+        agent_id,
+        EventKind::Refused {
+            command_id,
+            stream_seq,
+            reason,
+        },
+        msg_id,
+    )
+}
+
+/// A retention gap: sequences `from_seq..=to_seq` can never be read.
+pub fn gap(agent_id: &AgentId, from_seq: u64, to_seq: u64) -> OutboxMessage {
+    let msg_id = format!("gap:{agent_id}:{from_seq}-{to_seq}");
+    event(
+        agent_id,
+        EventKind::GapDetected { from_seq, to_seq },
+        msg_id,
+    )
+}
+
+/// A result without output: skipped (with its reason) or interrupted.
+pub fn bare_result(
+    agent_id: &AgentId,
+    queued: &QueuedCommand,
+    run_id: &RunId,
+    status: ResultStatus,
+) -> OutboxMessage {
+    let finished_at = Timestamp::now();
+    result(&RunResult {
+        result_id: ResultId::new(run_id, agent_id),
+        run_id: *run_id,
+        command_id: queued.command.command_id,
+        agent_id: agent_id.clone(),
+        status,
+        exit_code: None,
+        stdout: Output::default(),
+        stderr: Output::default(),
+        started_at: None,
+        finished_at,
+    })
+}
+
+/// A skipped result with its reason.
+pub fn skipped(
+    agent_id: &AgentId,
+    queued: &QueuedCommand,
+    run_id: &RunId,
+    reason: SkipReason,
+) -> OutboxMessage {
+    bare_result(agent_id, queued, run_id, ResultStatus::Skipped { reason })
+}
+
+/// The outbox message for a finished result.
+pub fn result(result: &RunResult) -> OutboxMessage {
+    OutboxMessage {
+        subject: subjects::agent_result(&result.agent_id),
+        msg_id: result.result_id.to_string(),
+        payload: serde_json::to_vec(result).unwrap_or_default(),
+    }
+}
+
+fn event(agent_id: &AgentId, kind: EventKind, msg_id: String) -> OutboxMessage {
+    let event = AgentEvent {
+        agent_id: agent_id.clone(),
+        at: Timestamp::now(),
+        kind,
+    };
+    OutboxMessage {
+        subject: subjects::agent_event(agent_id),
+        msg_id,
+        payload: serde_json::to_vec(&event).unwrap_or_default(),
+    }
+}

@@ -1,0 +1,240 @@
+//! Fleet state from KV: joining a group mid-stream misses nothing and duplicates nothing,
+//! revoked jobs are skipped, layered configuration applies live, and an agent booting with
+//! the broker down follows its last known configuration.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Fleet, all, group};
+use tokio::sync::watch;
+use tutti_agent::fleet::FleetView;
+use tutti_proto::catalog::{CONFIG_BUCKET, GROUPS_BUCKET, REVOCATIONS_BUCKET};
+use tutti_proto::config::AgentConfig;
+use tutti_proto::fleet::{GroupMembership, Revocation};
+use tutti_proto::result::{ResultStatus, SkipReason};
+use tutti_proto::{AgentId, GroupName, kv_keys};
+
+async fn put_json<T: serde::Serialize>(fleet: &Fleet, bucket: &str, key: &str, value: &T) {
+    let kv = fleet.bus.jetstream().get_key_value(bucket).await.unwrap();
+    kv.put(key, serde_json::to_vec(value).unwrap().into())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_a_group_mid_stream_misses_and_duplicates_nothing() {
+    let fleet = Fleet::start().await;
+    let spec = fleet.enroll("app-1", &[]).await;
+    let running = spec.start();
+    let mut expected = Vec::new();
+    for n in 0..3 {
+        let (run_id, command) = fleet.run_command(all(), &format!("echo before-{n}"));
+        fleet.publish(&command).await;
+        expected.push(run_id);
+    }
+    fleet.results(3).await;
+
+    let membership = GroupMembership {
+        groups: vec![GroupName::parse("web").unwrap()],
+    };
+    put_json(
+        &fleet,
+        GROUPS_BUCKET,
+        &kv_keys::groups_agent(&spec.agent_id),
+        &membership,
+    )
+    .await;
+    // Published right after the change: the old consumer may still be running and move the
+    // cursor past the group command with the `all` commands behind it.
+    for n in 0..3 {
+        let (web_run, web) = fleet.run_command(group("web"), &format!("echo web-{n}"));
+        fleet.publish(&web).await;
+        let (all_run, to_all) = fleet.run_command(all(), &format!("echo all-{n}"));
+        fleet.publish(&to_all).await;
+        expected.extend([web_run, all_run]);
+    }
+    let results = fleet.results(9).await;
+    // A barrier proves nothing more is coming.
+    let (barrier, command) = fleet.run_command(all(), "echo barrier");
+    fleet.publish(&command).await;
+    let results_after = fleet.results(10).await;
+    running.stop().await;
+
+    assert_eq!(
+        results_after.len(),
+        10,
+        "exactly once each: {results_after:#?}"
+    );
+    expected.push(barrier);
+    let mut got: Vec<_> = results_after.iter().map(|r| r.run_id).collect();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
+    assert!(results.iter().all(|r| r.status == ResultStatus::Succeeded));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_revoked_while_the_agent_was_off_is_skipped() {
+    let fleet = Fleet::start().await;
+    let spec = fleet.enroll("db-1", &[]).await;
+    let (run_id, command) = fleet.run_command(all(), "echo must-not-run");
+    fleet.publish(&command).await;
+    let revocation = Revocation {
+        at: jiff::Timestamp::now(),
+        actor: "ops".into(),
+        reason: "bad patch".into(),
+    };
+    let job_id = tutti_proto::JobId::parse("test-job").unwrap();
+    put_json(
+        &fleet,
+        REVOCATIONS_BUCKET,
+        &kv_keys::revocation_job(&job_id),
+        &revocation,
+    )
+    .await;
+
+    let running = spec.start();
+    let results = fleet.results(1).await;
+    running.stop().await;
+    assert_eq!(results[0].run_id, run_id);
+    assert_eq!(
+        results[0].status,
+        ResultStatus::Skipped {
+            reason: SkipReason::Revoked
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layered_concurrency_applies_live() {
+    let fleet = Fleet::start().await;
+    let spec = fleet.enroll("ci-1", &[]).await;
+    let running = spec.start();
+    let one_at_a_time = AgentConfig {
+        concurrency: Some(1),
+        ..AgentConfig::default()
+    };
+    put_json(
+        &fleet,
+        CONFIG_BUCKET,
+        &kv_keys::config_agent(&spec.agent_id),
+        &one_at_a_time,
+    )
+    .await;
+    // The warm-up result proves the agent is running; the config is read before the next
+    // dispatch because replicas update the view as soon as the entry arrives.
+    let (_, warmup) = fleet.run_command(all(), "echo warm");
+    fleet.publish(&warmup).await;
+    fleet.results(1).await;
+    wait_for_config(&spec.agent_id, &fleet, 1).await;
+
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let (run_id, command) = fleet.run_command(all(), "sleep 0.3");
+        fleet.publish(&command).await;
+        runs.push(run_id);
+    }
+    let results = fleet.results(4).await;
+    running.stop().await;
+    let mut spans: Vec<_> = results
+        .iter()
+        .filter(|r| runs.contains(&r.run_id))
+        .map(|r| (r.started_at.unwrap(), r.finished_at))
+        .collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(
+            pair[1].0 >= pair[0].1,
+            "executions overlapped with concurrency 1: {spans:?}"
+        );
+    }
+}
+
+/// Waits until a fleet-state view built like the agent's sees `concurrency` (the agent under
+/// test reads the same bucket through the same code).
+async fn wait_for_config(agent_id: &AgentId, fleet: &Fleet, concurrency: u32) {
+    let dir = tempfile::tempdir().unwrap();
+    let (view_tx, mut view_rx) = watch::channel(FleetView::initial(Vec::new()));
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(tutti_agent::fleet_sync::run(
+        fleet.bus.clone(),
+        agent_id.clone(),
+        Vec::new(),
+        dir.path().to_path_buf(),
+        view_tx,
+        stop_rx,
+    ));
+    let seen = tokio::time::timeout(
+        Duration::from_secs(20),
+        view_rx.wait_for(|view| view.config.concurrency == concurrency),
+    )
+    .await;
+    task.abort();
+    assert!(
+        matches!(seen, Ok(Ok(_))),
+        "configuration never reached a view"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_booting_with_the_broker_down_follows_its_last_known_config() {
+    let mut fleet = Fleet::start().await;
+    let agent_id = AgentId::parse("laptop-9").unwrap();
+    let layer = AgentConfig {
+        concurrency: Some(2),
+        heartbeat_interval_secs: Some(7),
+        ..AgentConfig::default()
+    };
+    put_json(&fleet, CONFIG_BUCKET, "global", &layer).await;
+    let membership = GroupMembership {
+        groups: vec![GroupName::parse("laptops").unwrap()],
+    };
+    put_json(
+        &fleet,
+        GROUPS_BUCKET,
+        &kv_keys::groups_agent(&agent_id),
+        &membership,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let view = sync_view(&fleet, &agent_id, dir.path(), |view| view.synced).await;
+    assert_eq!(view.config.concurrency, 2);
+    fleet.nats.stop();
+
+    // Broker down: the view comes from the local replicas, marked not synced.
+    let view = sync_view(&fleet, &agent_id, dir.path(), |view| {
+        view.config.concurrency == 2
+    })
+    .await;
+    assert_eq!(view.config.heartbeat_interval_secs, 7);
+    assert_eq!(view.groups, vec![GroupName::parse("laptops").unwrap()]);
+    assert!(!view.synced);
+}
+
+async fn sync_view(
+    fleet: &Fleet,
+    agent_id: &AgentId,
+    dir: &std::path::Path,
+    until: impl FnMut(&FleetView) -> bool,
+) -> FleetView {
+    let (view_tx, mut view_rx) = watch::channel(FleetView::initial(Vec::new()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(tutti_agent::fleet_sync::run(
+        fleet.bus.clone(),
+        agent_id.clone(),
+        Vec::new(),
+        dir.to_path_buf(),
+        view_tx,
+        stop_rx,
+    ));
+    let view = tokio::time::timeout(Duration::from_secs(20), view_rx.wait_for(until))
+        .await
+        .expect("view in time")
+        .expect("view channel")
+        .clone();
+    let _ = stop_tx.send(true);
+    let _ = task.await;
+    view
+}

@@ -1,0 +1,116 @@
+//! Enrollment over HTTP: what an agent sends to `POST /api/v1/enroll` with a one-time token,
+//! and what the server hands back (its identity, where the broker is, how to authenticate,
+//! and the command-signing key to pin).
+//!
+//! This is not a bus message but it is a protocol between two of our programs, so it lives
+//! here beside the others and follows the same evolution rules.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AgentId, GroupName, KeyId};
+
+/// The agent's request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    /// The enrollment token (shown once when an operator created it).
+    pub token: String,
+    /// The machine's hostname, used to derive the agent id when none is requested.
+    pub hostname: String,
+    /// An id the agent asks for (validated and normalised like every agent id).
+    #[serde(default)]
+    pub requested_id: Option<AgentId>,
+    /// Operating system name, e.g. `Debian GNU/Linux`.
+    #[serde(default)]
+    pub os: String,
+    /// CPU architecture, e.g. `x86_64`.
+    #[serde(default)]
+    pub arch: String,
+    /// Agent version.
+    #[serde(default)]
+    pub version: String,
+}
+
+/// Broker credentials handed to an agent, tagged by `"method"`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum NatsAuth {
+    /// No credentials (a development broker).
+    #[default]
+    None,
+    /// A shared token.
+    Token {
+        /// The token.
+        token: String,
+    },
+    /// User and password.
+    UserPassword {
+        /// User.
+        user: String,
+        /// Password.
+        password: String,
+    },
+    /// An NKey seed.
+    Nkey {
+        /// The seed.
+        seed: String,
+    },
+    /// A JWT + seed in `.creds` file form, stored by the agent as a file.
+    Creds {
+        /// The file's contents.
+        creds: String,
+    },
+}
+
+impl std::fmt::Debug for NatsAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let method = match self {
+            NatsAuth::None => "None",
+            NatsAuth::Token { .. } => "Token",
+            NatsAuth::UserPassword { .. } => "UserPassword",
+            NatsAuth::Nkey { .. } => "Nkey",
+            NatsAuth::Creds { .. } => "Creds",
+        };
+        write!(f, "NatsAuth::{method}(<redacted>)")
+    }
+}
+
+/// The server's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    /// The agent's id from now on.
+    pub agent_id: AgentId,
+    /// Broker URLs the agent connects to.
+    pub nats_urls: Vec<String>,
+    /// Broker credentials.
+    #[serde(default)]
+    pub nats_auth: NatsAuth,
+    /// The server's ed25519 command-signing public key, base64.
+    pub server_public_key: String,
+    /// Its key id; commands must carry it.
+    pub server_key_id: KeyId,
+    /// Groups assigned by the token.
+    #[serde(default)]
+    pub groups: Vec<GroupName>,
+    /// The commands stream's last sequence at enrollment: the agent starts after it.
+    #[serde(default)]
+    pub start_after_seq: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let auth = NatsAuth::UserPassword { user: "agent".into(), password: "s3cret".into() };
+        assert!(!format!("{auth:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn requests_decode_with_only_the_required_fields() {
+        let request: EnrollRequest =
+            serde_json::from_str(r#"{"token": "t", "hostname": "web-01", "future": 1}"#).unwrap();
+        assert_eq!(request.requested_id, None);
+        assert_eq!(request.hostname, "web-01");
+    }
+}

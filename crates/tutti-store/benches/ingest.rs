@@ -1,0 +1,238 @@
+//! Results ingest: `apply_results` in batches of 500 against a baseline of plain batched
+//! `INSERT`s of the same rows into the same `results` table, in the same process.
+//!
+//! Both sides start from a fresh run with 500 queued targets (created outside the timed
+//! part) and commit one transaction per batch. `apply_results` additionally checks each
+//! target, de-duplicates by result id, moves the target's state, refreshes the run's
+//! status and records the projector position, and runs on tokio's blocking pool; the
+//! ratio says what that costs. Run with `cargo bench -p tutti-store --bench ingest`; the
+//! summary lines at the end are what the crate README quotes.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use jiff::Timestamp;
+use rusqlite::{Connection, params};
+use tokio::runtime::Runtime;
+use tutti_proto::result::{Output, ResultStatus, RunResult};
+use tutti_proto::{AgentId, CommandId, JobId, ResultId, RunId};
+use tutti_store::{JobDraft, NewRun, Sequenced, Store};
+
+const BATCH: u64 = 500;
+
+/// One database with a run factory: every batch gets its own run so results are new.
+struct Bench {
+    runtime: Runtime,
+    store: Store,
+    baseline: Connection,
+    next_run: u64,
+    next_seq: u64,
+    _dir: tempfile::TempDir,
+}
+
+impl Bench {
+    fn new() -> Bench {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bench.db");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let store = runtime.block_on(Store::open_sqlite(&path)).expect("open");
+        let draft = JobDraft {
+            job_id: JobId::parse("uptime").expect("job id"),
+            definition: serde_json::json!({ "script": "uptime" }),
+            source_yaml: String::new(),
+            anonymous: false,
+        };
+        runtime
+            .block_on(store.put_job(draft, "bench", Timestamp::UNIX_EPOCH))
+            .expect("job");
+        Bench {
+            baseline: baseline_connection(&path),
+            runtime,
+            store,
+            next_run: 0,
+            next_seq: 0,
+            _dir: dir,
+        }
+    }
+
+    /// A new run with `BATCH` queued targets and the results its agents would send.
+    fn prepare(&mut self) -> Vec<Sequenced<RunResult>> {
+        self.next_run += 1;
+        let run_id =
+            RunId::from_parts(1_714_564_800_000 + self.next_run, u128::from(self.next_run));
+        let agents: Vec<AgentId> = (0..BATCH)
+            .map(|n| AgentId::parse(&format!("agent-{n:05}")).expect("agent id"))
+            .collect();
+        let run = NewRun {
+            run_id,
+            job_id: JobId::parse("uptime").expect("job id"),
+            job_version: 1,
+            created_at: Timestamp::UNIX_EPOCH,
+            created_by: "bench".to_string(),
+            targets_spec: serde_json::json!({ "all": true }),
+            deadline: None,
+            scheduled: false,
+        };
+        self.runtime
+            .block_on(self.store.create_run(run, agents.clone()))
+            .expect("run");
+        agents
+            .into_iter()
+            .map(|agent_id| {
+                self.next_seq += 1;
+                Sequenced::new(self.next_seq, result(run_id, agent_id))
+            })
+            .collect()
+    }
+
+    fn apply(&self, batch: Vec<Sequenced<RunResult>>) {
+        let outcome = self
+            .runtime
+            .block_on(self.store.apply_results(batch))
+            .expect("apply");
+        assert_eq!(outcome.applied, BATCH);
+    }
+}
+
+fn result(run_id: RunId, agent_id: AgentId) -> RunResult {
+    RunResult {
+        result_id: ResultId::new(&run_id, &agent_id),
+        run_id,
+        command_id: CommandId::from_parts(1_714_564_800_000, 7),
+        agent_id,
+        status: ResultStatus::Succeeded,
+        exit_code: Some(0),
+        stdout: Output {
+            inline: " 12:00:00 up 3 days,  2:04,  1 user,  load average: 0.08, 0.03, 0.01\n"
+                .repeat(2),
+            total_bytes: 142,
+            truncated: None,
+            object: None,
+        },
+        stderr: Output::default(),
+        started_at: Some(Timestamp::UNIX_EPOCH),
+        finished_at: Timestamp::UNIX_EPOCH,
+    }
+}
+
+fn baseline_connection(path: &Path) -> Connection {
+    let conn = Connection::open(path).expect("baseline connection");
+    conn.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .expect("synchronous");
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .expect("foreign keys");
+    conn
+}
+
+/// The baseline: one transaction of plain `INSERT`s, nothing else.
+fn insert_plain(conn: &mut Connection, batch: &[Sequenced<RunResult>]) {
+    let tx = conn.transaction().expect("begin");
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO results (result_id, run_id, agent_id, stream_seq, command_id, status,
+                     skip_reason, exit_code, stdout_inline, stdout_total_bytes, stdout_dropped_bytes,
+                     stdout_object, stderr_inline, stderr_total_bytes, stderr_dropped_bytes,
+                     stderr_object, started_at, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, NULL, NULL, ?10, ?11, NULL, NULL, ?12, ?13)",
+            )
+            .expect("prepare");
+        for item in batch {
+            let r = &item.message;
+            stmt.execute(params![
+                r.result_id.to_string(),
+                r.run_id.to_string(),
+                r.agent_id.as_str(),
+                item.stream_seq,
+                r.command_id.to_string(),
+                r.status.state(),
+                r.exit_code,
+                r.stdout.inline,
+                r.stdout.total_bytes,
+                r.stderr.inline,
+                r.stderr.total_bytes,
+                r.started_at.map(|at| at.as_millisecond()),
+                r.finished_at.as_millisecond(),
+            ])
+            .expect("insert");
+        }
+    }
+    tx.commit().expect("commit");
+}
+
+fn criterion_benches(criterion: &mut Criterion) {
+    let mut bench = Bench::new();
+    let mut group = criterion.benchmark_group("ingest");
+    group.throughput(Throughput::Elements(BATCH));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
+    group.bench_function("apply_results_500", |b| {
+        b.iter_custom(|iters| timed(iters, &mut bench, |bench, batch| bench.apply(batch)));
+    });
+    let mut baseline_bench = Bench::new();
+    group.bench_function("plain_insert_500", |b| {
+        b.iter_custom(|iters| {
+            timed(iters, &mut baseline_bench, |bench, batch| {
+                insert_plain(&mut bench.baseline, &batch)
+            })
+        });
+    });
+    group.finish();
+}
+
+/// Runs `work` on `iters` fresh batches and returns the time spent in `work` alone.
+fn timed(
+    iters: u64,
+    bench: &mut Bench,
+    work: impl Fn(&mut Bench, Vec<Sequenced<RunResult>>),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let batch = bench.prepare();
+        let start = Instant::now();
+        work(bench, batch);
+        total += start.elapsed();
+    }
+    total
+}
+
+/// Alternates both sides over the same number of batches and prints results/s and ratio.
+fn summary() {
+    const ROUNDS: u32 = 40;
+    let mut bench = Bench::new();
+    let (mut applied, mut plain) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..ROUNDS {
+        let batch = bench.prepare();
+        let start = Instant::now();
+        bench.apply(batch);
+        applied += start.elapsed();
+        let batch = bench.prepare();
+        let start = Instant::now();
+        insert_plain(&mut bench.baseline, &batch);
+        plain += start.elapsed();
+    }
+    let n_results = f64::from(ROUNDS) * BATCH as f64;
+    let applied_rate = n_results / applied.as_secs_f64();
+    let plain_rate = n_results / plain.as_secs_f64();
+    println!("ingest summary: apply_results {applied_rate:.0} results/s (batches of {BATCH})");
+    println!("ingest summary: plain INSERT baseline {plain_rate:.0} results/s");
+    println!(
+        "ingest summary: ratio {:.0}% of baseline",
+        100.0 * applied_rate / plain_rate
+    );
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    criterion_benches(&mut criterion);
+    criterion.final_summary();
+    summary();
+}

@@ -1,0 +1,14 @@
+//! The store's own types: what callers pass in and what queries give back.
+//!
+//! They are backend-neutral (no SQL, no rusqlite), so a Postgres backend returns the same
+//! values. Wire types from `tutti-proto` are reused wherever the stored thing is a wire
+//! message (a `RunResult`, an `AuditRecord`); the types here add what only the server
+//! knows: stream sequences, derived states, enrollment and pagination.
+
+pub mod agents;
+pub mod audit;
+pub mod ingest;
+pub mod inventory;
+pub mod jobs;
+pub mod runs;
+pub mod tokens;

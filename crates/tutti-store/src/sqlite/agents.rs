@@ -1,0 +1,336 @@
+//! Agents, heartbeats, enrollment, groups and membership.
+//!
+//! Heartbeats arrive over core NATS and are applied in micro-batches by
+//! [`apply_heartbeats`]: one upsert per heartbeat that never moves `last_heartbeat_at`
+//! backwards, so a late heartbeat from a batch that was retried changes nothing. A
+//! heartbeat or inventory from an agent the store does not know creates its row with no
+//! enrollment time, so a rebuilt database repopulates from the bus.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use tutti_proto::heartbeat::Heartbeat;
+use tutti_proto::inventory::Facts;
+use tutti_proto::{AgentId, GroupName};
+
+use super::sql::{self, Filter};
+use super::tokens;
+use crate::error::{StoreError, StoreResult};
+use crate::model::agents::{
+    Agent, AgentQuery, AgentSort, Group, HeartbeatStats, Liveness, NewAgent,
+};
+use crate::model::ingest::ApplyOutcome;
+use crate::page::{Page, Paged};
+use crate::time::{from_ms, opt_from_ms, to_ms};
+
+/// Applies a micro-batch of heartbeats; the caller runs it in one transaction.
+pub(super) fn apply_heartbeats(
+    conn: &Connection,
+    batch: &[Heartbeat],
+) -> StoreResult<ApplyOutcome> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO agents (agent_id, hostname, version, first_seen_at, last_heartbeat_at,
+             uptime_secs, rss_bytes, cpu_percent, queue_depth, outbox_depth, command_cursor)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (agent_id) DO UPDATE SET
+             hostname = CASE WHEN excluded.hostname <> '' THEN excluded.hostname ELSE agents.hostname END,
+             version = CASE WHEN excluded.version <> '' THEN excluded.version ELSE agents.version END,
+             last_heartbeat_at = excluded.last_heartbeat_at, uptime_secs = excluded.uptime_secs,
+             rss_bytes = excluded.rss_bytes, cpu_percent = excluded.cpu_percent,
+             queue_depth = excluded.queue_depth, outbox_depth = excluded.outbox_depth,
+             command_cursor = excluded.command_cursor
+         WHERE agents.last_heartbeat_at IS NULL
+             OR agents.last_heartbeat_at <= excluded.last_heartbeat_at",
+    )?;
+    let mut outcome = ApplyOutcome::default();
+    for heartbeat in batch {
+        let changed = stmt.execute(params![
+            heartbeat.agent_id.as_str(),
+            heartbeat.hostname,
+            heartbeat.version,
+            to_ms(heartbeat.at),
+            heartbeat.uptime_secs,
+            heartbeat.rss_bytes,
+            f64::from(heartbeat.cpu_percent),
+            heartbeat.queue_depth,
+            heartbeat.outbox_depth,
+            heartbeat.cursor,
+        ])?;
+        if changed > 0 {
+            outcome.applied += 1;
+        } else {
+            outcome.duplicates += 1;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Creates the agent's row if needed and refreshes what inventory facts say about it.
+pub(super) fn touch_from_facts(
+    conn: &Connection,
+    agent_id: &AgentId,
+    facts: &Facts,
+    at: jiff::Timestamp,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO agents (agent_id, hostname, os, os_version, arch, first_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (agent_id) DO UPDATE SET
+             hostname = CASE WHEN excluded.hostname <> '' THEN excluded.hostname ELSE agents.hostname END,
+             os = CASE WHEN excluded.os <> '' THEN excluded.os ELSE agents.os END,
+             os_version = CASE WHEN excluded.os_version <> '' THEN excluded.os_version ELSE agents.os_version END,
+             arch = CASE WHEN excluded.arch <> '' THEN excluded.arch ELSE agents.arch END",
+    )?
+    .execute(params![
+        agent_id.as_str(),
+        facts.hostname,
+        facts.os_name,
+        facts.os_version,
+        facts.arch,
+        to_ms(at)
+    ])?;
+    Ok(())
+}
+
+/// Consumes one use of the enrollment token with hash `token_hash` and enrolls the agent,
+/// atomically. An invalid, expired, revoked or used-up token is `NotFound` (the caller
+/// must not tell which); an agent that is already enrolled is `Conflict`.
+pub(super) fn enroll_agent(
+    conn: &Connection,
+    token_hash: &str,
+    agent: &NewAgent,
+) -> StoreResult<()> {
+    tokens::consume(conn, token_hash, agent.enrolled_at)?;
+    let changed = conn.execute(
+        "INSERT INTO agents (agent_id, hostname, os, arch, version, enrolled_at, first_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT (agent_id) DO UPDATE SET hostname = excluded.hostname, os = excluded.os,
+             arch = excluded.arch, version = excluded.version, enrolled_at = excluded.enrolled_at
+         WHERE agents.enrolled_at IS NULL",
+        params![
+            agent.agent_id.as_str(),
+            agent.hostname,
+            agent.os,
+            agent.arch,
+            agent.version,
+            to_ms(agent.enrolled_at)
+        ],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::Conflict(format!(
+            "agent {} is already enrolled",
+            agent.agent_id
+        )));
+    }
+    Ok(())
+}
+
+const AGENT_COLUMNS: &str = "a.agent_id, a.hostname, a.os, a.os_version, a.arch, a.version,
+    a.enrolled_at, a.first_seen_at, a.last_heartbeat_at, a.uptime_secs, a.rss_bytes,
+    a.cpu_percent, a.queue_depth, a.outbox_depth, a.command_cursor";
+
+fn decode_agent(
+    conn: &Connection,
+    row: &Row<'_>,
+    online_since: jiff::Timestamp,
+) -> StoreResult<Agent> {
+    let agent_id: AgentId = sql::parse_id(&row.get::<_, String>(0)?)?;
+    let last_heartbeat_at = opt_from_ms(row.get(8)?)?;
+    let last_heartbeat = match last_heartbeat_at {
+        None => None,
+        Some(_) => Some(HeartbeatStats {
+            uptime_secs: row.get::<_, Option<u64>>(9)?.unwrap_or_default(),
+            rss_bytes: row.get::<_, Option<u64>>(10)?.unwrap_or_default(),
+            cpu_percent: row.get::<_, Option<f64>>(11)?.unwrap_or_default(),
+            queue_depth: row.get::<_, Option<u64>>(12)?.unwrap_or_default(),
+            outbox_depth: row.get::<_, Option<u64>>(13)?.unwrap_or_default(),
+            cursor: row.get::<_, Option<u64>>(14)?.unwrap_or_default(),
+        }),
+    };
+    Ok(Agent {
+        groups: groups_of(conn, &agent_id)?,
+        agent_id,
+        hostname: row.get(1)?,
+        os: row.get(2)?,
+        os_version: row.get(3)?,
+        arch: row.get(4)?,
+        version: row.get(5)?,
+        enrolled_at: opt_from_ms(row.get(6)?)?,
+        first_seen_at: from_ms(row.get(7)?)?,
+        liveness: Liveness::judge(last_heartbeat_at, online_since),
+        last_heartbeat_at,
+        last_heartbeat,
+    })
+}
+
+fn groups_of(conn: &Connection, agent_id: &AgentId) -> StoreResult<Vec<GroupName>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT group_name FROM agent_groups WHERE agent_id = ?1 ORDER BY position",
+    )?;
+    let names = stmt.query_map([agent_id.as_str()], |row| row.get::<_, String>(0))?;
+    let mut groups = Vec::new();
+    for name in names {
+        groups.push(sql::parse_id(&name?)?);
+    }
+    Ok(groups)
+}
+
+/// One agent with its groups.
+pub(super) fn get_agent(
+    conn: &Connection,
+    agent_id: &AgentId,
+    online_since: jiff::Timestamp,
+) -> StoreResult<Agent> {
+    conn.query_row(
+        &format!("SELECT {AGENT_COLUMNS} FROM agents a WHERE a.agent_id = ?1"),
+        [agent_id.as_str()],
+        |row| Ok(decode_agent(conn, row, online_since)),
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("agent {agent_id}")))?
+}
+
+/// Agents matching `query`.
+pub(super) fn list_agents(conn: &Connection, query: &AgentQuery) -> StoreResult<Paged<Agent>> {
+    let filter = agent_filter(query);
+    let column = match query.sort {
+        AgentSort::Id => "a.agent_id",
+        AgentSort::Hostname => "a.hostname",
+        AgentSort::LastHeartbeat => "a.last_heartbeat_at",
+        AgentSort::EnrolledAt => "a.enrolled_at",
+    };
+    let dir = query.dir.sql();
+    let order = format!("{column} {dir} NULLS LAST, a.agent_id {dir}");
+    sql::paged(
+        conn,
+        AGENT_COLUMNS,
+        "FROM agents a",
+        &order,
+        &filter,
+        query.page,
+        |row| decode_agent(conn, row, query.online_since),
+    )
+}
+
+fn agent_filter(query: &AgentQuery) -> Filter {
+    let mut filter = Filter::default();
+    let online_since = to_ms(query.online_since);
+    match query.liveness {
+        Some(Liveness::Online) => filter.and("a.last_heartbeat_at >= ?", online_since),
+        Some(Liveness::Offline) => filter.and("a.last_heartbeat_at < ?", online_since),
+        Some(Liveness::Never) => filter.and_many("a.last_heartbeat_at IS NULL", Vec::new()),
+        None => {}
+    }
+    if let Some(group) = &query.group {
+        filter.and(
+            "a.agent_id IN (SELECT agent_id FROM agent_groups WHERE group_name = ?)",
+            group.as_str().to_string(),
+        );
+    }
+    if let Some(os) = &query.os {
+        filter.and("a.os = ? COLLATE NOCASE", os.clone());
+    }
+    if let Some(search) = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let pattern = sql::contains_pattern(search);
+        filter.and_many(
+            "(a.agent_id LIKE ? ESCAPE '\\' OR a.hostname LIKE ? ESCAPE '\\')",
+            vec![Value::from(pattern.clone()), Value::from(pattern)],
+        );
+    }
+    filter
+}
+
+/// Deletes the agent, its membership and inventory. Its run history stays.
+pub(super) fn delete_agent(conn: &Connection, agent_id: &AgentId) -> StoreResult<()> {
+    let deleted = conn.execute(
+        "DELETE FROM agents WHERE agent_id = ?1",
+        [agent_id.as_str()],
+    )?;
+    if deleted == 0 {
+        return Err(StoreError::NotFound(format!("agent {agent_id}")));
+    }
+    Ok(())
+}
+
+/// Replaces the agent's groups, in order, creating groups that do not exist.
+pub(super) fn set_agent_groups(
+    conn: &Connection,
+    agent_id: &AgentId,
+    groups: &[GroupName],
+    now: jiff::Timestamp,
+) -> StoreResult<()> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM agents WHERE agent_id = ?1")?;
+    if !stmt.exists([agent_id.as_str()])? {
+        return Err(StoreError::NotFound(format!("agent {agent_id}")));
+    }
+    conn.execute(
+        "DELETE FROM agent_groups WHERE agent_id = ?1",
+        [agent_id.as_str()],
+    )?;
+    let mut ensure = conn.prepare_cached(
+        "INSERT INTO groups (group_name, created_at) VALUES (?1, ?2) ON CONFLICT (group_name) DO NOTHING",
+    )?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO agent_groups (agent_id, group_name, position) VALUES (?1, ?2, ?3)
+         ON CONFLICT (agent_id, group_name) DO NOTHING",
+    )?;
+    for (position, group) in groups.iter().enumerate() {
+        ensure.execute(params![group.as_str(), to_ms(now)])?;
+        insert.execute(params![agent_id.as_str(), group.as_str(), position as i64])?;
+    }
+    Ok(())
+}
+
+/// Creates a group; `Conflict` when it exists.
+pub(super) fn create_group(
+    conn: &Connection,
+    group: &GroupName,
+    description: &str,
+    now: jiff::Timestamp,
+) -> StoreResult<()> {
+    let inserted = conn.execute(
+        "INSERT INTO groups (group_name, description, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (group_name) DO NOTHING",
+        params![group.as_str(), description, to_ms(now)],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!(
+            "group {group} already exists"
+        )));
+    }
+    Ok(())
+}
+
+/// Deletes a group and its memberships.
+pub(super) fn delete_group(conn: &Connection, group: &GroupName) -> StoreResult<()> {
+    let deleted = conn.execute("DELETE FROM groups WHERE group_name = ?1", [group.as_str()])?;
+    if deleted == 0 {
+        return Err(StoreError::NotFound(format!("group {group}")));
+    }
+    Ok(())
+}
+
+/// Groups by name, with their member counts.
+pub(super) fn list_groups(conn: &Connection, page: Page) -> StoreResult<Paged<Group>> {
+    sql::paged(
+        conn,
+        "g.group_name, g.description, g.created_at,
+         (SELECT COUNT(*) FROM agent_groups m WHERE m.group_name = g.group_name)",
+        "FROM groups g",
+        "g.group_name",
+        &Filter::default(),
+        page,
+        |row| {
+            Ok(Group {
+                group_name: sql::parse_id(&row.get::<_, String>(0)?)?,
+                description: row.get(1)?,
+                created_at: from_ms(row.get(2)?)?,
+                n_agents: row.get(3)?,
+            })
+        },
+    )
+}

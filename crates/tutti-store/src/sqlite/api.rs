@@ -1,0 +1,362 @@
+//! The async surface of [`SqliteStore`]: each method moves its inputs into a blocking task
+//! and runs one submodule function in a read or write transaction.
+//!
+//! The same methods, with the same signatures, exist on [`crate::Store`], which is what
+//! callers use; these exist so the enum can dispatch to them.
+
+use jiff::Timestamp;
+use tutti_proto::audit::AuditRecord;
+use tutti_proto::event::AgentEvent;
+use tutti_proto::heartbeat::Heartbeat;
+use tutti_proto::inventory::{InventorySnapshot, Package};
+use tutti_proto::result::RunResult;
+use tutti_proto::{AgentId, GroupName, JobId, ResultId, RunId};
+
+use super::{
+    SqliteStore, agents, anomalies, audit, events, inventory, jobs, results, runs, sql, tokens,
+};
+use crate::error::StoreResult;
+use crate::model::agents::{Agent, AgentQuery, Group, NewAgent};
+use crate::model::audit::{AuditEntry, AuditQuery};
+use crate::model::ingest::{Anomaly, ApplyOutcome, Sequenced};
+use crate::model::inventory::{AgentInventory, InventoryChange, PackageHit, PackageQuery};
+use crate::model::jobs::{Job, JobDraft, JobVersion, PutJobOutcome};
+use crate::model::runs::{
+    CommandPublished, NewRun, Run, RunDetail, RunQuery, StoredResult, Target, TargetQuery,
+};
+use crate::model::tokens::{EnrollmentToken, NewEnrollmentToken};
+use crate::page::{Page, Paged};
+
+impl SqliteStore {
+    // Projectors.
+
+    /// See [`crate::Store::apply_results`].
+    pub async fn apply_results(
+        &self,
+        batch: Vec<Sequenced<RunResult>>,
+    ) -> StoreResult<ApplyOutcome> {
+        self.write(move |tx| results::apply_results(tx, &batch))
+            .await
+    }
+
+    /// See [`crate::Store::apply_events`].
+    pub async fn apply_events(
+        &self,
+        batch: Vec<Sequenced<AgentEvent>>,
+    ) -> StoreResult<ApplyOutcome> {
+        self.write(move |tx| events::apply_events(tx, &batch)).await
+    }
+
+    /// See [`crate::Store::apply_inventory`].
+    pub async fn apply_inventory(
+        &self,
+        batch: Vec<Sequenced<InventorySnapshot>>,
+    ) -> StoreResult<ApplyOutcome> {
+        self.write(move |tx| inventory::apply_inventory(tx, &batch))
+            .await
+    }
+
+    /// See [`crate::Store::apply_heartbeats`].
+    pub async fn apply_heartbeats(&self, batch: Vec<Heartbeat>) -> StoreResult<ApplyOutcome> {
+        self.write(move |tx| agents::apply_heartbeats(tx, &batch))
+            .await
+    }
+
+    /// See [`crate::Store::apply_audit`].
+    pub async fn apply_audit(
+        &self,
+        batch: Vec<Sequenced<AuditRecord>>,
+    ) -> StoreResult<ApplyOutcome> {
+        self.write(move |tx| audit::apply_audit(tx, &batch)).await
+    }
+
+    /// See [`crate::Store::projector_position`].
+    pub async fn projector_position(&self, stream: &str) -> StoreResult<u64> {
+        let stream = stream.to_string();
+        self.read(move |tx| sql::position(tx, &stream)).await
+    }
+
+    /// See [`crate::Store::list_anomalies`].
+    pub async fn list_anomalies(&self, page: Page) -> StoreResult<Paged<Anomaly>> {
+        self.read(move |tx| anomalies::list(tx, page)).await
+    }
+
+    // Agents and groups.
+
+    /// See [`crate::Store::enroll_agent`].
+    pub async fn enroll_agent(&self, token_hash: &str, agent: NewAgent) -> StoreResult<()> {
+        let token_hash = token_hash.to_string();
+        self.write(move |tx| agents::enroll_agent(tx, &token_hash, &agent))
+            .await
+    }
+
+    /// See [`crate::Store::get_agent`].
+    pub async fn get_agent(
+        &self,
+        agent_id: &AgentId,
+        online_since: Timestamp,
+    ) -> StoreResult<Agent> {
+        let agent_id = agent_id.clone();
+        self.read(move |tx| agents::get_agent(tx, &agent_id, online_since))
+            .await
+    }
+
+    /// See [`crate::Store::list_agents`].
+    pub async fn list_agents(&self, query: &AgentQuery) -> StoreResult<Paged<Agent>> {
+        let query = query.clone();
+        self.read(move |tx| agents::list_agents(tx, &query)).await
+    }
+
+    /// See [`crate::Store::delete_agent`].
+    pub async fn delete_agent(&self, agent_id: &AgentId) -> StoreResult<()> {
+        let agent_id = agent_id.clone();
+        self.write(move |tx| agents::delete_agent(tx, &agent_id))
+            .await
+    }
+
+    /// See [`crate::Store::set_agent_groups`].
+    pub async fn set_agent_groups(
+        &self,
+        agent_id: &AgentId,
+        groups: Vec<GroupName>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let agent_id = agent_id.clone();
+        self.write(move |tx| agents::set_agent_groups(tx, &agent_id, &groups, now))
+            .await
+    }
+
+    /// See [`crate::Store::agent_targets`].
+    pub async fn agent_targets(
+        &self,
+        agent_id: &AgentId,
+        page: Page,
+    ) -> StoreResult<Paged<Target>> {
+        let agent_id = agent_id.clone();
+        self.read(move |tx| runs::agent_targets(tx, &agent_id, page))
+            .await
+    }
+
+    /// See [`crate::Store::create_group`].
+    pub async fn create_group(
+        &self,
+        group: &GroupName,
+        description: &str,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let (group, description) = (group.clone(), description.to_string());
+        self.write(move |tx| agents::create_group(tx, &group, &description, now))
+            .await
+    }
+
+    /// See [`crate::Store::delete_group`].
+    pub async fn delete_group(&self, group: &GroupName) -> StoreResult<()> {
+        let group = group.clone();
+        self.write(move |tx| agents::delete_group(tx, &group)).await
+    }
+
+    /// See [`crate::Store::list_groups`].
+    pub async fn list_groups(&self, page: Page) -> StoreResult<Paged<Group>> {
+        self.read(move |tx| agents::list_groups(tx, page)).await
+    }
+
+    // Jobs.
+
+    /// See [`crate::Store::put_job`].
+    pub async fn put_job(
+        &self,
+        draft: JobDraft,
+        actor: &str,
+        now: Timestamp,
+    ) -> StoreResult<PutJobOutcome> {
+        let actor = actor.to_string();
+        self.write(move |tx| jobs::put_job(tx, &draft, &actor, now))
+            .await
+    }
+
+    /// See [`crate::Store::get_job`].
+    pub async fn get_job(&self, job_id: &JobId) -> StoreResult<Job> {
+        let job_id = job_id.clone();
+        self.read(move |tx| jobs::get_job(tx, &job_id)).await
+    }
+
+    /// See [`crate::Store::list_jobs`].
+    pub async fn list_jobs(&self, include_anonymous: bool, page: Page) -> StoreResult<Paged<Job>> {
+        self.read(move |tx| jobs::list_jobs(tx, include_anonymous, page))
+            .await
+    }
+
+    /// See [`crate::Store::list_job_versions`].
+    pub async fn list_job_versions(
+        &self,
+        job_id: &JobId,
+        page: Page,
+    ) -> StoreResult<Paged<JobVersion>> {
+        let job_id = job_id.clone();
+        self.read(move |tx| jobs::list_job_versions(tx, &job_id, page))
+            .await
+    }
+
+    /// See [`crate::Store::get_job_version`].
+    pub async fn get_job_version(&self, job_id: &JobId, version: u32) -> StoreResult<JobVersion> {
+        let job_id = job_id.clone();
+        self.read(move |tx| jobs::get_job_version(tx, &job_id, version))
+            .await
+    }
+
+    /// See [`crate::Store::delete_job`].
+    pub async fn delete_job(&self, job_id: &JobId, now: Timestamp) -> StoreResult<()> {
+        let job_id = job_id.clone();
+        self.write(move |tx| jobs::delete_job(tx, &job_id, now))
+            .await
+    }
+
+    /// See [`crate::Store::revoke_job`].
+    pub async fn revoke_job(
+        &self,
+        job_id: &JobId,
+        actor: &str,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let (job_id, actor) = (job_id.clone(), actor.to_string());
+        self.write(move |tx| jobs::revoke_job(tx, &job_id, &actor, now))
+            .await
+    }
+
+    // Runs and results.
+
+    /// See [`crate::Store::create_run`].
+    pub async fn create_run(&self, run: NewRun, targets: Vec<AgentId>) -> StoreResult<()> {
+        self.write(move |tx| runs::create_run(tx, &run, &targets))
+            .await
+    }
+
+    /// See [`crate::Store::set_run_command_seq`].
+    pub async fn set_run_command_seq(&self, published: CommandPublished) -> StoreResult<()> {
+        self.write(move |tx| runs::set_run_command_seq(tx, &published))
+            .await
+    }
+
+    /// See [`crate::Store::kill_run`].
+    pub async fn kill_run(
+        &self,
+        run_id: &RunId,
+        killed_by: &str,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        let (run_id, killed_by) = (*run_id, killed_by.to_string());
+        self.write(move |tx| runs::kill_run(tx, &run_id, &killed_by, at))
+            .await
+    }
+
+    /// See [`crate::Store::expire_targets`].
+    pub async fn expire_targets(&self, now: Timestamp) -> StoreResult<u64> {
+        self.write(move |tx| runs::expire_targets(tx, now)).await
+    }
+
+    /// See [`crate::Store::get_run`].
+    pub async fn get_run(&self, run_id: &RunId) -> StoreResult<RunDetail> {
+        let run_id = *run_id;
+        self.read(move |tx| runs::get_run(tx, &run_id)).await
+    }
+
+    /// See [`crate::Store::list_runs`].
+    pub async fn list_runs(&self, query: &RunQuery) -> StoreResult<Paged<Run>> {
+        let query = query.clone();
+        self.read(move |tx| runs::list_runs(tx, &query)).await
+    }
+
+    /// See [`crate::Store::list_targets`].
+    pub async fn list_targets(
+        &self,
+        run_id: &RunId,
+        query: &TargetQuery,
+    ) -> StoreResult<Paged<Target>> {
+        let (run_id, query) = (*run_id, query.clone());
+        self.read(move |tx| runs::list_targets(tx, &run_id, &query))
+            .await
+    }
+
+    /// See [`crate::Store::list_results`].
+    pub async fn list_results(
+        &self,
+        run_id: &RunId,
+        agent_id: Option<&AgentId>,
+        page: Page,
+    ) -> StoreResult<Paged<StoredResult>> {
+        let (run_id, agent_id) = (*run_id, agent_id.cloned());
+        self.read(move |tx| results::list_results(tx, &run_id, agent_id.as_ref(), page))
+            .await
+    }
+
+    /// See [`crate::Store::get_result`].
+    pub async fn get_result(&self, result_id: &ResultId) -> StoreResult<StoredResult> {
+        let result_id = result_id.clone();
+        self.read(move |tx| results::get_result(tx, &result_id))
+            .await
+    }
+
+    // Inventory.
+
+    /// See [`crate::Store::get_inventory`].
+    pub async fn get_inventory(&self, agent_id: &AgentId) -> StoreResult<AgentInventory> {
+        let agent_id = agent_id.clone();
+        self.read(move |tx| inventory::get_inventory(tx, &agent_id))
+            .await
+    }
+
+    /// See [`crate::Store::list_agent_packages`].
+    pub async fn list_agent_packages(
+        &self,
+        agent_id: &AgentId,
+        search: Option<&str>,
+        page: Page,
+    ) -> StoreResult<Paged<Package>> {
+        let (agent_id, search) = (agent_id.clone(), search.map(str::to_string));
+        self.read(move |tx| inventory::list_agent_packages(tx, &agent_id, search.as_deref(), page))
+            .await
+    }
+
+    /// See [`crate::Store::list_inventory_changes`].
+    pub async fn list_inventory_changes(
+        &self,
+        agent_id: &AgentId,
+        page: Page,
+    ) -> StoreResult<Paged<InventoryChange>> {
+        let agent_id = agent_id.clone();
+        self.read(move |tx| inventory::list_inventory_changes(tx, &agent_id, page))
+            .await
+    }
+
+    /// See [`crate::Store::search_packages`].
+    pub async fn search_packages(&self, query: &PackageQuery) -> StoreResult<Paged<PackageHit>> {
+        let query = query.clone();
+        self.read(move |tx| inventory::search_packages(tx, &query))
+            .await
+    }
+
+    // Audit and enrollment tokens.
+
+    /// See [`crate::Store::query_audit`].
+    pub async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Paged<AuditEntry>> {
+        let query = query.clone();
+        self.read(move |tx| audit::query_audit(tx, &query)).await
+    }
+
+    /// See [`crate::Store::create_enrollment_token`].
+    pub async fn create_enrollment_token(&self, token: NewEnrollmentToken) -> StoreResult<()> {
+        self.write(move |tx| tokens::create(tx, &token)).await
+    }
+
+    /// See [`crate::Store::list_enrollment_tokens`].
+    pub async fn list_enrollment_tokens(&self, page: Page) -> StoreResult<Paged<EnrollmentToken>> {
+        self.read(move |tx| tokens::list(tx, page)).await
+    }
+
+    /// See [`crate::Store::revoke_enrollment_token`].
+    pub async fn revoke_enrollment_token(&self, token_id: &str, now: Timestamp) -> StoreResult<()> {
+        let token_id = token_id.to_string();
+        self.write(move |tx| tokens::revoke(tx, &token_id, now))
+            .await
+    }
+}

@@ -1,0 +1,286 @@
+//! The results projector and the result queries.
+//!
+//! [`apply_results`] stores each result once, keyed by its result id (`<run>:<agent>`),
+//! and moves the target to the reported state when the transition table allows it. A
+//! redelivered result is a no-op. Output is stored as received: the inline text, its
+//! truncation, and the object-store reference, which the server resolves when it shows
+//! the detail (the store never talks to NATS).
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use tutti_proto::catalog::RESULTS_STREAM;
+use tutti_proto::result::{ObjectRef, Output, ResultStatus, RunResult, SkipReason, Truncation};
+use tutti_proto::{AgentId, ResultId, RunId};
+
+use super::anomalies::{self, NewAnomaly};
+use super::runs::{self, Move};
+use super::sql::{self, Filter};
+use crate::error::{StoreError, StoreResult};
+use crate::model::ingest::{AnomalyKind, ApplyOutcome, Sequenced};
+use crate::model::runs::StoredResult;
+use crate::page::{Page, Paged};
+use crate::state::TargetState;
+use crate::time::{from_ms, opt_from_ms, opt_to_ms, to_ms};
+
+/// Applies one batch of results; the caller runs it in one transaction.
+///
+/// The hot path is two statements per result: the target's conditional UPDATE, which also
+/// proves the target exists, then a plain INSERT. Only when the target does not move (a
+/// redelivery, a late result, an unknown status, or no such target) does the slower path
+/// find out which, so the common case pays no extra lookup (see `benches/ingest.rs`).
+pub(super) fn apply_results(
+    conn: &Connection,
+    batch: &[Sequenced<RunResult>],
+) -> StoreResult<ApplyOutcome> {
+    let mut outcome = ApplyOutcome::default();
+    let mut touched_runs = BTreeSet::new();
+    for item in batch {
+        let run_id = item.message.run_id.to_string();
+        if !item.message.ids_are_consistent() {
+            record_anomaly(conn, item, AnomalyKind::InconsistentIds, &mut outcome)?;
+        } else if move_for_result(conn, &item.message, &run_id)? {
+            outcome.transitions += 1;
+            if insert_result(conn, item, &run_id, &INSERT_RESULT)? {
+                outcome.applied += 1;
+            }
+            touched_runs.insert(run_id);
+        } else if insert_result(conn, item, &run_id, &INSERT_RESULT_IF_TARGETED)? {
+            outcome.applied += 1;
+        } else {
+            match anomaly_kind(conn, &item.message, &run_id)? {
+                Some(kind) => record_anomaly(conn, item, kind, &mut outcome)?,
+                None => outcome.duplicates += 1,
+            }
+        }
+    }
+    for run_id in &touched_runs {
+        runs::refresh_status(conn, run_id)?;
+    }
+    if let Some(max_seq) = sql::max_seq(batch) {
+        sql::bump_position(conn, RESULTS_STREAM, max_seq)?;
+    }
+    Ok(outcome)
+}
+
+fn anomaly_kind(
+    conn: &Connection,
+    result: &RunResult,
+    run_id: &str,
+) -> StoreResult<Option<AnomalyKind>> {
+    if !result.ids_are_consistent() {
+        return Ok(Some(AnomalyKind::InconsistentIds));
+    }
+    Ok(
+        match runs::target_exists(conn, run_id, result.agent_id.as_str())? {
+            Some(true) => None,
+            Some(false) => Some(AnomalyKind::NotTargeted),
+            None => Some(AnomalyKind::UnknownRun),
+        },
+    )
+}
+
+fn record_anomaly(
+    conn: &Connection,
+    item: &Sequenced<RunResult>,
+    kind: AnomalyKind,
+    outcome: &mut ApplyOutcome,
+) -> StoreResult<()> {
+    let anomaly = NewAnomaly {
+        stream: RESULTS_STREAM,
+        stream_seq: item.stream_seq,
+        kind,
+        agent_id: item.message.agent_id.as_str(),
+        run_id: Some(item.message.run_id.to_string()),
+        at: item.message.finished_at,
+        payload: sql::to_json(&item.message)?,
+    };
+    if anomalies::record(conn, &anomaly)? {
+        outcome.anomalies += 1;
+    } else {
+        outcome.duplicates += 1;
+    }
+    Ok(())
+}
+
+const INSERT_COLUMNS: &str = "INSERT INTO results (result_id, run_id, agent_id, stream_seq,
+    command_id, status, skip_reason, exit_code, stdout_inline, stdout_total_bytes,
+    stdout_dropped_bytes, stdout_object, stderr_inline, stderr_total_bytes,
+    stderr_dropped_bytes, stderr_object, started_at, finished_at)";
+
+/// Inserts a result whose target is known to exist.
+const VALUES_TAIL: &str = "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+    ?14, ?15, ?16, ?17, ?18)
+    ON CONFLICT (result_id) DO NOTHING";
+
+/// Inserts a result only if (run, agent) is a target.
+const IF_TARGETED_TAIL: &str = "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+    ?12, ?13, ?14, ?15, ?16, ?17, ?18
+    WHERE EXISTS (SELECT 1 FROM run_targets WHERE run_id = ?2 AND agent_id = ?3)
+    ON CONFLICT (result_id) DO NOTHING";
+
+static INSERT_RESULT: LazyLock<String> =
+    LazyLock::new(|| format!("{INSERT_COLUMNS} {VALUES_TAIL}"));
+static INSERT_RESULT_IF_TARGETED: LazyLock<String> =
+    LazyLock::new(|| format!("{INSERT_COLUMNS} {IF_TARGETED_TAIL}"));
+
+/// Inserts the result row with `sql` (one of the two statements above); false when nothing
+/// was inserted (the result id exists, or the conditional insert found no target).
+fn insert_result(
+    conn: &Connection,
+    item: &Sequenced<RunResult>,
+    run_id: &str,
+    sql: &str,
+) -> StoreResult<bool> {
+    let result = &item.message;
+    let skip_reason = skip_reason(&result.status)?;
+    let mut stmt = conn.prepare_cached(sql)?;
+    let inserted = stmt.execute(params![
+        result.result_id.to_string(),
+        run_id,
+        result.agent_id.as_str(),
+        item.stream_seq,
+        result.command_id.to_string(),
+        result.status.state(),
+        skip_reason,
+        result.exit_code,
+        result.stdout.inline,
+        result.stdout.total_bytes,
+        result.stdout.truncated.map(|cut| cut.dropped_bytes),
+        object_json(&result.stdout)?,
+        result.stderr.inline,
+        result.stderr.total_bytes,
+        result.stderr.truncated.map(|cut| cut.dropped_bytes),
+        object_json(&result.stderr)?,
+        opt_to_ms(result.started_at),
+        to_ms(result.finished_at),
+    ])?;
+    Ok(inserted > 0)
+}
+
+fn move_for_result(conn: &Connection, result: &RunResult, run_id: &str) -> StoreResult<bool> {
+    let Some(to) = TargetState::from_result(&result.status) else {
+        return Ok(false);
+    };
+    runs::move_target(
+        conn,
+        &Move {
+            run_id,
+            agent_id: result.agent_id.as_str(),
+            to,
+            reason: skip_reason(&result.status)?,
+            exit_code: result.exit_code,
+            delivered_at: None,
+            started_at: opt_to_ms(result.started_at),
+            finished_at: Some(to_ms(result.finished_at)),
+        },
+    )
+}
+
+/// The stored text of a skip reason: its wire name, or the unknown reason verbatim.
+fn skip_reason(status: &ResultStatus) -> StoreResult<Option<String>> {
+    let ResultStatus::Skipped { reason } = status else {
+        return Ok(None);
+    };
+    match serde_json::to_value(reason)? {
+        serde_json::Value::String(text) => Ok(Some(text)),
+        other => Ok(Some(other.to_string())),
+    }
+}
+
+fn object_json(output: &Output) -> StoreResult<Option<String>> {
+    output.object.as_ref().map(sql::to_json).transpose()
+}
+
+const RESULT_COLUMNS: &str = "result_id, run_id, agent_id, stream_seq, command_id, status,
+    skip_reason, exit_code, stdout_inline, stdout_total_bytes, stdout_dropped_bytes,
+    stdout_object, stderr_inline, stderr_total_bytes, stderr_dropped_bytes, stderr_object,
+    started_at, finished_at";
+
+fn decode(row: &Row<'_>) -> StoreResult<StoredResult> {
+    let result = RunResult {
+        result_id: sql::parse_id(&row.get::<_, String>(0)?)?,
+        run_id: sql::parse_id(&row.get::<_, String>(1)?)?,
+        agent_id: sql::parse_id(&row.get::<_, String>(2)?)?,
+        command_id: sql::parse_id(&row.get::<_, String>(4)?)?,
+        status: decode_status(&row.get::<_, String>(5)?, row.get(6)?)?,
+        exit_code: row.get(7)?,
+        stdout: decode_output(row, 8)?,
+        stderr: decode_output(row, 12)?,
+        started_at: opt_from_ms(row.get(16)?)?,
+        finished_at: from_ms(row.get(17)?)?,
+    };
+    Ok(StoredResult {
+        stream_seq: row.get(3)?,
+        result,
+    })
+}
+
+fn decode_status(state: &str, reason: Option<String>) -> StoreResult<ResultStatus> {
+    Ok(match state {
+        "succeeded" => ResultStatus::Succeeded,
+        "failed" => ResultStatus::Failed,
+        "timed_out" => ResultStatus::TimedOut,
+        "killed" => ResultStatus::Killed,
+        "interrupted" => ResultStatus::Interrupted,
+        "skipped" => {
+            let text = reason.unwrap_or_default();
+            let reason: SkipReason = serde_json::from_value(serde_json::Value::String(text))?;
+            ResultStatus::Skipped { reason }
+        }
+        _ => ResultStatus::Unknown,
+    })
+}
+
+/// Reads the four output columns starting at `first`.
+fn decode_output(row: &Row<'_>, first: usize) -> StoreResult<Output> {
+    let object: Option<String> = row.get(first + 3)?;
+    Ok(Output {
+        inline: row.get(first)?,
+        total_bytes: row.get(first + 1)?,
+        truncated: row
+            .get::<_, Option<u64>>(first + 2)?
+            .map(|dropped_bytes| Truncation { dropped_bytes }),
+        object: object
+            .as_deref()
+            .map(sql::from_json::<ObjectRef>)
+            .transpose()?,
+    })
+}
+
+/// A run's results, by agent id, optionally of one agent.
+pub(super) fn list_results(
+    conn: &Connection,
+    run_id: &RunId,
+    agent_id: Option<&AgentId>,
+    page: Page,
+) -> StoreResult<Paged<StoredResult>> {
+    // A run's results are the primary-key range `<run>:` up to `<run>;` (';' follows ':').
+    let mut filter = Filter::default();
+    filter.and("result_id > ?", format!("{run_id}:"));
+    filter.and("result_id < ?", format!("{run_id};"));
+    if let Some(agent_id) = agent_id {
+        filter.and("result_id = ?", ResultId::new(run_id, agent_id).to_string());
+    }
+    sql::paged(
+        conn,
+        RESULT_COLUMNS,
+        "FROM results",
+        "result_id",
+        &filter,
+        page,
+        decode,
+    )
+}
+
+/// One result by id.
+pub(super) fn get_result(conn: &Connection, result_id: &ResultId) -> StoreResult<StoredResult> {
+    conn.query_row(
+        &format!("SELECT {RESULT_COLUMNS} FROM results WHERE result_id = ?1"),
+        [result_id.to_string()],
+        |row| Ok(decode(row)),
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("result {result_id}")))?
+}

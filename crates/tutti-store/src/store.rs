@@ -1,0 +1,163 @@
+//! [`Store`], the one handle the server holds: an enum over backends, so a Postgres
+//! variant can be added later without touching a caller.
+//!
+//! Every method dispatches to the backend's method of the same name and signature. The
+//! list below is the whole public API of the crate's storage, grouped as the server uses
+//! it: projectors, agents and groups, jobs, runs and results, inventory, audit, tokens.
+
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use tutti_proto::audit::AuditRecord;
+use tutti_proto::event::AgentEvent;
+use tutti_proto::heartbeat::Heartbeat;
+use tutti_proto::inventory::{InventorySnapshot, Package};
+use tutti_proto::result::RunResult;
+use tutti_proto::{AgentId, GroupName, JobId, ResultId, RunId};
+
+use crate::error::StoreResult;
+use crate::model::agents::{Agent, AgentQuery, Group, NewAgent};
+use crate::model::audit::{AuditEntry, AuditQuery};
+use crate::model::ingest::{Anomaly, ApplyOutcome, Sequenced};
+use crate::model::inventory::{AgentInventory, InventoryChange, PackageHit, PackageQuery};
+use crate::model::jobs::{Job, JobDraft, JobVersion, PutJobOutcome};
+use crate::model::runs::{
+    CommandPublished, NewRun, Run, RunDetail, RunQuery, StoredResult, Target, TargetQuery,
+};
+use crate::model::tokens::{EnrollmentToken, NewEnrollmentToken};
+use crate::page::{Page, Paged};
+use crate::sqlite::SqliteStore;
+
+/// The server's database. Cheap to clone; clones share connections.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// An embedded SQLite file in WAL mode.
+    Sqlite(SqliteStore),
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `path` and migrates it.
+    pub async fn open_sqlite(path: impl Into<PathBuf>) -> StoreResult<Store> {
+        Ok(Store::Sqlite(SqliteStore::open(path).await?))
+    }
+}
+
+/// Generates `Store` methods that forward to the backend method of the same name.
+macro_rules! dispatch {
+    ($( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> StoreResult<$ret> {
+                    match self {
+                        Store::Sqlite(store) => store.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+dispatch! {
+    /// Projects results, one transaction per batch. Keyed by result id: a redelivered
+    /// result is a no-op. A result moves its target when the transition table allows it;
+    /// one for an unknown run, an untargeted agent or with inconsistent ids is recorded as
+    /// an anomaly. Acknowledge the batch only after this returns `Ok`.
+    fn apply_results(&self, batch: Vec<Sequenced<RunResult>>) -> ApplyOutcome;
+    /// Projects agent events, one transaction per batch, unique by stream sequence:
+    /// `received` → delivered, `started` → running, `gap_detected` → missed for every
+    /// queued or delivered target of the agent whose command lies inside the gap.
+    fn apply_events(&self, batch: Vec<Sequenced<AgentEvent>>) -> ApplyOutcome;
+    /// Projects inventory snapshots: diffs each against the agent's current one and
+    /// records what was added, removed or changed. Snapshots not newer (by stream
+    /// sequence) than the stored one are ignored.
+    fn apply_inventory(&self, batch: Vec<Sequenced<InventorySnapshot>>) -> ApplyOutcome;
+    /// Upserts a micro-batch of heartbeats; a heartbeat older than the stored one is
+    /// ignored. Unknown agents get a row with no enrollment time.
+    fn apply_heartbeats(&self, batch: Vec<Heartbeat>) -> ApplyOutcome;
+    /// Projects audit records, unique by stream sequence.
+    fn apply_audit(&self, batch: Vec<Sequenced<AuditRecord>>) -> ApplyOutcome;
+    /// The highest stream sequence committed by the projector of `stream` (0 if none).
+    fn projector_position(&self, stream: &str) -> u64;
+    /// Recorded anomalies, newest first.
+    fn list_anomalies(&self, page: Page) -> Paged<Anomaly>;
+
+    /// Enrolls an agent with one use of the token whose secret hashes to `token_hash`.
+    /// `NotFound` for an invalid, expired, revoked or used-up token; `Conflict` for an
+    /// agent that is already enrolled. Either way nothing is consumed.
+    fn enroll_agent(&self, token_hash: &str, agent: NewAgent) -> ();
+    /// One agent with its groups and liveness (heartbeats before `online_since` are
+    /// offline).
+    fn get_agent(&self, agent_id: &AgentId, online_since: Timestamp) -> Agent;
+    /// Agents filtered by liveness, group, OS and search text, sorted and paged.
+    fn list_agents(&self, query: &AgentQuery) -> Paged<Agent>;
+    /// Deletes an agent with its group membership and inventory; its runs stay.
+    fn delete_agent(&self, agent_id: &AgentId) -> ();
+    /// Replaces an agent's groups, in configuration-layer order, creating missing groups.
+    fn set_agent_groups(&self, agent_id: &AgentId, groups: Vec<GroupName>, now: Timestamp) -> ();
+    /// An agent's run targets, most recent first.
+    fn agent_targets(&self, agent_id: &AgentId, page: Page) -> Paged<Target>;
+    /// Creates a group; `Conflict` when it exists.
+    fn create_group(&self, group: &GroupName, description: &str, now: Timestamp) -> ();
+    /// Deletes a group and its memberships.
+    fn delete_group(&self, group: &GroupName) -> ();
+    /// Groups with member counts, by name.
+    fn list_groups(&self, page: Page) -> Paged<Group>;
+
+    /// Creates a job, or a new version when its definition changed. A change of the
+    /// manifest text alone updates the current version's source without a new version.
+    fn put_job(&self, draft: JobDraft, actor: &str, now: Timestamp) -> PutJobOutcome;
+    /// A job at its current version, with its manifest text.
+    fn get_job(&self, job_id: &JobId) -> Job;
+    /// Jobs by id; anonymous (ad-hoc) jobs only when asked.
+    fn list_jobs(&self, include_anonymous: bool, page: Page) -> Paged<Job>;
+    /// A job's versions, newest first.
+    fn list_job_versions(&self, job_id: &JobId, page: Page) -> Paged<JobVersion>;
+    /// One version of a job.
+    fn get_job_version(&self, job_id: &JobId, version: u32) -> JobVersion;
+    /// Hides a job; the versions its runs used stay.
+    fn delete_job(&self, job_id: &JobId, now: Timestamp) -> ();
+    /// Revokes a job and skips (reason `revoked`) the queued and delivered targets of its
+    /// open runs; returns how many were skipped.
+    fn revoke_job(&self, job_id: &JobId, actor: &str, now: Timestamp) -> u64;
+
+    /// Creates a run with one `queued` target per agent. `NotFound` when the job version
+    /// does not exist, `Conflict` when the run id does.
+    fn create_run(&self, run: NewRun, targets: Vec<AgentId>) -> ();
+    /// Records a published command and its commands-stream sequence on the targets it
+    /// reaches, which is what gap reports are compared against.
+    fn set_run_command_seq(&self, published: CommandPublished) -> ();
+    /// Kills a run: queued and delivered targets are skipped (reason `killed`), running
+    /// ones stay until their result arrives. Returns how many were skipped.
+    fn kill_run(&self, run_id: &RunId, killed_by: &str, at: Timestamp) -> u64;
+    /// Expires the queued targets of runs whose deadline is before `now`.
+    fn expire_targets(&self, now: Timestamp) -> u64;
+    /// A run with its status and per-state counts.
+    fn get_run(&self, run_id: &RunId) -> RunDetail;
+    /// Runs, newest first, filtered and paged.
+    fn list_runs(&self, query: &RunQuery) -> Paged<Run>;
+    /// A run's targets by agent id, optionally in one state.
+    fn list_targets(&self, run_id: &RunId, query: &TargetQuery) -> Paged<Target>;
+    /// A run's results by agent id, optionally of one agent.
+    fn list_results(&self, run_id: &RunId, agent_id: Option<&AgentId>, page: Page) -> Paged<StoredResult>;
+    /// One result, with its output inline and its object reference as received.
+    fn get_result(&self, result_id: &ResultId) -> StoredResult;
+
+    /// An agent's current facts and package count.
+    fn get_inventory(&self, agent_id: &AgentId) -> AgentInventory;
+    /// An agent's packages by name, optionally filtered by a name substring.
+    fn list_agent_packages(&self, agent_id: &AgentId, search: Option<&str>, page: Page) -> Paged<Package>;
+    /// An agent's inventory history, newest first.
+    fn list_inventory_changes(&self, agent_id: &AgentId, page: Page) -> Paged<InventoryChange>;
+    /// Agents that have a package (and version), fleet-wide.
+    fn search_packages(&self, query: &PackageQuery) -> Paged<PackageHit>;
+
+    /// Audit entries by actor, action, target and time range, newest first.
+    fn query_audit(&self, query: &AuditQuery) -> Paged<AuditEntry>;
+    /// Stores a new enrollment token (its hash only).
+    fn create_enrollment_token(&self, token: NewEnrollmentToken) -> ();
+    /// Enrollment tokens, newest first.
+    fn list_enrollment_tokens(&self, page: Page) -> Paged<EnrollmentToken>;
+    /// Revokes an enrollment token.
+    fn revoke_enrollment_token(&self, token_id: &str, now: Timestamp) -> ();
+}

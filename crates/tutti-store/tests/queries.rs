@@ -1,0 +1,414 @@
+//! The read side: pagination is exact and bounded, filters select what they say, and the
+//! run engine's kill, revoke and expiry show up in run lists.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use tutti_proto::GroupName;
+use tutti_proto::audit::{AuditOutcome, AuditRecord};
+use tutti_store::*;
+
+#[tokio::test]
+async fn pages_cover_every_agent_once_in_order() {
+    let db = TestDb::open().await;
+    let store = &db.store;
+    let batch: Vec<_> = (0..23)
+        .map(|n| heartbeat(&format!("host-{n:02}"), n))
+        .collect();
+    store.apply_heartbeats(batch).await.unwrap();
+    for dir in [SortDir::Asc, SortDir::Desc] {
+        let mut seen = Vec::new();
+        for page_idx in 0..6 {
+            let mut query = AgentQuery::all(t(0));
+            query.sort = AgentSort::LastHeartbeat;
+            query.dir = dir;
+            query.page = Page::new(5, page_idx * 5);
+            let page = store.list_agents(&query).await.unwrap();
+            assert_eq!(page.total, 23);
+            assert_eq!(
+                page.items.len(),
+                if page_idx < 4 {
+                    5
+                } else if page_idx == 4 {
+                    3
+                } else {
+                    0
+                }
+            );
+            seen.extend(
+                page.items
+                    .into_iter()
+                    .map(|agent| agent.agent_id.to_string()),
+            );
+        }
+        let mut expected: Vec<String> = (0..23).map(|n| format!("host-{n:02}")).collect();
+        if dir == SortDir::Desc {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected);
+    }
+    let mut huge = AgentQuery::all(t(0));
+    huge.page = Page::new(u32::MAX, 0);
+    assert_eq!(huge.page.effective_limit(), MAX_PAGE_LIMIT);
+    assert_eq!(store.list_agents(&huge).await.unwrap().items.len(), 23);
+}
+
+#[tokio::test]
+async fn agent_filters_select_what_they_say() {
+    let db = TestDb::open().await;
+    let store = &db.store;
+    store
+        .apply_heartbeats(vec![
+            heartbeat("web-01", 100),
+            heartbeat("web-02", 0),
+            heartbeat("db-01", 100),
+        ])
+        .await
+        .unwrap();
+    let db_group = GroupName::parse("db").unwrap();
+    store
+        .set_agent_groups(&agent("db-01"), vec![db_group.clone()], t(0))
+        .await
+        .unwrap();
+    let check = |query: AgentQuery, expected: &'static [&'static str]| async move {
+        let page = store.list_agents(&query).await.unwrap();
+        let got: Vec<String> = page.items.iter().map(|a| a.agent_id.to_string()).collect();
+        assert_eq!(got, expected, "{query:?}");
+    };
+    let base = AgentQuery::all(t(50));
+    check(
+        AgentQuery {
+            search: Some("WEB".to_string()),
+            ..base.clone()
+        },
+        &["web-01", "web-02"],
+    )
+    .await;
+    check(
+        AgentQuery {
+            search: Some("example.net".to_string()),
+            ..base.clone()
+        },
+        &["db-01", "web-01", "web-02"],
+    )
+    .await;
+    check(
+        AgentQuery {
+            search: Some("%".to_string()),
+            ..base.clone()
+        },
+        &[],
+    )
+    .await;
+    check(
+        AgentQuery {
+            search: Some("b_0".to_string()),
+            ..base.clone()
+        },
+        &[],
+    )
+    .await;
+    check(
+        AgentQuery {
+            liveness: Some(Liveness::Offline),
+            ..base.clone()
+        },
+        &["web-02"],
+    )
+    .await;
+    check(
+        AgentQuery {
+            group: Some(db_group),
+            ..base.clone()
+        },
+        &["db-01"],
+    )
+    .await;
+    check(
+        AgentQuery {
+            os: Some("ubuntu".to_string()),
+            ..base.clone()
+        },
+        &[],
+    )
+    .await;
+    let mut by_host = base.clone();
+    by_host.sort = AgentSort::Hostname;
+    by_host.dir = SortDir::Desc;
+    check(by_host, &["web-02", "web-01", "db-01"]).await;
+}
+
+#[tokio::test]
+async fn runs_list_filters_and_pages_newest_first() {
+    let db = TestDb::open().await;
+    let store = &db.store;
+    put_job(store, "uptime", "uptime").await;
+    put_job(store, "backup", "backup").await;
+    for n in 1..=12 {
+        let job = if n % 3 == 0 { "backup" } else { "uptime" };
+        let mut new = new_run(run_id(n), job, i64::try_from(n).unwrap() * 10);
+        new.scheduled = n % 2 == 0;
+        let agents = if n <= 6 {
+            vec![agent("web-01")]
+        } else {
+            vec![agent("web-02")]
+        };
+        store.create_run(new, agents).await.unwrap();
+    }
+    let mut seen = BTreeSet::new();
+    let mut previous = None;
+    for offset in (0..12).step_by(5) {
+        let page = store
+            .list_runs(&RunQuery {
+                page: Page::new(5, offset),
+                ..RunQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.total, 12);
+        for run in page.items {
+            assert!(
+                previous.is_none_or(|at| run.created_at < at),
+                "newest first"
+            );
+            previous = Some(run.created_at);
+            assert!(seen.insert(run.run_id));
+        }
+    }
+    assert_eq!(seen.len(), 12);
+    let count = |query: RunQuery| async move { store.list_runs(&query).await.unwrap().total };
+    assert_eq!(
+        count(RunQuery {
+            job_id: Some(job_id("backup")),
+            ..RunQuery::default()
+        })
+        .await,
+        4
+    );
+    assert_eq!(
+        count(RunQuery {
+            scheduled: Some(true),
+            ..RunQuery::default()
+        })
+        .await,
+        6
+    );
+    assert_eq!(
+        count(RunQuery {
+            agent_id: Some(agent("web-02")),
+            ..RunQuery::default()
+        })
+        .await,
+        6
+    );
+    let window = RunQuery {
+        created_from: Some(t(30)),
+        created_until: Some(t(60)),
+        ..RunQuery::default()
+    };
+    assert_eq!(count(window).await, 3);
+    store.kill_run(&run_id(1), "bob", t(500)).await.unwrap();
+    assert_eq!(
+        count(RunQuery {
+            status: Some(RunStatus::Killed),
+            ..RunQuery::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        count(RunQuery {
+            status: Some(RunStatus::Queued),
+            ..RunQuery::default()
+        })
+        .await,
+        11
+    );
+}
+
+#[tokio::test]
+async fn expiry_revocation_and_unknown_ids() {
+    let db = TestDb::open().await;
+    let store = &db.store;
+    let mut with_deadline = new_run(run_id(1), "uptime", 0);
+    with_deadline.deadline = Some(t(100));
+    start_run_with(store, with_deadline, &["web-01", "web-02"], 10).await;
+    start_run(store, run_id(2), "uptime", &["web-01", "web-02"], 20).await;
+    store
+        .apply_events(vec![seq(1, started(run_id(1), "web-01", 5))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.expire_targets(t(99)).await.unwrap(),
+        0,
+        "before the deadline"
+    );
+    assert_eq!(
+        store.expire_targets(t(101)).await.unwrap(),
+        1,
+        "only the queued one"
+    );
+    assert_eq!(
+        target_state(store, run_id(1), "web-02").await,
+        TargetState::Expired
+    );
+    assert_eq!(
+        target_state(store, run_id(1), "web-01").await,
+        TargetState::Running
+    );
+    assert_eq!(
+        store
+            .revoke_job(&job_id("uptime"), "bob", t(200))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store.get_run(&run_id(2)).await.unwrap().run.status,
+        RunStatus::Done
+    );
+    assert!(
+        store
+            .get_job(&job_id("uptime"))
+            .await
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    let missing = store.get_run(&run_id(3)).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(ref what)) if what.starts_with("run ")),
+        "{missing:?}"
+    );
+    let no_job = store
+        .create_run(new_run(run_id(4), "nope", 0), vec![])
+        .await;
+    assert!(matches!(no_job, Err(StoreError::NotFound(_))), "{no_job:?}");
+    let no_kill = store.kill_run(&run_id(5), "bob", t(0)).await;
+    assert!(
+        matches!(no_kill, Err(StoreError::NotFound(_))),
+        "{no_kill:?}"
+    );
+}
+
+#[tokio::test]
+async fn jobs_hide_anonymous_and_deleted_and_keep_versions() {
+    let db = TestDb::open().await;
+    let store = &db.store;
+    put_job(store, "uptime", "uptime").await;
+    let adhoc = JobDraft {
+        job_id: job_id("adhoc-1"),
+        definition: serde_json::json!({ "script": "id" }),
+        source_yaml: String::new(),
+        anonymous: true,
+    };
+    store.put_job(adhoc, "alice", t(0)).await.unwrap();
+    assert_eq!(
+        store.list_jobs(false, Page::default()).await.unwrap().total,
+        1
+    );
+    assert_eq!(
+        store.list_jobs(true, Page::default()).await.unwrap().total,
+        2
+    );
+    // A comment-only edit keeps the version and the new text.
+    let edited = JobDraft {
+        job_id: job_id("uptime"),
+        definition: serde_json::json!({ "shell": "sh", "script": "uptime" }),
+        source_yaml: "# reworded comment\n".to_string(),
+        anonymous: false,
+    };
+    let outcome = store.put_job(edited, "alice", t(1)).await.unwrap();
+    assert_eq!((outcome.version, outcome.changed), (1, false));
+    assert_eq!(
+        store
+            .get_job_version(&job_id("uptime"), 1)
+            .await
+            .unwrap()
+            .source_yaml,
+        "# reworded comment\n"
+    );
+    store.delete_job(&job_id("uptime"), t(2)).await.unwrap();
+    assert!(matches!(
+        store.get_job(&job_id("uptime")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        store.get_job_version(&job_id("uptime"), 1).await.is_ok(),
+        "runs still refer to it"
+    );
+    assert_eq!(
+        put_job(store, "uptime", "uptime").await,
+        2,
+        "re-applying a deleted job is a new version"
+    );
+}
+
+#[tokio::test]
+async fn audit_query_filters_by_actor_action_target_and_time() {
+    let db = TestDb::open().await;
+    let store = &db.store;
+    let batch: Vec<_> = (0..30u64)
+        .map(|n| {
+            let record = AuditRecord {
+                at: t(i64::try_from(n).unwrap()),
+                actor: if n % 2 == 0 { "alice" } else { "bob" }.to_string(),
+                role: "operator".to_string(),
+                action: if n % 3 == 0 { "run.kill" } else { "run.create" }.to_string(),
+                target: format!("run/{}", n % 5),
+                summary: serde_json::json!({ "n": n }),
+                source: None,
+                outcome: AuditOutcome::Succeeded,
+            };
+            seq(n + 1, record)
+        })
+        .collect();
+    store.apply_audit(batch).await.unwrap();
+    let total = |query: AuditQuery| async move { store.query_audit(&query).await.unwrap().total };
+    assert_eq!(total(AuditQuery::default()).await, 30);
+    assert_eq!(
+        total(AuditQuery {
+            actor: Some("alice".to_string()),
+            ..AuditQuery::default()
+        })
+        .await,
+        15
+    );
+    assert_eq!(
+        total(AuditQuery {
+            action: Some("run.kill".to_string()),
+            ..AuditQuery::default()
+        })
+        .await,
+        10
+    );
+    assert_eq!(
+        total(AuditQuery {
+            target: Some("run/0".to_string()),
+            ..AuditQuery::default()
+        })
+        .await,
+        6
+    );
+    let window = AuditQuery {
+        from: Some(t(10)),
+        until: Some(t(20)),
+        ..AuditQuery::default()
+    };
+    assert_eq!(total(window).await, 10);
+    let page = store
+        .query_audit(&AuditQuery {
+            page: Page::new(7, 7),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = page.items.iter().map(|entry| entry.stream_seq).collect();
+    assert_eq!(
+        seqs,
+        [23, 22, 21, 20, 19, 18, 17],
+        "newest first, second page"
+    );
+}
