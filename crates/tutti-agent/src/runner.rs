@@ -261,7 +261,7 @@ async fn execute_command(
     let staging_dir = context
         .staging_root
         .join(&*queued.command.command_id.to_string());
-    let outcome = match prepare(run, &staging_dir) {
+    let outcome = match prepare(context, run, &staging_dir).await {
         Ok(script) => {
             let request = ExecRequest {
                 shell: run.shell,
@@ -290,19 +290,27 @@ async fn kill_signal(kill_rx: oneshot::Receiver<()>) {
     }
 }
 
-fn prepare(run: &RunCommand, staging_dir: &std::path::Path) -> Result<String, String> {
+/// Largest script fetched from the object store.
+const MAX_SCRIPT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The script text, from the command or the `tutti_scripts` object store, checked against
+/// the sha256 the signed command pins, and a fresh private staging directory.
+async fn prepare(
+    context: &RunnerContext,
+    run: &RunCommand,
+    staging_dir: &std::path::Path,
+) -> Result<String, String> {
     let script = match &run.script {
         Script::Inline { body } => body.clone(),
-        Script::Object { name, .. } => {
-            return Err(format!(
-                "script object {name:?}: fetching scripts from the object store is not supported by this agent yet"
-            ));
-        }
+        Script::Object { name, size } => fetch_script(context, name, *size).await?,
     };
     let actual = digest::sha256_hex(script.as_bytes());
-    if !run.sha256.is_empty() && actual != run.sha256 {
+    // An object-store script is only as trustworthy as its pinned hash: never run one
+    // without it. Inline scripts are covered by the command's signature already.
+    let must_match = matches!(run.script, Script::Object { .. }) || !run.sha256.is_empty();
+    if must_match && actual != run.sha256 {
         return Err(format!(
-            "script sha256 mismatch: the command pins {} but the script hashes to {actual}",
+            "script sha256 mismatch: the command pins {:?} but the script hashes to {actual}",
             run.sha256
         ));
     }
@@ -313,6 +321,38 @@ fn prepare(run: &RunCommand, staging_dir: &std::path::Path) -> Result<String, St
         )
     })?;
     Ok(script)
+}
+
+async fn fetch_script(context: &RunnerContext, name: &str, size: u64) -> Result<String, String> {
+    if size > MAX_SCRIPT_BYTES {
+        return Err(format!(
+            "script object {name:?} is {size} bytes; the limit is {MAX_SCRIPT_BYTES}"
+        ));
+    }
+    let Some(client) = context.client.clone() else {
+        return Err(format!(
+            "script object {name:?}: no broker connection to fetch it"
+        ));
+    };
+    let js = async_nats::jetstream::new(client);
+    let fetch = async {
+        let store = js
+            .get_object_store(tutti_proto::catalog::SCRIPTS_STORE)
+            .await
+            .map_err(|err| err.to_string())?;
+        let object = store.get(name).await.map_err(|err| err.to_string())?;
+        let mut bytes = Vec::new();
+        let mut limited = tokio::io::AsyncReadExt::take(object, MAX_SCRIPT_BYTES + 1);
+        tokio::io::AsyncReadExt::read_to_end(&mut limited, &mut bytes)
+            .await
+            .map_err(|err| err.to_string())?;
+        Ok::<_, String>(bytes)
+    };
+    let bytes = tokio::time::timeout(context.request_timeout * 6, fetch)
+        .await
+        .map_err(|_| format!("script object {name:?}: fetching it timed out"))?
+        .map_err(|err| format!("script object {name:?}: {err}"))?;
+    String::from_utf8(bytes).map_err(|_| format!("script object {name:?} is not UTF-8 text"))
 }
 
 fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
@@ -334,14 +374,42 @@ fn failed_outcome(reason: String) -> exec::ExecOutcome {
     }
 }
 
+/// Live output is coalesced and published at most every [`LIVE_OUTPUT_INTERVAL`] (or when
+/// [`LIVE_OUTPUT_MAX_BYTES`] are waiting), so a chatty script costs the broker a few messages
+/// a second, not one per write.
+const LIVE_OUTPUT_INTERVAL: Duration = Duration::from_millis(200);
+const LIVE_OUTPUT_MAX_BYTES: usize = 64 * 1024;
+
 fn live_output(context: &RunnerContext, run_id: &RunId) -> Option<mpsc::Sender<LiveChunk>> {
     let client = context.client.clone()?;
     let subject = subjects::agent_output(&context.agent_id, run_id);
     let (tx, mut rx) = mpsc::channel::<LiveChunk>(64);
     tokio::spawn(async move {
-        while let Some(chunk) = rx.recv().await {
-            // Best effort: live output is a convenience; the stored result is the record.
-            let _ = client.publish(subject.clone(), chunk.bytes).await;
+        let mut pending = Vec::new();
+        let mut tick = tokio::time::interval(LIVE_OUTPUT_INTERVAL);
+        loop {
+            let flush_and_stop = tokio::select! {
+                chunk = rx.recv() => match chunk {
+                    Some(chunk) => {
+                        pending.extend_from_slice(&chunk.bytes);
+                        if pending.len() < LIVE_OUTPUT_MAX_BYTES {
+                            continue;
+                        }
+                        false
+                    }
+                    None => true,
+                },
+                _ = tick.tick() => false,
+            };
+            if !pending.is_empty() {
+                // Best effort: live output is a convenience; the stored result is the record.
+                let _ = client
+                    .publish(subject.clone(), std::mem::take(&mut pending).into())
+                    .await;
+            }
+            if flush_and_stop {
+                return;
+            }
         }
     });
     Some(tx)
