@@ -231,7 +231,10 @@ pub fn healthz_ok(monitor_port: u16) -> bool {
         return false;
     };
     let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-    if stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+    if stream
+        .write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut response = String::new();

@@ -102,7 +102,10 @@ mod tests {
 
     #[test]
     fn secrets_never_show_in_debug_output() {
-        let auth = NatsAuth::UserPassword { user: "agent".into(), password: "s3cret".into() };
+        let auth = NatsAuth::UserPassword {
+            user: "agent".into(),
+            password: "s3cret".into(),
+        };
         assert!(!format!("{auth:?}").contains("s3cret"));
     }
 
