@@ -31,6 +31,9 @@ use crate::{heartbeat, inventory, outbox, rpc};
 /// How often the main loop re-dispatches without a prompt (deadlines, a drained outbox).
 const DISPATCH_TICK: Duration = Duration::from_secs(2);
 
+/// How long a stopping agent waits for its tasks to finish before aborting them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// How long a starting agent waits for its fleet-state replicas to confirm a sync before it
 /// executes with its local copy (the broker may be down: offline boot must still work).
 const FLEET_SYNC_GRACE: Duration = Duration::from_secs(10);
@@ -186,7 +189,19 @@ pub async fn run(
     }
     tracing::info!(agent_id = %identity.agent_id, running = runner.running(), "Agent stopping.");
     let _ = shutdown_tx.send(true);
-    tasks.abort_all();
+    runner.abort_all();
+    // Let every task stop on its own (replicas close their stores, the outbox finishes a
+    // publish) so that an agent restarted in the same process can open the same files;
+    // whatever does not stop in time is aborted.
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("Some agent tasks did not stop in time; aborting them.");
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
     bus.client().flush().await.ok();
     Ok(())
 }
@@ -203,6 +218,10 @@ fn open_state(config: &LocalConfig) -> anyhow::Result<StateHandle> {
     let path: PathBuf = config.state_dir.join("state.redb");
     let state =
         AgentState::open(&path).with_context(|| format!("open agent state {}", path.display()))?;
+    // Queued commands and results can hold secrets of the scripts: owner-only, like the
+    // identity, whatever the umask.
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .with_context(|| format!("restrict {}", path.display()))?;
     Ok(StateHandle::new(state))
 }
 

@@ -96,7 +96,14 @@ async fn start_replicas(
     agent_id: &AgentId,
     dir: &std::path::Path,
 ) -> Result<Replicas, String> {
-    std::fs::create_dir_all(dir).map_err(|err| err.to_string())?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|err| err.to_string())?;
+    }
     // Exact keys, so each agent is sent its own membership and config layer only, not every
     // agent's: at ten thousand agents that is one value instead of ten thousand per start.
     let own_groups =

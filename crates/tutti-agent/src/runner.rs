@@ -54,6 +54,7 @@ pub struct RunnerContext {
 struct InFlight {
     run_id: RunId,
     kill: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::AbortHandle>,
 }
 
 /// The runner's state: which commands are executing, and a channel their tasks report on.
@@ -83,6 +84,17 @@ impl Runner {
     /// Number of executions in flight.
     pub fn running(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// Stops every execution without recording a result (the agent is shutting down).
+    /// Dropping an execution kills its process group; the next start reports those
+    /// commands `interrupted`, exactly as after a crash, so nothing runs twice.
+    pub fn abort_all(&mut self) {
+        for in_flight in self.in_flight.values_mut() {
+            if let Some(task) = in_flight.task.take() {
+                task.abort();
+            }
+        }
     }
 
     /// An execution task finished (its result is already in the outbox).
@@ -179,17 +191,21 @@ impl Runner {
             InFlight {
                 run_id: run.run_id,
                 kill: Some(kill_tx),
+                task: None,
             },
         );
         let context = self.context.clone();
         let finished_tx = self.finished_tx.clone();
         let max_output = fleet.config.output_limit_bytes;
         let inline_limit = fleet.config.inline_output_limit_bytes;
-        tokio::spawn(async move {
-            let command_id = queued.command.command_id;
+        let command_id = queued.command.command_id;
+        let task = tokio::spawn(async move {
             execute_and_record(context, queued, run, kill_rx, max_output, inline_limit).await;
             let _ = finished_tx.send(command_id);
         });
+        if let Some(in_flight) = self.in_flight.get_mut(&command_id) {
+            in_flight.task = Some(task.abort_handle());
+        }
         Ok(())
     }
 }

@@ -48,6 +48,15 @@ async fn commands_sent_while_stopped_run_once_each_in_order_after_restart() {
         .collect();
     assert_eq!(started, runs, "started in publish order");
 
+    // The state directory and its files are private to the agent's user.
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(laptop.state_dir()), 0o700);
+    for file in ["identity.json", "state.redb"] {
+        assert_eq!(mode(&laptop.state_dir().join(file)), 0o600, "{file}");
+    }
+
     // A restart replays nothing; a fresh agent does not run old broadcasts.
     let running = laptop.start();
     let newcomer = fleet.enroll("laptop-2", &[]).await;
