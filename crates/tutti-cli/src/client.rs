@@ -1,0 +1,136 @@
+//! The HTTP API client: every operator command goes through here (never through NATS).
+//!
+//! Errors are turned into messages that say what to do next: an unreachable server asks
+//! whether `tutti up` is running, a refused request shows the server's own message.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::profile::Profile;
+
+/// Why a command failed, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// Bad usage or configuration (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The server is unreachable or refused (exit 3).
+    #[error("{0}")]
+    Server(String),
+    /// Something else (exit 1... reserved for failed targets; other failures use 1 too).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CliError {
+    /// The process exit code.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Server(_) => 3,
+            CliError::Other(_) => 1,
+        }
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(error: anyhow::Error) -> Self {
+        CliError::Other(format!("{error:#}"))
+    }
+}
+
+/// A client for one server.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiClient {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl ApiClient {
+    /// A client for the profile's server.
+    pub(crate) fn new(profile: &Profile) -> Result<ApiClient, CliError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|err| CliError::Other(err.to_string()))?;
+        Ok(ApiClient {
+            base: profile.server.trim_end_matches('/').to_string(),
+            token: profile.token.clone(),
+            http,
+        })
+    }
+
+    /// The server's base URL.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `GET /api/v1/<path>` decoded as `T`.
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        let request = self.http.get(self.url(path));
+        self.send(request).await
+    }
+
+    /// `POST /api/v1/<path>` with a JSON body, decoded as `T`.
+    pub(crate) async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, CliError> {
+        let request = self.http.post(self.url(path)).json(body);
+        self.send(request).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        mut request: reqwest::RequestBuilder,
+    ) -> Result<T, CliError> {
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|err| self.unreachable(err))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| self.unreachable(err))?;
+        if !status.is_success() {
+            return Err(CliError::Server(format!(
+                "the server refused ({status}): {}",
+                error_message(&body)
+            )));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|err| CliError::Other(format!("the server's answer is not understood ({err}); are the CLI and server versions the same?")))
+    }
+
+    fn unreachable(&self, err: reqwest::Error) -> CliError {
+        if err.is_connect() || err.is_timeout() {
+            return CliError::Server(format!(
+                "server unreachable at {}: is `tutti up` running? ({err})",
+                self.base
+            ));
+        }
+        CliError::Server(format!("request to {} failed: {err}", self.base))
+    }
+}
+
+/// The `message` (or `error`) field of an error body, else the body itself.
+fn error_message(body: &[u8]) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let field = parsed.as_ref().and_then(|value| {
+        value
+            .get("message")
+            .or_else(|| value.get("error"))
+            .and_then(|message| message.as_str())
+            .map(str::to_string)
+    });
+    field.unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string())
+}

@@ -1,0 +1,385 @@
+//! `tutti run`: start a run of an ad-hoc command or a job, and with `--wait` follow it to the
+//! end with a live progress bar and a per-agent table.
+//!
+//! `--wait` ends when every target is final, or when the only open targets are queued on
+//! agents that are offline (they will run when the machines come back; the table says so).
+//! Exit code 1 when any target did not succeed.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+
+use crate::args::RunArgs;
+use crate::client::{ApiClient, CliError};
+use crate::output::{print_json, state_cell, table, text};
+
+/// Target states after which nothing more happens.
+const FINAL_STATES: [&str; 9] = [
+    "succeeded",
+    "failed",
+    "timed_out",
+    "killed",
+    "skipped",
+    "interrupted",
+    "missed",
+    "expired",
+    "unknown",
+];
+/// How often `--wait` re-reads the run.
+const POLL: Duration = Duration::from_millis(300);
+/// How long open targets must sit queued before `--wait` asks whether their agents are offline.
+const OFFLINE_CHECK_AFTER: Duration = Duration::from_secs(3);
+
+/// Creates the run; with `--wait` follows it and prints the results.
+pub(crate) async fn run(
+    client: &ApiClient,
+    args: RunArgs,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let body = request_body(&args)?;
+    let created: Value = client.post("runs", &body).await?;
+    let run_id = text(&created, "run_id");
+    if !args.wait && !args.follow {
+        if json {
+            print_json(&created);
+        } else {
+            println!(
+                "run {run_id} created for {} agent(s); follow it with `tutti runs show {run_id}`",
+                created["n_targets"]
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let follow = args
+        .follow
+        .then(|| tokio::spawn(follow_output(client.clone(), run_id.clone())));
+    let outcome = wait(client, &run_id, json).await;
+    if let Some(follow) = follow {
+        follow.abort();
+    }
+    let (detail, offline) = outcome?;
+    let results: Value = client
+        .get(&format!("runs/{run_id}/results?limit=500"))
+        .await?;
+    report(&detail, &results, &offline, json)
+}
+
+fn request_body(args: &RunArgs) -> Result<Value, CliError> {
+    if !args.all && args.group.is_empty() && args.agent.is_empty() {
+        return Err(CliError::Usage(
+            "say where to run: --all, --group GROUP or --agent AGENT".into(),
+        ));
+    }
+    let targets = json!({ "all": args.all, "groups": args.group, "agents": args.agent });
+    if let Some(job_id) = &args.job {
+        if !args.command.is_empty() {
+            return Err(CliError::Usage(
+                "give either --job or a command after --, not both".into(),
+            ));
+        }
+        return Ok(json!({ "job_id": job_id, "targets": targets }));
+    }
+    if args.command.is_empty() {
+        return Err(CliError::Usage(
+            "nothing to run: put the command after --, e.g. `tutti run --all -- uptime`".into(),
+        ));
+    }
+    let timeout_secs = parse_duration(&args.timeout)?;
+    let mut env = BTreeMap::new();
+    for pair in &args.env {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(CliError::Usage(format!(
+                "--env {pair:?} must look like KEY=VALUE"
+            )));
+        };
+        env.insert(key.to_string(), value.to_string());
+    }
+    let script = script_text(&args.command);
+    Ok(json!({
+        "targets": targets,
+        "script": { "shell": args.shell, "script": script, "timeout_secs": timeout_secs, "env": env },
+    }))
+}
+
+/// One argument is taken as script text (`-- 'echo a | wc -c'`); several are quoted for the
+/// shell so they arrive as typed (`-- echo "a b"`).
+fn script_text(command: &[String]) -> String {
+    if command.len() == 1 {
+        return command[0].clone();
+    }
+    command
+        .iter()
+        .map(|arg| shell_quote(arg))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// `30`, `30s`, `5m`, `2h` → seconds.
+fn parse_duration(text: &str) -> Result<u64, CliError> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let value: u64 = number
+        .parse()
+        .map_err(|_| CliError::Usage(format!("--timeout {text:?}: expected e.g. 30s, 5m or 1h")))?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => {
+            return Err(CliError::Usage(format!(
+                "--timeout {text:?}: the unit must be s, m or h"
+            )));
+        }
+    };
+    Ok(value.saturating_mul(factor).max(1))
+}
+
+/// Polls the run until it is settled; returns its last detail and the agents found offline.
+async fn wait(
+    client: &ApiClient,
+    run_id: &str,
+    json: bool,
+) -> Result<(Value, Vec<String>), CliError> {
+    let bar = progress_bar(json);
+    let mut last_change = Instant::now();
+    let mut last_counts = Value::Null;
+    loop {
+        let detail: Value = client.get(&format!("runs/{run_id}?limit=500")).await?;
+        let counts = detail["count_by_state"].clone();
+        if counts != last_counts {
+            last_change = Instant::now();
+            last_counts = counts.clone();
+        }
+        bar.set_message(summary(&counts));
+        let open = open_targets(&detail);
+        if open.is_empty() {
+            bar.finish_and_clear();
+            return Ok((detail, Vec::new()));
+        }
+        let all_queued = open.iter().all(|(_, state)| state == "queued");
+        if all_queued && last_change.elapsed() > OFFLINE_CHECK_AFTER {
+            let agents: Vec<String> = open.iter().map(|(agent, _)| agent.clone()).collect();
+            if all_offline(client, &agents).await? {
+                bar.finish_and_clear();
+                return Ok((detail, agents));
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn progress_bar(json: bool) -> ProgressBar {
+    if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+fn summary(counts: &Value) -> String {
+    let count = |state: &str| counts.get(state).and_then(Value::as_u64).unwrap_or(0);
+    let failed: u64 = [
+        "failed",
+        "timed_out",
+        "killed",
+        "interrupted",
+        "missed",
+        "expired",
+    ]
+    .iter()
+    .map(|s| count(s))
+    .sum();
+    format!(
+        "done {}  failed {}  skipped {}  running {}  queued {}",
+        count("succeeded"),
+        failed,
+        count("skipped"),
+        count("running") + count("delivered"),
+        count("queued")
+    )
+}
+
+fn open_targets(detail: &Value) -> Vec<(String, String)> {
+    detail["targets"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|target| (text(target, "agent_id"), text(target, "state")))
+        .filter(|(_, state)| !FINAL_STATES.contains(&state.as_str()))
+        .collect()
+}
+
+async fn all_offline(client: &ApiClient, agents: &[String]) -> Result<bool, CliError> {
+    for agent_id in agents.iter().take(20) {
+        let agent: Value = client.get(&format!("agents/{agent_id}")).await?;
+        let summary = agent.get("agent").unwrap_or(&agent);
+        if text(summary, "liveness") == "online" {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn report(
+    detail: &Value,
+    results: &Value,
+    offline: &[String],
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let by_agent: BTreeMap<String, &Value> = results["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            let result = item.get("result").unwrap_or(item);
+            (text(result, "agent_id"), result)
+        })
+        .collect();
+    let targets: Vec<&Value> = detail["targets"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    let all_succeeded =
+        !targets.is_empty() && targets.iter().all(|t| text(t, "state") == "succeeded");
+    if json {
+        print_json(&json!({ "run": detail, "results": results, "offline_agents": offline }));
+    } else {
+        let mut rows = table(&["AGENT", "STATUS", "EXIT", "DURATION", "OUTPUT"]);
+        for target in &targets {
+            let agent_id = text(target, "agent_id");
+            let state = text(target, "state");
+            let shown = if offline.contains(&agent_id) {
+                "queued (offline)".to_string()
+            } else {
+                state.clone()
+            };
+            let result = by_agent.get(&agent_id);
+            rows.add_row(vec![
+                comfy_table::Cell::new(&agent_id),
+                state_cell(&shown),
+                comfy_table::Cell::new(text(target, "exit_code")),
+                comfy_table::Cell::new(result.map(|r| duration(r)).unwrap_or_default()),
+                comfy_table::Cell::new(
+                    result
+                        .map(|r| first_line(r))
+                        .unwrap_or_else(|| text(target, "reason")),
+                ),
+            ]);
+        }
+        println!("{rows}");
+        println!("{}", summary(&detail["count_by_state"]));
+    }
+    Ok(if all_succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn first_line(result: &Value) -> String {
+    let stdout = result["stdout"]["inline"].as_str().unwrap_or("");
+    let stderr = result["stderr"]["inline"].as_str().unwrap_or("");
+    let source = if stdout.trim().is_empty() {
+        stderr
+    } else {
+        stdout
+    };
+    source
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("")
+        .chars()
+        .take(80)
+        .collect()
+}
+
+fn duration(result: &Value) -> String {
+    let parse = |field: &str| {
+        result[field]
+            .as_str()
+            .and_then(|text| text.parse::<jiff::Timestamp>().ok())
+    };
+    match (parse("started_at"), parse("finished_at")) {
+        (Some(started), Some(finished)) => {
+            let millis = finished.as_millisecond() - started.as_millisecond();
+            format!("{:.1}s", millis.max(0) as f64 / 1000.0)
+        }
+        _ => String::new(),
+    }
+}
+
+/// Prints live output (server-sent events) as `agent | line` until aborted.
+async fn follow_output(client: ApiClient, run_id: String) {
+    let url = format!("{}/api/v1/runs/{run_id}/output", client.base());
+    let Ok(response) = reqwest::get(&url).await else {
+        return;
+    };
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    while let Some(Ok(chunk)) = body.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            print_output_event(&event);
+        }
+    }
+}
+
+fn print_output_event(event: &str) {
+    let data: String = event
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(str::trim_start)
+        .collect();
+    let Ok(chunk) = serde_json::from_str::<Value>(&data) else {
+        return;
+    };
+    let agent_id = text(&chunk, "agent_id");
+    for line in text(&chunk, "text").lines() {
+        eprintln!("{agent_id} | {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_quoting() {
+        assert_eq!(parse_duration("30").unwrap(), 30);
+        assert_eq!(parse_duration("5m").unwrap(), 300);
+        assert_eq!(parse_duration("2h").unwrap(), 7200);
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+        assert_eq!(script_text(&["echo a | wc -c".into()]), "echo a | wc -c");
+        assert_eq!(
+            script_text(&["echo".into(), "a b".into(), "it's".into()]),
+            r"echo 'a b' 'it'\''s'"
+        );
+    }
+}

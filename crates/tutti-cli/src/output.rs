@@ -1,0 +1,49 @@
+//! Printing: aligned tables for people, one JSON document for scripts (`--json`), colour
+//! only on a terminal.
+
+use std::io::IsTerminal;
+
+use comfy_table::presets::UTF8_BORDERS_ONLY;
+use comfy_table::{Cell, Color, ContentArrangement, Table};
+
+/// A table with the given header row, styled for the terminal.
+pub(crate) fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_header(header.iter().map(Cell::new));
+    if !std::io::stdout().is_terminal() {
+        table.force_no_tty();
+    }
+    table
+}
+
+/// A cell coloured by a target or run state.
+pub(crate) fn state_cell(state: &str) -> Cell {
+    let color = match state {
+        "succeeded" | "done" => Color::Green,
+        "failed" | "timed_out" | "killed" | "interrupted" | "missed" | "expired" => Color::Red,
+        "running" | "delivered" => Color::Cyan,
+        "skipped" => Color::Yellow,
+        _ => Color::Reset,
+    };
+    Cell::new(state).fg(color)
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub(crate) fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}
+
+/// A JSON field as text, empty when absent.
+pub(crate) fn text(value: &serde_json::Value, field: &str) -> String {
+    match value.get(field) {
+        Some(serde_json::Value::String(text)) => text.clone(),
+        Some(serde_json::Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}

@@ -1,0 +1,167 @@
+//! The `tutti up` smoke test: the real binary starts a broker, the server and an agent on
+//! free ports in a temp data dir; `tutti run --all --wait -- echo hello` works through the
+//! profile `up` wrote; SIGINT stops everything; a second `up` still lists the first run.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Up {
+    child: Child,
+}
+
+impl Up {
+    /// Starts `tutti up` and waits for its "tutti is up." line.
+    fn start(data_dir: &Path, config_home: &Path, http_port: u16, nats_port: u16) -> Up {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tutti"))
+            .args(["up", "--data-dir"])
+            .arg(data_dir)
+            .args([
+                "--http",
+                &format!("127.0.0.1:{http_port}"),
+                "--nats-port",
+                &nats_port.to_string(),
+            ])
+            .env("XDG_CONFIG_HOME", config_home)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn tutti up");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(remaining) {
+                Ok(line) if line.contains("tutti is up.") => break,
+                Ok(_) => continue,
+                Err(err) => panic!("tutti up never reported ready: {err}"),
+            }
+        }
+        Up { child }
+    }
+
+    /// SIGINT, as Ctrl-C; returns the exit status.
+    fn interrupt(mut self) -> std::process::ExitStatus {
+        signal::kill(Pid::from_raw(self.child.id() as i32), Signal::SIGINT).expect("SIGINT");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tutti up did not stop after SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tutti(config_home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(args)
+        .env("XDG_CONFIG_HOME", config_home)
+        .env_remove("TUTTI_SERVER")
+        .env_remove("TUTTI_TOKEN")
+        .output()
+        .expect("run tutti")
+}
+
+#[test]
+fn up_runs_hello_on_the_local_agent_stops_on_sigint_and_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let config_home = dir.path().join("config");
+    let (http_port, nats_port) = (free_port(), free_port());
+
+    let up = Up::start(&data_dir, &config_home, http_port, nats_port);
+    let output = tutti(
+        &config_home,
+        &["run", "--all", "--wait", "--", "echo", "hello"],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "run failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("hello") && stdout.contains("succeeded"),
+        "{stdout}"
+    );
+
+    let failing = tutti(&config_home, &["run", "--all", "--wait", "--", "exit 3"]);
+    assert_eq!(
+        failing.status.code(),
+        Some(1),
+        "a failed target gives exit code 1"
+    );
+    assert!(up.interrupt().success());
+    // Everything stopped: the ports are free again.
+    std::net::TcpListener::bind(("127.0.0.1", http_port)).expect("HTTP port released");
+    std::net::TcpListener::bind(("127.0.0.1", nats_port)).expect("broker port released");
+
+    let up = Up::start(&data_dir, &config_home, http_port, nats_port);
+    let runs = tutti(&config_home, &["runs", "--json"]);
+    let listed: serde_json::Value =
+        serde_json::from_slice(&runs.stdout).expect("runs --json is JSON");
+    assert_eq!(listed["total"], 2, "both runs survive a restart: {listed}");
+    assert!(up.interrupt().success());
+}
+
+#[test]
+fn a_port_in_use_is_named_with_the_flag_to_change_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let output = Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(["up", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["--http", &format!("127.0.0.1:{port}")])
+        .env("XDG_CONFIG_HOME", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&port.to_string()) && stderr.contains("--http"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn commands_without_a_profile_say_how_to_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tutti(dir.path(), &["agents"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr.contains("tutti login") && stderr.contains("tutti up"),
+        "{stderr}"
+    );
+}

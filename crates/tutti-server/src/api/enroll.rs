@@ -1,0 +1,37 @@
+//! `POST /api/v1/enroll`: the endpoint agents call with a token (the contract is
+//! `tutti_proto::enroll`). The token is the credential, so this route needs no actor.
+
+use axum::Json;
+use axum::extract::State;
+use tutti_proto::enroll::{EnrollRequest, EnrollResponse};
+
+use crate::actor::Actor;
+use crate::api::json::ApiJson;
+use crate::app::App;
+use crate::error::Result;
+
+#[utoipa::path(post, path = "/api/v1/enroll", request_body = Object, responses((status = 200, description = "The agent's identity (tutti_proto::enroll::EnrollResponse)", body = Object), (status = 401, body = crate::api::error::ErrorBody), (status = 409, body = crate::api::error::ErrorBody)))]
+/// Enrolls an agent.
+pub async fn enroll(
+    State(app): State<App>,
+    actor: Actor,
+    ApiJson(request): ApiJson<EnrollRequest>,
+) -> Result<Json<EnrollResponse>> {
+    let hostname = request.hostname.clone();
+    let response = crate::enroll::enroll(&app, request).await?;
+    let agent_actor = Actor {
+        name: format!("agent:{}", response.agent_id),
+        ..actor
+    };
+    let summary =
+        serde_json::json!({ "hostname": hostname, "start_after_seq": response.start_after_seq });
+    app.auditor
+        .succeeded(
+            &agent_actor,
+            "agent.enroll",
+            format!("agent/{}", response.agent_id),
+            summary,
+        )
+        .await;
+    Ok(Json(response))
+}

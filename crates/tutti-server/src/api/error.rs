@@ -1,0 +1,67 @@
+//! How an [`Error`] becomes an HTTP response: a status and `{"error": code, "message": text}`.
+//!
+//! Client errors echo the precise problem (field path, line and column). Internal errors
+//! are logged here with their whole chain and answered with a fixed message, so no path,
+//! SQL or broker detail ever reaches a client.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::error::Error;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: `bad_request`, `not_found`, `conflict`, ...
+    pub error: &'static str,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+impl Error {
+    /// The status and stable code of this error.
+    pub fn status(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Error::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status();
+        let message = match &self {
+            Error::Internal(err) => {
+                tracing::error!(
+                    error = format!("{err:#}"),
+                    "A request failed with an internal error."
+                );
+                "internal error; the server log has the details".to_string()
+            }
+            Error::Unavailable(message) => {
+                tracing::warn!(error = %message, "A request failed because a dependency is unavailable.");
+                message.clone()
+            }
+            other => other.to_string(),
+        };
+        (
+            status,
+            Json(ErrorBody {
+                error: code,
+                message,
+            }),
+        )
+            .into_response()
+    }
+}

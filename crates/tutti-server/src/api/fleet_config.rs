@@ -1,0 +1,235 @@
+//! Layered agent configuration in `tutti_config`: get, set and delete the `global`,
+//! `group.<g>` and `agent.<id>` layers, and an agent's effective configuration.
+//!
+//! The wire type `AgentConfig` ignores unknown fields, as wire types must; the API body
+//! [`ConfigLayer`] mirrors it with `deny_unknown_fields`, because a misspelt key typed by
+//! an operator must be an error, not a silently ignored setting.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tutti_proto::config::{AgentConfig, layered};
+use tutti_proto::{AgentId, GroupName};
+
+use crate::actor::Actor;
+use crate::api::json::ApiJson;
+use crate::api::{online_since, parse_id};
+use crate::app::App;
+use crate::error::Result;
+use crate::fleet_kv::ConfigScope;
+
+/// One configuration layer as an operator writes it; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigLayer {
+    /// Seconds between heartbeats.
+    pub heartbeat_interval_secs: Option<u64>,
+    /// Seconds between inventory snapshots.
+    pub inventory_interval_secs: Option<u64>,
+    /// Runs executed at the same time.
+    pub concurrency: Option<u32>,
+    /// Agent log filter.
+    pub log_level: Option<String>,
+    /// Output cap per stream.
+    pub output_limit_bytes: Option<u64>,
+    /// Output up to this size travels inline.
+    pub inline_output_limit_bytes: Option<u64>,
+}
+
+impl From<ConfigLayer> for AgentConfig {
+    fn from(layer: ConfigLayer) -> AgentConfig {
+        AgentConfig {
+            heartbeat_interval_secs: layer.heartbeat_interval_secs,
+            inventory_interval_secs: layer.inventory_interval_secs,
+            concurrency: layer.concurrency,
+            log_level: layer.log_level,
+            output_limit_bytes: layer.output_limit_bytes,
+            inline_output_limit_bytes: layer.inline_output_limit_bytes,
+        }
+    }
+}
+
+/// An agent's layers and the configuration they merge to.
+#[derive(Debug, Serialize)]
+pub struct EffectiveView {
+    /// The global layer.
+    pub global: Option<AgentConfig>,
+    /// The group layers, in the agent's group order.
+    pub groups: Vec<(GroupName, Option<AgentConfig>)>,
+    /// The agent's own layer.
+    pub agent: Option<AgentConfig>,
+    /// The merged result with defaults filled in.
+    pub effective: serde_json::Value,
+}
+
+#[utoipa::path(get, path = "/api/v1/config/global", responses((status = 200, description = "The global layer ({} when unset)", body = ConfigLayer)))]
+/// The global layer.
+pub async fn get_global(State(app): State<App>) -> Result<Json<AgentConfig>> {
+    get_layer(&app, ConfigScope::Global).await
+}
+
+#[utoipa::path(put, path = "/api/v1/config/global", request_body = ConfigLayer, responses((status = 200, body = ConfigLayer), (status = 400, body = crate::api::error::ErrorBody)))]
+/// Replaces the global layer.
+pub async fn put_global(
+    State(app): State<App>,
+    actor: Actor,
+    ApiJson(layer): ApiJson<ConfigLayer>,
+) -> Result<Json<AgentConfig>> {
+    put_layer(&app, &actor, ConfigScope::Global, layer).await
+}
+
+#[utoipa::path(delete, path = "/api/v1/config/global", responses((status = 204, description = "Deleted")))]
+/// Deletes the global layer.
+pub async fn delete_global(State(app): State<App>, actor: Actor) -> Result<StatusCode> {
+    delete_layer(&app, &actor, ConfigScope::Global).await
+}
+
+#[utoipa::path(get, path = "/api/v1/config/groups/{group}", responses((status = 200, body = ConfigLayer)))]
+/// A group's layer.
+pub async fn get_group(
+    State(app): State<App>,
+    Path(group): Path<String>,
+) -> Result<Json<AgentConfig>> {
+    get_layer(&app, ConfigScope::Group(parse_id(&group)?)).await
+}
+
+#[utoipa::path(put, path = "/api/v1/config/groups/{group}", request_body = ConfigLayer, responses((status = 200, body = ConfigLayer), (status = 400, body = crate::api::error::ErrorBody)))]
+/// Replaces a group's layer.
+pub async fn put_group(
+    State(app): State<App>,
+    actor: Actor,
+    Path(group): Path<String>,
+    ApiJson(layer): ApiJson<ConfigLayer>,
+) -> Result<Json<AgentConfig>> {
+    put_layer(&app, &actor, ConfigScope::Group(parse_id(&group)?), layer).await
+}
+
+#[utoipa::path(delete, path = "/api/v1/config/groups/{group}", responses((status = 204, description = "Deleted")))]
+/// Deletes a group's layer.
+pub async fn delete_group(
+    State(app): State<App>,
+    actor: Actor,
+    Path(group): Path<String>,
+) -> Result<StatusCode> {
+    delete_layer(&app, &actor, ConfigScope::Group(parse_id(&group)?)).await
+}
+
+#[utoipa::path(get, path = "/api/v1/config/agents/{agent_id}", responses((status = 200, body = ConfigLayer)))]
+/// An agent's own layer.
+pub async fn get_agent(
+    State(app): State<App>,
+    Path(agent_id): Path<String>,
+) -> Result<Json<AgentConfig>> {
+    get_layer(&app, ConfigScope::Agent(parse_id(&agent_id)?)).await
+}
+
+#[utoipa::path(put, path = "/api/v1/config/agents/{agent_id}", request_body = ConfigLayer, responses((status = 200, body = ConfigLayer), (status = 400, body = crate::api::error::ErrorBody)))]
+/// Replaces an agent's own layer.
+pub async fn put_agent(
+    State(app): State<App>,
+    actor: Actor,
+    Path(agent_id): Path<String>,
+    ApiJson(layer): ApiJson<ConfigLayer>,
+) -> Result<Json<AgentConfig>> {
+    put_layer(
+        &app,
+        &actor,
+        ConfigScope::Agent(parse_id(&agent_id)?),
+        layer,
+    )
+    .await
+}
+
+#[utoipa::path(delete, path = "/api/v1/config/agents/{agent_id}", responses((status = 204, description = "Deleted")))]
+/// Deletes an agent's own layer.
+pub async fn delete_agent(
+    State(app): State<App>,
+    actor: Actor,
+    Path(agent_id): Path<String>,
+) -> Result<StatusCode> {
+    delete_layer(&app, &actor, ConfigScope::Agent(parse_id(&agent_id)?)).await
+}
+
+#[utoipa::path(get, path = "/api/v1/agents/{agent_id}/config", responses((status = 200, description = "Layers and the effective configuration", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+/// An agent's effective configuration and the layers it comes from.
+pub async fn effective(
+    State(app): State<App>,
+    Path(agent_id): Path<String>,
+) -> Result<Json<EffectiveView>> {
+    let agent_id: AgentId = parse_id(&agent_id)?;
+    let agent = app.store.get_agent(&agent_id, online_since(&app)).await?;
+    let global = app.kv.get_config(&ConfigScope::Global).await?;
+    let mut groups = Vec::with_capacity(agent.groups.len());
+    for group in agent.groups {
+        let layer = app
+            .kv
+            .get_config(&ConfigScope::Group(group.clone()))
+            .await?;
+        groups.push((group, layer));
+    }
+    let own = app.kv.get_config(&ConfigScope::Agent(agent_id)).await?;
+    let group_layers: Vec<AgentConfig> = groups
+        .iter()
+        .map(|(_, layer)| layer.clone().unwrap_or_default())
+        .collect();
+    let merged = layered(
+        &global.clone().unwrap_or_default(),
+        &group_layers,
+        &own.clone().unwrap_or_default(),
+    );
+    let effective = serde_json::json!({
+        "heartbeat_interval_secs": merged.heartbeat_interval_secs,
+        "inventory_interval_secs": merged.inventory_interval_secs,
+        "concurrency": merged.concurrency,
+        "log_level": merged.log_level,
+        "output_limit_bytes": merged.output_limit_bytes,
+        "inline_output_limit_bytes": merged.inline_output_limit_bytes,
+    });
+    Ok(Json(EffectiveView {
+        global,
+        groups,
+        agent: own,
+        effective,
+    }))
+}
+
+async fn get_layer(app: &App, scope: ConfigScope) -> Result<Json<AgentConfig>> {
+    Ok(Json(app.kv.get_config(&scope).await?.unwrap_or_default()))
+}
+
+async fn put_layer(
+    app: &App,
+    actor: &Actor,
+    scope: ConfigScope,
+    layer: ConfigLayer,
+) -> Result<Json<AgentConfig>> {
+    let config = AgentConfig::from(layer);
+    app.kv.put_config(&scope, &config).await?;
+    let summary = serde_json::to_value(&config).unwrap_or_default();
+    app.auditor
+        .succeeded(actor, "config.set", scope_target(&scope), summary)
+        .await;
+    Ok(Json(config))
+}
+
+async fn delete_layer(app: &App, actor: &Actor, scope: ConfigScope) -> Result<StatusCode> {
+    app.kv.delete_config(&scope).await?;
+    app.auditor
+        .succeeded(
+            actor,
+            "config.delete",
+            scope_target(&scope),
+            serde_json::Value::Null,
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn scope_target(scope: &ConfigScope) -> String {
+    match scope {
+        ConfigScope::Global => "config/global".to_string(),
+        ConfigScope::Group(group) => format!("config/group/{group}"),
+        ConfigScope::Agent(agent_id) => format!("config/agent/{agent_id}"),
+    }
+}

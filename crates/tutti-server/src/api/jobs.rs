@@ -1,0 +1,207 @@
+//! `/api/v1/jobs`: apply manifests (YAML or JSON), list, get with the YAML source, list
+//! versions, delete, revoke.
+//!
+//! Apply validates every document of a request before storing any, so a stream with one
+//! bad document stores nothing. Each document is then stored on its own: a new version
+//! only when its definition changed (a comment-only edit keeps the version).
+
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tutti_proto::JobId;
+use tutti_store::{Job, JobDraft, JobVersion, Paged};
+
+use crate::actor::Actor;
+use crate::api::json::{ApiJson, ApiQuery, media_type, read_body};
+use crate::api::{PageParams, parse_id};
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::manifest::{self, ParsedJob};
+
+/// What applying one document did.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Applied {
+    /// The job.
+    #[schema(value_type = String)]
+    pub job_id: JobId,
+    /// Its current version.
+    pub version: u32,
+    /// `created`, `changed` or `unchanged`.
+    pub result: &'static str,
+}
+
+/// The answer of `POST /api/v1/jobs`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ApplyResponse {
+    /// One entry per document, in order.
+    pub applied: Vec<Applied>,
+}
+
+/// Query of `GET /api/v1/jobs`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Include ad-hoc (anonymous) jobs.
+    pub include_anonymous: Option<bool>,
+    /// Rows per page.
+    pub limit: Option<u32>,
+    /// Rows to skip.
+    pub offset: Option<u64>,
+}
+
+/// Body of `POST /api/v1/jobs/{job_id}/revoke`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// Why, for the audit log and the agents.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RevokeResponse {
+    /// Queued or delivered targets skipped at once.
+    pub n_skipped: u64,
+}
+
+#[utoipa::path(post, path = "/api/v1/jobs", request_body(content = String, description = "`kind: Job` manifests as YAML (application/yaml) or one as JSON (application/json)"), responses((status = 200, body = ApplyResponse), (status = 400, description = "Invalid manifest, with line and column", body = crate::api::error::ErrorBody), (status = 413, body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody)))]
+/// Applies job manifests.
+pub async fn apply(
+    State(app): State<App>,
+    actor: Actor,
+    request: Request,
+) -> Result<Json<ApplyResponse>> {
+    let media = media_type(request.headers().get(CONTENT_TYPE));
+    let bytes = read_body(request, &()).await?;
+    let jobs = parse_manifests(media.as_deref(), &bytes)?;
+    let mut applied = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        applied.push(store_job(&app, &actor, job).await?);
+    }
+    Ok(Json(ApplyResponse { applied }))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs", params(ListParams), responses((status = 200, description = "A page of jobs", body = Object)))]
+/// Lists jobs.
+pub async fn list(
+    State(app): State<App>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Paged<Job>>> {
+    let page = PageParams {
+        limit: params.limit,
+        offset: params.offset,
+    }
+    .page();
+    let include_anonymous = params.include_anonymous.unwrap_or(false);
+    Ok(Json(app.store.list_jobs(include_anonymous, page).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{job_id}", responses((status = 200, description = "The job at its current version, with its manifest text in `source_yaml`", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+/// One job with its YAML source.
+pub async fn detail(State(app): State<App>, Path(job_id): Path<String>) -> Result<Json<Job>> {
+    let job_id: JobId = parse_id(&job_id)?;
+    Ok(Json(app.store.get_job(&job_id).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{job_id}/versions", params(PageParams), responses((status = 200, description = "Versions, newest first", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+/// A job's versions.
+pub async fn versions(
+    State(app): State<App>,
+    Path(job_id): Path<String>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<Paged<JobVersion>>> {
+    let job_id: JobId = parse_id(&job_id)?;
+    app.store.get_job(&job_id).await?;
+    Ok(Json(
+        app.store.list_job_versions(&job_id, params.page()).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/jobs/{job_id}", responses((status = 204, description = "Deleted (its runs keep their versions)"), (status = 404, body = crate::api::error::ErrorBody)))]
+/// Deletes a job.
+pub async fn delete(
+    State(app): State<App>,
+    actor: Actor,
+    Path(job_id): Path<String>,
+) -> Result<StatusCode> {
+    let job_id: JobId = parse_id(&job_id)?;
+    app.store.delete_job(&job_id, Timestamp::now()).await?;
+    app.auditor
+        .succeeded(
+            &actor,
+            "job.delete",
+            format!("job/{job_id}"),
+            serde_json::Value::Null,
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/jobs/{job_id}/revoke", request_body = RevokeRequest, responses((status = 200, body = RevokeResponse), (status = 404, body = crate::api::error::ErrorBody)))]
+/// Revokes a job: queued copies everywhere are skipped.
+pub async fn revoke(
+    State(app): State<App>,
+    actor: Actor,
+    Path(job_id): Path<String>,
+    ApiJson(body): ApiJson<RevokeRequest>,
+) -> Result<Json<RevokeResponse>> {
+    let job_id: JobId = parse_id(&job_id)?;
+    let reason = body.reason.clone();
+    let n_skipped = crate::engine::revoke_job(&app, &job_id, body.reason, &actor).await?;
+    let summary = serde_json::json!({ "reason": reason, "n_skipped": n_skipped });
+    app.auditor
+        .succeeded(&actor, "job.revoke", format!("job/{job_id}"), summary)
+        .await;
+    Ok(Json(RevokeResponse { n_skipped }))
+}
+
+fn parse_manifests(media: Option<&str>, bytes: &[u8]) -> Result<Vec<ParsedJob>> {
+    let parsed = match media {
+        Some("application/json") => manifest::parse_json(bytes),
+        Some("application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml") => {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|err| Error::bad_request(format!("the manifest is not UTF-8: {err}")))?;
+            manifest::parse_yaml(text)
+        }
+        _ => {
+            return Err(Error::UnsupportedMediaType(
+                "send manifests as application/yaml or application/json".into(),
+            ));
+        }
+    };
+    parsed.map_err(|err| Error::BadRequest(err.message))
+}
+
+async fn store_job(app: &App, actor: &Actor, job: ParsedJob) -> Result<Applied> {
+    let job_id = job.manifest.name.clone();
+    let definition = serde_json::to_value(job.manifest.spec())
+        .map_err(|err| Error::internal("encode job definition", err))?;
+    let draft = JobDraft {
+        job_id: job_id.clone(),
+        definition,
+        source_yaml: job.source,
+        anonymous: false,
+    };
+    let outcome = app
+        .store
+        .put_job(draft, &actor.name, Timestamp::now())
+        .await?;
+    let result = match (outcome.changed, outcome.version) {
+        (true, 1) => "created",
+        (true, _) => "changed",
+        (false, _) => "unchanged",
+    };
+    let summary = serde_json::json!({ "version": outcome.version, "result": result });
+    app.auditor
+        .succeeded(actor, "job.apply", format!("job/{job_id}"), summary)
+        .await;
+    Ok(Applied {
+        job_id,
+        version: outcome.version,
+        result,
+    })
+}

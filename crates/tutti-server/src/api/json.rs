@@ -1,0 +1,118 @@
+//! Request extractors that answer bad input with the server's own error: [`ApiJson`] for
+//! bodies (400 with the field path, 413 over the limit, 415 for another media type) and
+//! [`ApiQuery`] for query strings (400 naming the parameter).
+//!
+//! axum's own `Json` rejection is plain text with a different shape; these keep every
+//! error of the API in one JSON form, and name the failing field as `targets.agents[1]`.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+
+/// A JSON body decoded strictly, with errors naming the field path.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
+        if !is_json(request.headers().get(CONTENT_TYPE)) {
+            return Err(Error::UnsupportedMediaType(
+                "expected a JSON body (Content-Type: application/json)".into(),
+            ));
+        }
+        let bytes = read_body(request, state).await?;
+        decode_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Reads the whole body; over the configured limit is 413.
+pub async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, Error> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Error::TooLarge("the request body is larger than the server accepts".into())
+            } else {
+                Error::bad_request(format!(
+                    "cannot read the request body: {}",
+                    rejection.body_text()
+                ))
+            }
+        })
+}
+
+/// Decodes a JSON body; errors name the field path and position.
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.is_empty() {
+        return Err(Error::bad_request("invalid JSON: the body is empty"));
+    }
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer)
+        .map_err(|err| Error::BadRequest(describe_json_error(&err)))
+}
+
+/// `invalid JSON at targets.agents[1]: invalid agent id "A B": ...`.
+pub fn describe_json_error(err: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = err.path().to_string();
+    let inner = err.inner();
+    let message = strip_position(&inner.to_string());
+    if path == "." || path == "?" || path.is_empty() {
+        format!(
+            "invalid JSON: {message} (line {}, column {})",
+            inner.line(),
+            inner.column()
+        )
+    } else {
+        format!("invalid JSON at {path}: {message}")
+    }
+}
+
+/// serde_json appends " at line L column C"; the path is more useful to API clients.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Whether a Content-Type header says JSON.
+pub fn is_json(value: Option<&axum::http::HeaderValue>) -> bool {
+    media_type(value).is_some_and(|media| media == "application/json" || media.ends_with("+json"))
+}
+
+/// The media type of a Content-Type header, lowercased, without parameters.
+pub fn media_type(value: Option<&axum::http::HeaderValue>) -> Option<String> {
+    let text = value?.to_str().ok()?;
+    let media = text.split(';').next()?.trim().to_ascii_lowercase();
+    Some(media)
+}
+
+/// A query string decoded into `T`; errors name the parameter.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|query| ApiQuery(query.0))
+            .map_err(|rejection| {
+                Error::BadRequest(format!("invalid query string: {}", rejection.body_text()))
+            })
+    }
+}

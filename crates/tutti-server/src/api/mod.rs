@@ -1,0 +1,167 @@
+//! The HTTP API: JSON under `/api/v1`, health and metrics at the root, the OpenAPI
+//! document at `/api/openapi.json`.
+//!
+//! One file per route group. Handlers are thin: they parse ids and bodies with the
+//! extractors in `json.rs`, call the store, the run engine or the KV writer, publish an
+//! audit record for every state-changing call, and answer JSON. Every error is a
+//! [`crate::error::Error`], turned into a response by `error.rs`.
+//!
+//! There is no authentication until accounts and roles arrive (issue 7): the [`Actor`]
+//! extractor yields the local operator, and the server listens on localhost by default.
+//!
+//! [`Actor`]: crate::actor::Actor
+
+pub mod agents;
+pub mod audit_log;
+pub mod enroll;
+pub mod error;
+pub mod fleet_config;
+pub mod groups;
+pub mod health;
+pub mod inventory;
+pub mod jobs;
+pub mod json;
+pub mod live;
+pub mod openapi;
+pub mod runs;
+pub mod tokens;
+
+use std::str::FromStr;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+use tutti_store::Page;
+
+use crate::app::App;
+use crate::error::{Error, Result};
+
+/// The whole router, with its state. Tests drive it with `oneshot`.
+pub fn router(app: App) -> Router {
+    let body_limit = app.config.http.body_limit_bytes;
+    let manifest_limit = app.config.http.manifest_limit_bytes;
+    let v1 = Router::new()
+        .route("/enroll", post(enroll::enroll))
+        .route("/agents", get(agents::list))
+        .route(
+            "/agents/{agent_id}",
+            get(agents::detail).delete(agents::delete),
+        )
+        .route("/agents/{agent_id}/groups", put(agents::set_groups))
+        .route(
+            "/agents/{agent_id}/inventory",
+            get(inventory::agent_inventory),
+        )
+        .route(
+            "/agents/{agent_id}/inventory/changes",
+            get(inventory::agent_changes),
+        )
+        .route("/agents/{agent_id}/config", get(fleet_config::effective))
+        .route("/groups", get(groups::list).post(groups::create))
+        .route("/groups/{group}", axum::routing::delete(groups::delete))
+        .route(
+            "/jobs",
+            get(jobs::list)
+                .post(jobs::apply)
+                .layer(DefaultBodyLimit::max(manifest_limit)),
+        )
+        .route("/jobs/{job_id}", get(jobs::detail).delete(jobs::delete))
+        .route("/jobs/{job_id}/versions", get(jobs::versions))
+        .route("/jobs/{job_id}/revoke", post(jobs::revoke))
+        .route("/runs", get(runs::list).post(runs::create))
+        .route("/runs/{run_id}", get(runs::detail))
+        .route("/runs/{run_id}/results", get(runs::results))
+        .route(
+            "/runs/{run_id}/results/{agent_id}",
+            get(runs::result_detail),
+        )
+        .route("/runs/{run_id}/kill", post(runs::kill))
+        .route("/runs/{run_id}/progress", get(live::progress))
+        .route("/runs/{run_id}/output", get(live::output))
+        .route("/inventory/packages", get(inventory::search))
+        .route(
+            "/config/global",
+            get(fleet_config::get_global)
+                .put(fleet_config::put_global)
+                .delete(fleet_config::delete_global),
+        )
+        .route(
+            "/config/groups/{group}",
+            get(fleet_config::get_group)
+                .put(fleet_config::put_group)
+                .delete(fleet_config::delete_group),
+        )
+        .route(
+            "/config/agents/{agent_id}",
+            get(fleet_config::get_agent)
+                .put(fleet_config::put_agent)
+                .delete(fleet_config::delete_agent),
+        )
+        .route("/enrollment-tokens", get(tokens::list).post(tokens::create))
+        .route(
+            "/enrollment-tokens/{token_id}",
+            axum::routing::delete(tokens::revoke),
+        )
+        .route("/audit", get(audit_log::query))
+        .route("/anomalies", get(audit_log::anomalies));
+    Router::new()
+        .nest("/api/v1", v1)
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(app.clone(), count_responses))
+        .with_state(app)
+}
+
+async fn not_found() -> Error {
+    Error::NotFound("no such route".into())
+}
+
+async fn count_responses(State(app): State<App>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    app.metrics.count_response(response.status().as_u16());
+    response
+}
+
+/// Parses an id from a path segment; a malformed id is 400, not 404.
+pub fn parse_id<T>(text: &str) -> Result<T>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.parse::<T>()
+        .map_err(|err| Error::bad_request(err.to_string()))
+}
+
+/// `?limit=&offset=` of every list.
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    /// Rows per page (1 to 500, default 50).
+    pub limit: Option<u32>,
+    /// Rows to skip.
+    pub offset: Option<u64>,
+}
+
+impl PageParams {
+    /// The store's page.
+    pub fn page(self) -> Page {
+        Page::new(self.limit.unwrap_or(50), self.offset.unwrap_or(0))
+    }
+}
+
+/// The cut-off before which a heartbeat counts as offline.
+pub fn online_since(app: &App) -> Timestamp {
+    let threshold =
+        SignedDuration::try_from(app.config.offline_after()).unwrap_or(SignedDuration::ZERO);
+    Timestamp::now()
+        .checked_sub(threshold)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+}

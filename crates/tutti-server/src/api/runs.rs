@@ -1,0 +1,334 @@
+//! `/api/v1/runs`: create, list with filters, detail with per-target states and counts,
+//! results with output, one result with its full output, kill.
+//!
+//! Output references are resolved when one result's detail is read (not when the row is
+//! written): the list shows the inline text (head + marker + tail when capped); the
+//! detail fetches the full capped output from `tutti_output` and checks its size and
+//! sha256, since any agent credential can write that bucket (see `docs/protocol.md`).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt as _;
+use tutti_proto::catalog::OUTPUT_STORE;
+use tutti_proto::result::{ObjectRef, Output};
+use tutti_proto::{AgentId, JobId, ResultId, RunId};
+use tutti_store::{
+    Page, Paged, RunCounts, RunDetail, RunQuery, RunStatus, StoredResult, Target, TargetQuery,
+    TargetState,
+};
+
+use crate::actor::Actor;
+use crate::api::json::{ApiJson, ApiQuery};
+use crate::api::parse_id;
+use crate::app::App;
+use crate::engine::{self, CreatedRun, KillOutcome, RunRequest};
+use crate::error::{Error, Result};
+
+/// Largest output object the server loads for one result detail.
+const MAX_OBJECT_BYTES: u64 = 64 << 20;
+
+/// Query of `GET /api/v1/runs`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Only runs of this job.
+    pub job_id: Option<String>,
+    /// `queued`, `running`, `done` or `killed`.
+    pub status: Option<String>,
+    /// Only runs created by this actor.
+    pub created_by: Option<String>,
+    /// Only runs targeting this agent.
+    pub agent_id: Option<String>,
+    /// Only scheduled (true) or manual (false) runs.
+    pub scheduled: Option<bool>,
+    /// Rows per page.
+    pub limit: Option<u32>,
+    /// Rows to skip.
+    pub offset: Option<u64>,
+}
+
+/// Query of `GET /api/v1/runs/{run_id}`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DetailParams {
+    /// Only targets in this state.
+    pub state: Option<String>,
+    /// Targets per page.
+    pub limit: Option<u32>,
+    /// Targets to skip.
+    pub offset: Option<u64>,
+}
+
+/// Query of `GET /api/v1/runs/{run_id}/results`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsParams {
+    /// Only this agent's result.
+    pub agent_id: Option<String>,
+    /// Rows per page.
+    pub limit: Option<u32>,
+    /// Rows to skip.
+    pub offset: Option<u64>,
+}
+
+/// A run, its counts and a page of its targets.
+#[derive(Debug, Serialize)]
+pub struct RunView {
+    /// The run and its counts.
+    #[serde(flatten)]
+    pub detail: RunDetail,
+    /// Per-state counts by name, e.g. `{"succeeded": 3, "queued": 1}`.
+    pub count_by_state: std::collections::BTreeMap<&'static str, u64>,
+    /// A page of targets, by agent id.
+    pub targets: Paged<Target>,
+}
+
+/// One result with its output resolved.
+#[derive(Debug, Serialize)]
+pub struct ResultView {
+    /// The stored result, as the agent sent it.
+    #[serde(flatten)]
+    pub stored: StoredResult,
+    /// Full stdout: the object's text when uploaded and verified, the inline text otherwise.
+    pub stdout_full: ResolvedOutput,
+    /// Full stderr, resolved the same way.
+    pub stderr_full: ResolvedOutput,
+}
+
+/// Output text and where it came from.
+#[derive(Debug, Serialize)]
+pub struct ResolvedOutput {
+    /// The text (lossy UTF-8).
+    pub text: String,
+    /// `object` or `inline`.
+    pub source: &'static str,
+    /// Why the object could not be used, when it could not.
+    pub object_error: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/runs", request_body = RunRequest, responses((status = 201, body = CreatedRun), (status = 400, body = crate::api::error::ErrorBody), (status = 404, body = crate::api::error::ErrorBody), (status = 503, body = crate::api::error::ErrorBody)))]
+/// Creates a run and publishes its command.
+pub async fn create(
+    State(app): State<App>,
+    actor: Actor,
+    ApiJson(request): ApiJson<RunRequest>,
+) -> Result<(StatusCode, Json<CreatedRun>)> {
+    let targets = request.targets.clone();
+    let created = engine::create_run(&app, request, &actor).await?;
+    let summary = serde_json::json!({
+        "job_id": created.job_id, "job_version": created.job_version,
+        "targets": targets, "n_targets": created.n_targets,
+    });
+    app.auditor
+        .succeeded(
+            &actor,
+            "run.create",
+            format!("run/{}", created.run_id),
+            summary,
+        )
+        .await;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[utoipa::path(get, path = "/api/v1/runs", params(ListParams), responses((status = 200, description = "Runs, newest first", body = Object), (status = 400, body = crate::api::error::ErrorBody)))]
+/// Lists runs.
+pub async fn list(
+    State(app): State<App>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Paged<tutti_store::Run>>> {
+    let query = RunQuery {
+        job_id: params
+            .job_id
+            .as_deref()
+            .map(parse_id::<JobId>)
+            .transpose()?,
+        status: params.status.as_deref().map(parse_status).transpose()?,
+        created_by: params.created_by,
+        agent_id: params
+            .agent_id
+            .as_deref()
+            .map(parse_id::<AgentId>)
+            .transpose()?,
+        scheduled: params.scheduled,
+        created_from: None,
+        created_until: None,
+        page: Page::new(params.limit.unwrap_or(50), params.offset.unwrap_or(0)),
+    };
+    Ok(Json(app.store.list_runs(&query).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/runs/{run_id}", params(DetailParams), responses((status = 200, description = "The run, counts per state and a page of targets", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+/// One run with per-target states and counts.
+pub async fn detail(
+    State(app): State<App>,
+    Path(run_id): Path<String>,
+    ApiQuery(params): ApiQuery<DetailParams>,
+) -> Result<Json<RunView>> {
+    let run_id: RunId = parse_id(&run_id)?;
+    let detail = app.store.get_run(&run_id).await?;
+    let query = TargetQuery {
+        state: params.state.as_deref().map(parse_state).transpose()?,
+        page: Page::new(params.limit.unwrap_or(500), params.offset.unwrap_or(0)),
+    };
+    let targets = app.store.list_targets(&run_id, &query).await?;
+    let count_by_state = counts_by_name(&detail.counts);
+    Ok(Json(RunView {
+        detail,
+        count_by_state,
+        targets,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/runs/{run_id}/results", params(ResultsParams), responses((status = 200, description = "Results with inline output, by agent", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+/// A run's results with their inline output.
+pub async fn results(
+    State(app): State<App>,
+    Path(run_id): Path<String>,
+    ApiQuery(params): ApiQuery<ResultsParams>,
+) -> Result<Json<Paged<StoredResult>>> {
+    let run_id: RunId = parse_id(&run_id)?;
+    app.store.get_run(&run_id).await?;
+    let agent_id = params
+        .agent_id
+        .as_deref()
+        .map(parse_id::<AgentId>)
+        .transpose()?;
+    let page = Page::new(params.limit.unwrap_or(50), params.offset.unwrap_or(0));
+    Ok(Json(
+        app.store
+            .list_results(&run_id, agent_id.as_ref(), page)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/runs/{run_id}/results/{agent_id}", responses((status = 200, description = "One result with its full output resolved from the object store", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+/// One result with its full output.
+pub async fn result_detail(
+    State(app): State<App>,
+    Path((run_id, agent_id)): Path<(String, String)>,
+) -> Result<Json<ResultView>> {
+    let run_id: RunId = parse_id(&run_id)?;
+    let agent_id: AgentId = parse_id(&agent_id)?;
+    let stored = app
+        .store
+        .get_result(&ResultId::new(&run_id, &agent_id))
+        .await?;
+    let stdout_full = resolve(&app, &stored.result.stdout).await;
+    let stderr_full = resolve(&app, &stored.result.stderr).await;
+    Ok(Json(ResultView {
+        stored,
+        stdout_full,
+        stderr_full,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/runs/{run_id}/kill", responses((status = 200, body = KillOutcome), (status = 404, body = crate::api::error::ErrorBody)))]
+/// Kills a run on every agent, including those that catch up later.
+pub async fn kill(
+    State(app): State<App>,
+    actor: Actor,
+    Path(run_id): Path<String>,
+) -> Result<Json<KillOutcome>> {
+    let run_id: RunId = parse_id(&run_id)?;
+    let outcome = engine::kill_run(&app, run_id, &actor).await?;
+    let summary = serde_json::json!({ "n_skipped": outcome.n_skipped });
+    app.auditor
+        .succeeded(&actor, "run.kill", format!("run/{run_id}"), summary)
+        .await;
+    Ok(Json(outcome))
+}
+
+/// Per-state counts keyed by the state's name.
+pub fn counts_by_name(counts: &RunCounts) -> std::collections::BTreeMap<&'static str, u64> {
+    counts
+        .by_state
+        .iter()
+        .map(|(state, n)| (state.as_str(), *n))
+        .collect()
+}
+
+fn parse_status(text: &str) -> Result<RunStatus> {
+    RunStatus::parse(text).ok_or_else(|| {
+        Error::bad_request(format!(
+            "invalid status {text:?} (use queued, running, done or killed)"
+        ))
+    })
+}
+
+fn parse_state(text: &str) -> Result<TargetState> {
+    TargetState::parse(text)
+        .ok_or_else(|| Error::bad_request(format!("invalid target state {text:?}")))
+}
+
+async fn resolve(app: &App, output: &Output) -> ResolvedOutput {
+    let inline = || ResolvedOutput {
+        text: output.inline.clone(),
+        source: "inline",
+        object_error: None,
+    };
+    let Some(object) = &output.object else {
+        return inline();
+    };
+    match fetch_object(app, object).await {
+        Ok(bytes) => ResolvedOutput {
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+            source: "object",
+            object_error: None,
+        },
+        Err(reason) => {
+            tracing::warn!(object = %object.name, reason, "An output object could not be used; showing the inline output.");
+            ResolvedOutput {
+                object_error: Some(reason),
+                ..inline()
+            }
+        }
+    }
+}
+
+/// Loads an output object and checks it against the size and sha256 the result pinned.
+async fn fetch_object(app: &App, object: &ObjectRef) -> Result<Vec<u8>, String> {
+    if object.bucket != OUTPUT_STORE {
+        return Err(format!("unexpected bucket {:?}", object.bucket));
+    }
+    if object.size > MAX_OBJECT_BYTES {
+        return Err(format!(
+            "object of {} bytes is over the {MAX_OBJECT_BYTES}-byte display limit",
+            object.size
+        ));
+    }
+    let timeout = app.bus.request_timeout() * 4;
+    let read = async {
+        let store = app
+            .bus
+            .jetstream()
+            .get_object_store(OUTPUT_STORE)
+            .await
+            .map_err(|err| err.to_string())?;
+        let mut reader = store
+            .get(&object.name)
+            .await
+            .map_err(|err| err.to_string())?;
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|err| err.to_string())?;
+        Ok::<_, String>(bytes)
+    };
+    let bytes = tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| "reading the object timed out".to_string())??;
+    if bytes.len() as u64 != object.size {
+        return Err(format!(
+            "object is {} bytes, the result says {}",
+            bytes.len(),
+            object.size
+        ));
+    }
+    if tutti_proto::digest::sha256_hex(&bytes) != object.sha256 {
+        return Err("object sha256 does not match the result".into());
+    }
+    Ok(bytes)
+}

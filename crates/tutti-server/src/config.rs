@@ -1,0 +1,259 @@
+//! The server's configuration file (`server.toml`), parsed and validated before anything
+//! live is built from it.
+//!
+//! Every field has a default, unknown keys are rejected with their line and column, and
+//! the documented example `server.example.toml` is embedded and kept parsing to the
+//! defaults by a test. Secrets (broker credentials) keep their redacting `Debug` from
+//! `tutti-bus` and `tutti-proto`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tutti_bus::BusConfig;
+use tutti_proto::catalog::{CatalogConfig, DEFAULT_STORAGE_BUDGET_BYTES};
+use tutti_proto::enroll::NatsAuth;
+
+/// The documented example configuration.
+pub const EXAMPLE: &str = include_str!("../server.example.toml");
+
+/// File name of the SQLite database inside the data directory.
+pub const DATABASE_FILE: &str = "tutti.db";
+
+/// Everything `tutti server` is configured with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP API listens on. Localhost by default: until accounts and roles
+    /// exist the API is unauthenticated. Only `main.rs` binds it; [`crate::run`] takes a
+    /// bound listener.
+    pub listen: SocketAddr,
+    /// Directory of the SQLite database and the command-signing key.
+    pub data_dir: PathBuf,
+    /// Agents whose last heartbeat is older than this many seconds are offline.
+    pub offline_after_secs: u64,
+    /// The broker connection.
+    pub bus: BusConfig,
+    /// The JetStream storage budget and replicas of tutti's resources.
+    pub storage: StorageConfig,
+    /// What enrolling agents are told about the broker.
+    pub enrollment: EnrollmentConfig,
+    /// HTTP limits.
+    pub http: HttpConfig,
+    /// Stream projectors.
+    pub projector: ProjectorConfig,
+    /// The run engine.
+    pub runs: RunsConfig,
+}
+
+/// Sizes and replicas of the streams, buckets and object stores.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Bytes of JetStream file storage tutti may reserve (the catalog's budget).
+    pub budget_bytes: u64,
+    /// Replicas of every resource: 1 on a single node, 3 on a cluster.
+    pub replicas: usize,
+}
+
+/// The broker URLs and credentials handed to agents at enrollment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrollmentConfig {
+    /// Broker URLs for agents; empty means the server's own `bus.urls`.
+    pub nats_urls: Vec<String>,
+    /// Broker credentials for agents.
+    pub nats_auth: NatsAuth,
+}
+
+/// HTTP request limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body in bytes; larger ones get 413.
+    pub body_limit_bytes: usize,
+    /// Largest job manifest in bytes; larger ones get 413.
+    pub manifest_limit_bytes: usize,
+}
+
+/// Batching of the stream projectors.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProjectorConfig {
+    /// Messages per transaction at most.
+    pub batch_size: usize,
+    /// Milliseconds a batch waits to fill before it is applied.
+    pub batch_window_ms: u64,
+    /// Seconds the broker waits for an acknowledgement before redelivering a message
+    /// (after a crash, unacknowledged messages come back after this long).
+    pub ack_wait_secs: u64,
+    /// Prefix of the durable consumer names (`<prefix>-results`, ...). Server replicas
+    /// that share a database use the same prefix and so share the consumers.
+    pub consumer_prefix: String,
+}
+
+/// The run engine's timers and defaults.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunsConfig {
+    /// Seconds between sweeps that expire queued targets of runs past their deadline.
+    pub expiry_sweep_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("tutti-data"),
+            offline_after_secs: 90,
+            bus: BusConfig {
+                name: "tutti-server".to_string(),
+                ..BusConfig::default()
+            },
+            storage: StorageConfig::default(),
+            enrollment: EnrollmentConfig::default(),
+            http: HttpConfig::default(),
+            projector: ProjectorConfig::default(),
+            runs: RunsConfig::default(),
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            budget_bytes: DEFAULT_STORAGE_BUDGET_BYTES,
+            replicas: 1,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            body_limit_bytes: 1 << 20,
+            manifest_limit_bytes: 256 << 10,
+        }
+    }
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        ProjectorConfig {
+            batch_size: 500,
+            batch_window_ms: 250,
+            ack_wait_secs: 30,
+            consumer_prefix: "tutti-server".to_string(),
+        }
+    }
+}
+
+impl Default for RunsConfig {
+    fn default() -> Self {
+        RunsConfig {
+            expiry_sweep_secs: 10,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Parses TOML text; errors name the offending key with its line and column.
+    pub fn parse(text: &str) -> Result<ServerConfig, String> {
+        let config: ServerConfig =
+            toml::from_str(text).map_err(|err| err.to_string().trim_end().to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and parses a config file; errors name the path.
+    pub fn load(path: &Path) -> Result<ServerConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+        ServerConfig::parse(&text).map_err(|err| format!("{}: {err}", path.display()))
+    }
+
+    /// Checks the values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.bus.urls.is_empty() {
+            return Err("bus.urls must name at least one broker".into());
+        }
+        if self.projector.batch_size == 0 {
+            return Err("projector.batch_size must be at least 1".into());
+        }
+        if self.storage.replicas == 0 {
+            return Err("storage.replicas must be at least 1".into());
+        }
+        if self.http.body_limit_bytes < 1024 {
+            return Err("http.body_limit_bytes must be at least 1024".into());
+        }
+        Ok(())
+    }
+
+    /// The SQLite database path.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join(DATABASE_FILE)
+    }
+
+    /// The catalog sizes derived from the storage section.
+    pub fn catalog(&self) -> CatalogConfig {
+        CatalogConfig {
+            storage_budget_bytes: self.storage.budget_bytes,
+            replicas: self.storage.replicas,
+        }
+    }
+
+    /// The broker URLs handed to agents.
+    pub fn agent_nats_urls(&self) -> Vec<String> {
+        if self.enrollment.nats_urls.is_empty() {
+            self.bus.urls.clone()
+        } else {
+            self.enrollment.nats_urls.clone()
+        }
+    }
+
+    /// The heartbeat age after which an agent counts as offline.
+    pub fn offline_after(&self) -> Duration {
+        Duration::from_secs(self.offline_after_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_example_parses_to_the_defaults() {
+        assert_eq!(
+            ServerConfig::parse(EXAMPLE).unwrap(),
+            ServerConfig::default()
+        );
+    }
+
+    #[test]
+    fn an_empty_file_is_all_defaults() {
+        assert_eq!(ServerConfig::parse("").unwrap(), ServerConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_line() {
+        let err =
+            ServerConfig::parse("listen = \"127.0.0.1:1\"\n[http]\nbody_limit = 5\n").unwrap_err();
+        assert!(err.contains("body_limit"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn the_api_listens_on_localhost_by_default() {
+        assert!(ServerConfig::default().listen.ip().is_loopback());
+    }
+
+    #[test]
+    fn agent_credentials_never_show_in_debug_output() {
+        let config = ServerConfig::parse(
+            "[enrollment]\nnats_auth = { method = \"token\", token = \"s3cret\" }\n",
+        )
+        .unwrap();
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,302 @@
+//! The run engine: turns operator requests into runs, per-target rows and signed commands,
+//! and stops them again (kill, revoke, expiry).
+//!
+//! Order matters and is chosen so that nothing is silently lost:
+//! - **create**: the run and its `queued` targets are stored *before* the command is
+//!   published, so a result that comes back at once always finds its target. If the
+//!   publish then fails, the run is killed in the store (its targets end `skipped`,
+//!   reason `killed`) and the client gets 503, rather than targets left queued forever.
+//! - **kill**: the run is written to the revocations KV first (agents that catch up later
+//!   skip it even if they never see the kill message), then a signed kill is published on
+//!   the subjects the run went to, then queued and delivered targets are skipped in the
+//!   store. Running targets finish through the agent's `killed` result.
+//! - Projectors move targets forward from agent events and results (`projector/`); the
+//!   expiry sweep (`sweep.rs`) marks queued targets of runs past their deadline.
+
+pub mod publish;
+pub mod sweep;
+pub mod targets;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tutti_proto::command::{CommandBody, JobRef, KillCommand, RunCommand};
+use tutti_proto::fleet::Revocation;
+use tutti_proto::{AgentId, JobId, RunId};
+use tutti_store::{JobDraft, MAX_PAGE_LIMIT, NewRun, Page, TargetQuery};
+
+use crate::actor::Actor;
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::manifest::JobSpec;
+use targets::{Resolution, TargetSpec};
+
+/// What `POST /api/v1/runs` asks for: a stored job or an ad-hoc script, and targets.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// Run this job at its current version.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub job_id: Option<JobId>,
+    /// Or run this script; it is stored as an anonymous job.
+    #[serde(default)]
+    pub script: Option<JobSpec>,
+    /// Where to run it.
+    pub targets: TargetSpec,
+    /// Agents that receive the command later skip it; queued targets expire then.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deadline: Option<Timestamp>,
+}
+
+/// What a created run looks like to the client.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CreatedRun {
+    /// The run.
+    #[schema(value_type = String)]
+    pub run_id: RunId,
+    /// The job it runs.
+    #[schema(value_type = String)]
+    pub job_id: JobId,
+    /// The job version.
+    pub job_version: u32,
+    /// Targeted agents.
+    pub n_targets: usize,
+    /// Subjects the command was published on.
+    pub subjects: Vec<String>,
+}
+
+/// What a kill did.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct KillOutcome {
+    /// The run.
+    #[schema(value_type = String)]
+    pub run_id: RunId,
+    /// Queued or delivered targets skipped at once.
+    pub n_skipped: u64,
+    /// Kill messages published.
+    pub n_messages: usize,
+}
+
+/// Creates a run, stores its targets and publishes its command.
+pub async fn create_run(app: &App, request: RunRequest, actor: &Actor) -> Result<CreatedRun> {
+    check_deadline(request.deadline)?;
+    let choice = job_for(app, &request).await?;
+    let resolution = targets::resolve(&app.store, &request.targets).await?;
+    // The anonymous job is stored only once everything else is valid, so a rejected
+    // request leaves nothing behind.
+    let (job_id, job_version, spec) = match choice {
+        JobChoice::Stored(job_id, version, spec) => (job_id, version, spec),
+        JobChoice::Anonymous(spec) => anonymous_job(app, spec, actor).await?,
+    };
+    let run_id = RunId::new(ulid::Ulid::new());
+    let new_run = NewRun {
+        run_id,
+        job_id: job_id.clone(),
+        job_version,
+        created_at: Timestamp::now(),
+        created_by: actor.name.clone(),
+        targets_spec: to_json(&request.targets)?,
+        deadline: request.deadline,
+        scheduled: false,
+    };
+    app.store
+        .create_run(new_run, resolution.agents.clone())
+        .await?;
+    let body = run_body(run_id, &job_id, job_version, &spec, request.deadline);
+    publish_run(app, run_id, &resolution, &body).await?;
+    app.metrics
+        .runs_created
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(run_id = %run_id, job_id = %job_id, n_targets = resolution.agents.len(), "Created a run.");
+    Ok(CreatedRun {
+        run_id,
+        job_id,
+        job_version,
+        n_targets: resolution.agents.len(),
+        subjects: resolution.outgoing.into_iter().map(|o| o.subject).collect(),
+    })
+}
+
+/// Kills a run everywhere, including on agents that catch up later.
+pub async fn kill_run(app: &App, run_id: RunId, actor: &Actor) -> Result<KillOutcome> {
+    let detail = app.store.get_run(&run_id).await?;
+    let revocation = Revocation {
+        at: Timestamp::now(),
+        actor: actor.name.clone(),
+        reason: "run killed".to_string(),
+    };
+    app.kv.revoke_run(&run_id, &revocation).await?;
+    let spec: TargetSpec = serde_json::from_value(detail.run.targets_spec.clone())
+        .map_err(|err| Error::internal("stored target spec", err))?;
+    let agents = run_agents(app, &run_id).await?;
+    let outgoing = targets::plan(&spec, &agents);
+    let body = CommandBody::Kill(KillCommand { run_id });
+    publish::publish_all(app, run_id, &outgoing, &body).await?;
+    let n_skipped = app
+        .store
+        .kill_run(&run_id, &actor.name, Timestamp::now())
+        .await?;
+    app.notify_run_changed(run_id);
+    tracing::info!(run_id = %run_id, n_skipped, "Killed a run.");
+    Ok(KillOutcome {
+        run_id,
+        n_skipped,
+        n_messages: outgoing.len(),
+    })
+}
+
+/// Revokes a job: agents skip queued copies of every run of it; stored targets that are
+/// queued or delivered are skipped at once. Returns how many were skipped.
+pub async fn revoke_job(app: &App, job_id: &JobId, reason: String, actor: &Actor) -> Result<u64> {
+    app.store.get_job(job_id).await?;
+    let revocation = Revocation {
+        at: Timestamp::now(),
+        actor: actor.name.clone(),
+        reason,
+    };
+    app.kv.revoke_job(job_id, &revocation).await?;
+    Ok(app
+        .store
+        .revoke_job(job_id, &actor.name, Timestamp::now())
+        .await?)
+}
+
+fn check_deadline(deadline: Option<Timestamp>) -> Result<()> {
+    match deadline {
+        Some(deadline) if deadline <= Timestamp::now() => Err(Error::bad_request(format!(
+            "deadline {deadline} is in the past"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// What a run request runs, checked but not yet stored.
+enum JobChoice {
+    /// A stored job at its current version.
+    Stored(JobId, u32, JobSpec),
+    /// An ad-hoc script, stored as an anonymous job once the request is accepted.
+    Anonymous(JobSpec),
+}
+
+/// The job a request runs: a stored one at its current version, or a valid ad-hoc script.
+async fn job_for(app: &App, request: &RunRequest) -> Result<JobChoice> {
+    match (&request.job_id, &request.script) {
+        (Some(job_id), None) => {
+            let (job_id, version, spec) = stored_job(app, job_id).await?;
+            Ok(JobChoice::Stored(job_id, version, spec))
+        }
+        (None, Some(spec)) => {
+            spec.check()
+                .map_err(|message| Error::bad_request(format!("script: {message}")))?;
+            Ok(JobChoice::Anonymous(spec.clone()))
+        }
+        (Some(_), Some(_)) => Err(Error::bad_request("give either job_id or script, not both")),
+        (None, None) => Err(Error::bad_request("missing job_id (or an ad-hoc script)")),
+    }
+}
+
+async fn stored_job(app: &App, job_id: &JobId) -> Result<(JobId, u32, JobSpec)> {
+    let job = app.store.get_job(job_id).await?;
+    if job.revoked_at.is_some() {
+        return Err(Error::Conflict(format!("job {job_id} is revoked")));
+    }
+    let spec: JobSpec = serde_json::from_value(job.definition)
+        .map_err(|err| Error::internal("stored job definition", err))?;
+    Ok((job.job_id, job.version, spec))
+}
+
+/// Stores an ad-hoc script as an anonymous job named after its content, so the same
+/// script reuses one job.
+async fn anonymous_job(app: &App, spec: JobSpec, actor: &Actor) -> Result<(JobId, u32, JobSpec)> {
+    let definition = to_json(&spec)?;
+    let digest = tutti_proto::digest::sha256_hex(definition.to_string().as_bytes());
+    let job_id = JobId::parse(&format!("adhoc-{}", &digest[..16]))
+        .map_err(|err| Error::internal("anonymous job id", err))?;
+    let draft = JobDraft {
+        job_id: job_id.clone(),
+        definition,
+        source_yaml: String::new(),
+        anonymous: true,
+    };
+    let outcome = app
+        .store
+        .put_job(draft, &actor.name, Timestamp::now())
+        .await?;
+    Ok((job_id, outcome.version, spec))
+}
+
+fn run_body(
+    run_id: RunId,
+    job_id: &JobId,
+    version: u32,
+    spec: &JobSpec,
+    deadline: Option<Timestamp>,
+) -> CommandBody {
+    let (script, sha256) = spec.command_script();
+    CommandBody::Run(RunCommand {
+        run_id,
+        job: JobRef {
+            job_id: job_id.clone(),
+            version,
+        },
+        script,
+        sha256,
+        shell: spec.shell.into(),
+        timeout_secs: spec.timeout_secs.get(),
+        env: spec.env_map(),
+        cwd: spec.cwd.clone(),
+        user: spec.user.clone(),
+        output_limit_bytes: spec.output_limit_bytes.get(),
+        deadline,
+        scheduled: false,
+    })
+}
+
+async fn publish_run(
+    app: &App,
+    run_id: RunId,
+    resolution: &Resolution,
+    body: &CommandBody,
+) -> Result<()> {
+    match publish::publish_all(app, run_id, &resolution.outgoing, body).await {
+        Ok(published) => {
+            for command in published {
+                app.store.set_run_command_seq(command).await?;
+            }
+            Ok(())
+        }
+        Err(err) => {
+            tracing::warn!(run_id = %run_id, error = %err, "Publishing a run failed; killing it so no target stays queued.");
+            if let Err(kill_err) = app
+                .store
+                .kill_run(&run_id, "server: publish failed", Timestamp::now())
+                .await
+            {
+                tracing::error!(run_id = %run_id, error = %kill_err, "A run whose publish failed could not be killed; its targets stay queued until its deadline.");
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Every target agent of a run, page by page.
+async fn run_agents(app: &App, run_id: &RunId) -> Result<Vec<AgentId>> {
+    let mut agents = Vec::new();
+    loop {
+        let query = TargetQuery {
+            state: None,
+            page: Page::new(MAX_PAGE_LIMIT, agents.len() as u64),
+        };
+        let page = app.store.list_targets(run_id, &query).await?;
+        let n_page = page.items.len();
+        agents.extend(page.items.into_iter().map(|target| target.agent_id));
+        if n_page < MAX_PAGE_LIMIT as usize || agents.len() as u64 >= page.total {
+            return Ok(agents);
+        }
+    }
+}
+
+fn to_json(value: &impl Serialize) -> Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(|err| Error::internal("encode JSON", err))
+}

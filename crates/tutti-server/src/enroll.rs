@@ -1,0 +1,127 @@
+//! Enrollment (`POST /api/v1/enroll`): an agent trades a token for its id, the broker's
+//! URLs and credentials, and the command-signing key to pin.
+//!
+//! `start_after_seq` is the commands stream's last sequence, read *before* the agent is
+//! stored. Read after, a run created in between could target the new agent with a command
+//! below its start point, and that target would stay queued for ever; read before, the
+//! worst case is a broadcast the agent runs without being a target, which the projector
+//! records as an anomaly.
+
+use jiff::Timestamp;
+use tutti_proto::AgentId;
+use tutti_proto::catalog::COMMANDS_STREAM;
+use tutti_proto::enroll::{EnrollRequest, EnrollResponse};
+use tutti_store::{NewAgent, StoreError};
+
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::tokens;
+
+/// Enrolls the agent described by `request`.
+pub async fn enroll(app: &App, request: EnrollRequest) -> Result<EnrollResponse> {
+    let agent_id = match request.requested_id.clone() {
+        Some(agent_id) => agent_id,
+        None => agent_id_from_hostname(&request.hostname)?,
+    };
+    let start_after_seq = commands_last_sequence(app).await?;
+    let agent = NewAgent {
+        agent_id: agent_id.clone(),
+        hostname: request.hostname.clone(),
+        os: request.os.clone(),
+        arch: request.arch.clone(),
+        version: request.version.clone(),
+        enrolled_at: Timestamp::now(),
+    };
+    match app
+        .store
+        .enroll_agent(&tokens::hash(&request.token), agent)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::NotFound(_)) => {
+            return Err(Error::Unauthorized(
+                "the enrollment token is invalid, expired, revoked or used up".into(),
+            ));
+        }
+        Err(StoreError::Conflict(_)) => {
+            return Err(Error::Conflict(format!(
+                "agent {agent_id} is already enrolled; delete it first or request another id"
+            )));
+        }
+        Err(err) => return Err(err.into()),
+    }
+    app.metrics
+        .enrollments
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(agent_id = %agent_id, hostname = %request.hostname, start_after_seq, "Enrolled an agent.");
+    Ok(EnrollResponse {
+        agent_id,
+        nats_urls: app.config.agent_nats_urls(),
+        nats_auth: app.config.enrollment.nats_auth.clone(),
+        server_public_key: app.key.public_base64(),
+        server_key_id: app.key.key_id(),
+        groups: Vec::new(),
+        start_after_seq: Some(start_after_seq),
+    })
+}
+
+/// An agent id from a hostname: the first label, lowercased, with every other character
+/// than `[a-z0-9-]` replaced by `-`, runs of `-` collapsed, trimmed to 64 characters.
+pub fn agent_id_from_hostname(hostname: &str) -> Result<AgentId> {
+    let first_label = hostname.trim().split('.').next().unwrap_or_default();
+    let mut id = String::new();
+    for character in first_label.chars().map(|c| c.to_ascii_lowercase()) {
+        let character = if character.is_ascii_lowercase() || character.is_ascii_digit() {
+            character
+        } else {
+            '-'
+        };
+        if !(character == '-' && id.ends_with('-')) {
+            id.push(character);
+        }
+    }
+    let id: String = id.trim_matches('-').chars().take(64).collect();
+    AgentId::parse(id.trim_end_matches('-')).map_err(|_| {
+        Error::bad_request(format!(
+            "cannot derive an agent id from hostname {hostname:?}; send requested_id"
+        ))
+    })
+}
+
+async fn commands_last_sequence(app: &App) -> Result<u64> {
+    let timeout = app.bus.request_timeout();
+    let js = app.bus.jetstream();
+    let mut stream =
+        tutti_bus::bounded("get stream", timeout, js.get_stream(COMMANDS_STREAM)).await?;
+    let info = tokio::time::timeout(timeout, stream.info())
+        .await
+        .map_err(|_| Error::Unavailable("the broker did not answer in time".into()))?
+        .map_err(|err| Error::Unavailable(format!("cannot read the commands stream: {err}")))?;
+    Ok(info.state.last_sequence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames_become_normalised_agent_ids() {
+        let cases = [
+            ("Web-01.example.net", "web-01"),
+            ("  LAPTOP_Anna ", "laptop-anna"),
+            ("db..x", "db"),
+            ("--odd--name--", "odd-name"),
+            ("Ünïcode-box", "n-code-box"),
+        ];
+        for (hostname, expected) in cases {
+            assert_eq!(
+                agent_id_from_hostname(hostname).unwrap().as_str(),
+                expected,
+                "{hostname}"
+            );
+        }
+        assert!(agent_id_from_hostname("...").is_err());
+        let long = "a".repeat(100);
+        assert_eq!(agent_id_from_hostname(&long).unwrap().as_str().len(), 64);
+    }
+}

@@ -1,0 +1,36 @@
+//! The tutti server: the control plane between operators and the fleet.
+//!
+//! It turns the bus into tables (`projector/`: results, events, inventory, audit and
+//! heartbeats into `tutti-store`), operator requests into signed commands (`engine/`: runs,
+//! kills, revocations, expiry), and serves both over an HTTP API (`api/`, axum, one file
+//! per route group). `enroll.rs` and `tokens.rs` let agents join; `fleet_kv.rs` writes the
+//! KV buckets agents follow; `audit.rs` publishes an audit record for every change;
+//! `keys.rs` owns the command-signing key. `app.rs` holds the shared live resources and
+//! `server.rs` starts and stops everything.
+//!
+//! Libraries never read the environment or signals: [`run`] takes a parsed
+//! [`ServerConfig`], a bound listener and a shutdown future. Authentication is not here
+//! yet (issue 7); `actor.rs` is the seam it plugs into. The crate README records the
+//! design decisions.
+
+pub mod actor;
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod config;
+pub mod engine;
+pub mod enroll;
+pub mod error;
+pub mod fleet_kv;
+pub mod keys;
+pub mod manifest;
+pub mod metrics;
+pub mod projector;
+pub mod server;
+pub mod tokens;
+
+pub use app::App;
+pub use config::ServerConfig;
+pub use error::Error;
+pub use server::{Server, run};
+pub use tokens::{CreatedToken, TokenRequest};

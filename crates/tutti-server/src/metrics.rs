@@ -1,0 +1,167 @@
+//! Counters for `/metrics`, rendered in the Prometheus text format by hand.
+//!
+//! A handful of atomics is all the server needs today; a metrics crate would add a
+//! registry and a global without buying anything. Gauges that the store already knows
+//! (projector positions, agents online) are read at scrape time in `api/health.rs`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tutti_store::ApplyOutcome;
+
+/// The streams the projectors follow, in the order metrics list them.
+pub const PROJECTED_STREAMS: [&str; 4] = [
+    tutti_proto::catalog::RESULTS_STREAM,
+    tutti_proto::catalog::EVENTS_STREAM,
+    tutti_proto::catalog::INVENTORY_STREAM,
+    tutti_proto::catalog::AUDIT_STREAM,
+];
+
+/// Picks one counter out of a projector's counters.
+type CounterField = fn(&ProjectorCounters) -> &AtomicU64;
+
+/// Counters of one projector.
+#[derive(Debug, Default)]
+pub struct ProjectorCounters {
+    /// Batches committed.
+    pub batches: AtomicU64,
+    /// Messages stored for the first time.
+    pub applied: AtomicU64,
+    /// Redelivered messages that changed nothing.
+    pub duplicates: AtomicU64,
+    /// Messages recorded as anomalies.
+    pub anomalies: AtomicU64,
+    /// Messages dropped because they do not decode or claim another agent's subject.
+    pub rejected: AtomicU64,
+    /// Batches whose transaction failed (redelivered later).
+    pub failures: AtomicU64,
+}
+
+impl ProjectorCounters {
+    /// Adds one committed batch.
+    pub fn record(&self, outcome: &ApplyOutcome) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.applied.fetch_add(outcome.applied, Ordering::Relaxed);
+        self.duplicates
+            .fetch_add(outcome.duplicates, Ordering::Relaxed);
+        self.anomalies
+            .fetch_add(outcome.anomalies, Ordering::Relaxed);
+    }
+}
+
+/// Every counter of the server.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// One per entry of [`PROJECTED_STREAMS`].
+    pub projectors: [ProjectorCounters; 4],
+    /// Heartbeats received.
+    pub heartbeats: AtomicU64,
+    /// Runs created.
+    pub runs_created: AtomicU64,
+    /// Command messages published (runs and kills).
+    pub commands_published: AtomicU64,
+    /// Agents enrolled.
+    pub enrollments: AtomicU64,
+    /// HTTP responses by class: 2xx, 4xx, 5xx.
+    pub http_responses: [AtomicU64; 3],
+}
+
+impl Metrics {
+    /// The counters of the projector of `stream`.
+    pub fn projector(&self, stream: &str) -> &ProjectorCounters {
+        let index = PROJECTED_STREAMS
+            .iter()
+            .position(|name| *name == stream)
+            .unwrap_or(0);
+        &self.projectors[index]
+    }
+
+    /// Counts one HTTP response.
+    pub fn count_response(&self, status: u16) {
+        let class = match status {
+            500.. => 2,
+            400..=499 => 1,
+            _ => 0,
+        };
+        self.http_responses[class].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters in the Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let fields: [(&str, &str, CounterField); 6] = [
+            ("batches", "Batches committed", |c| &c.batches),
+            ("applied", "Messages stored for the first time", |c| {
+                &c.applied
+            }),
+            (
+                "duplicates",
+                "Redelivered messages that changed nothing",
+                |c| &c.duplicates,
+            ),
+            ("anomalies", "Messages recorded as anomalies", |c| {
+                &c.anomalies
+            }),
+            (
+                "rejected",
+                "Messages dropped as undecodable or forged",
+                |c| &c.rejected,
+            ),
+            ("failures", "Batches whose transaction failed", |c| {
+                &c.failures
+            }),
+        ];
+        for (name, help, field) in fields {
+            let _ = writeln!(out, "# HELP tutti_projector_{name}_total {help}.");
+            let _ = writeln!(out, "# TYPE tutti_projector_{name}_total counter");
+            for (stream, counters) in PROJECTED_STREAMS.iter().zip(&self.projectors) {
+                let value = field(counters).load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "tutti_projector_{name}_total{{stream=\"{stream}\"}} {value}"
+                );
+            }
+        }
+        counter(
+            out,
+            "tutti_heartbeats_total",
+            "Heartbeats received",
+            &self.heartbeats,
+        );
+        counter(
+            out,
+            "tutti_runs_created_total",
+            "Runs created",
+            &self.runs_created,
+        );
+        counter(
+            out,
+            "tutti_commands_published_total",
+            "Command messages published",
+            &self.commands_published,
+        );
+        counter(
+            out,
+            "tutti_enrollments_total",
+            "Agents enrolled",
+            &self.enrollments,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tutti_http_responses_total HTTP responses by status class."
+        );
+        let _ = writeln!(out, "# TYPE tutti_http_responses_total counter");
+        for (class, value) in ["2xx", "4xx", "5xx"].iter().zip(&self.http_responses) {
+            let value = value.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "tutti_http_responses_total{{class=\"{class}\"}} {value}"
+            );
+        }
+    }
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: &AtomicU64) {
+    let _ = writeln!(out, "# HELP {name} {help}.");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+}

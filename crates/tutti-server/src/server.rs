@@ -1,0 +1,124 @@
+//! Running the server: [`Server::start`] opens the [`App`], starts the projectors, the
+//! heartbeat collector, the expiry sweep and the HTTP listener; [`Server::stop`] stops them
+//! in order. [`run`] is the whole lifecycle for `main.rs`.
+//!
+//! The listener is bound by the caller (port 0 in tests, the configured address in
+//! `main.rs`), which is what lets a test run a server and many agents in one process.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::actor::Actor;
+use crate::app::App;
+use crate::config::ServerConfig;
+use crate::engine::sweep;
+use crate::projector::{self, Kind, heartbeats};
+use crate::tokens::{self, CreatedToken, TokenRequest};
+
+/// How long open HTTP connections (live views) get to finish at shutdown.
+const HTTP_DRAIN: Duration = Duration::from_secs(5);
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    app: App,
+    local_addr: SocketAddr,
+    tasks: JoinSet<()>,
+    http: JoinHandle<std::io::Result<()>>,
+}
+
+/// Runs the server on `listener` until `shutdown` resolves.
+pub async fn run(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let server = Server::start(config, listener).await?;
+    shutdown.await;
+    server.stop().await
+}
+
+impl Server {
+    /// Opens every resource and starts serving on `listener`.
+    pub async fn start(config: ServerConfig, listener: TcpListener) -> anyhow::Result<Server> {
+        let app = App::open(config).await?;
+        let local_addr = listener.local_addr().context("listener has no address")?;
+        let mut tasks = JoinSet::new();
+        for kind in Kind::ALL {
+            tasks.spawn(projector::run(app.clone(), kind, app.shutdown_signal()));
+        }
+        tasks.spawn(heartbeats::run(app.clone(), app.shutdown_signal()));
+        let sweep_every = Duration::from_secs(app.config.runs.expiry_sweep_secs.max(1));
+        tasks.spawn(sweep::run(app.clone(), sweep_every, app.shutdown_signal()));
+        let http = tokio::spawn(serve(app.clone(), listener));
+        tracing::info!(address = %local_addr, key_id = %app.key.key_id(), "The tutti server is listening.");
+        Ok(Server {
+            app,
+            local_addr,
+            tasks,
+            http,
+        })
+    }
+
+    /// The address the HTTP API listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://<address>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// The shared state (store, bus, key, ...).
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Creates an enrollment token as the local operator; returns the secret (shown once).
+    pub async fn create_enrollment_token(
+        &self,
+        request: TokenRequest,
+    ) -> anyhow::Result<CreatedToken> {
+        let actor = Actor::local(None);
+        tokens::create(&self.app, request, &actor)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot create an enrollment token: {err}"))
+    }
+
+    /// Stops the listener and every task, waiting for them to finish.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.app.shutdown.send(true);
+        match tokio::time::timeout(HTTP_DRAIN, &mut self.http).await {
+            Ok(joined) => joined
+                .context("the HTTP task panicked")?
+                .context("the HTTP server failed")?,
+            Err(_) => {
+                tracing::warn!("Open HTTP connections did not close in time; dropping them.");
+                self.http.abort();
+            }
+        }
+        while let Some(joined) = self.tasks.join_next().await {
+            joined.context("a server task panicked")?;
+        }
+        tracing::info!("The tutti server stopped.");
+        Ok(())
+    }
+}
+
+async fn serve(app: App, listener: TcpListener) -> std::io::Result<()> {
+    let mut shutdown = app.shutdown_signal();
+    let router = crate::api::router(app);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = shutdown.changed().await;
+    })
+    .await
+}

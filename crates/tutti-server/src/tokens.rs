@@ -1,0 +1,115 @@
+//! Enrollment tokens: one-time (or n-time) secrets an agent trades for its identity.
+//!
+//! The secret is 32 random bytes in hex, shown once at creation; the store keeps only its
+//! sha256, so a stolen database enrolls nothing. Each token has a public id for lists and
+//! revocation, an expiry and a use count.
+
+use jiff::{SignedDuration, Timestamp};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use tutti_proto::digest::{hex_lower, sha256_hex};
+use tutti_store::NewEnrollmentToken;
+
+use crate::actor::Actor;
+use crate::app::App;
+use crate::error::{Error, Result};
+
+/// The longest a token may live: 30 days.
+pub const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
+/// The most enrollments one token may allow.
+pub const MAX_USES: u32 = 100_000;
+
+/// What `POST /api/v1/enrollment-tokens` asks for.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// A label for operators.
+    #[serde(default)]
+    pub name: String,
+    /// Seconds until it expires (default one hour, at most 30 days).
+    #[serde(default = "default_ttl")]
+    pub expires_in_secs: u64,
+    /// Enrollments it allows (default 1).
+    #[serde(default = "default_uses")]
+    pub uses: u32,
+}
+
+impl Default for TokenRequest {
+    fn default() -> Self {
+        TokenRequest {
+            name: String::new(),
+            expires_in_secs: default_ttl(),
+            uses: default_uses(),
+        }
+    }
+}
+
+fn default_ttl() -> u64 {
+    3600
+}
+
+fn default_uses() -> u32 {
+    1
+}
+
+/// A new token with its secret, returned once.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CreatedToken {
+    /// Public id.
+    pub token_id: String,
+    /// The secret to give `tutti-agent enroll --token`. Not retrievable later.
+    pub token: String,
+    /// Expiry.
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+    /// Enrollments allowed.
+    pub uses: u32,
+}
+
+/// Creates a token and stores its hash.
+pub async fn create(app: &App, request: TokenRequest, actor: &Actor) -> Result<CreatedToken> {
+    if request.expires_in_secs == 0 || request.expires_in_secs > MAX_TTL_SECS {
+        return Err(Error::bad_request(format!(
+            "expires_in_secs must be between 1 and {MAX_TTL_SECS}"
+        )));
+    }
+    if request.uses == 0 || request.uses > MAX_USES {
+        return Err(Error::bad_request(format!(
+            "uses must be between 1 and {MAX_USES}"
+        )));
+    }
+    let now = Timestamp::now();
+    let ttl = SignedDuration::from_secs(i64::try_from(request.expires_in_secs).unwrap_or(i64::MAX));
+    let expires_at = now
+        .checked_add(ttl)
+        .map_err(|err| Error::internal("token expiry", err))?;
+    let token_id = random_hex(8);
+    let token = random_hex(32);
+    let new_token = NewEnrollmentToken {
+        token_id: token_id.clone(),
+        token_hash: hash(&token),
+        name: request.name,
+        created_at: now,
+        created_by: actor.name.clone(),
+        expires_at,
+        uses: request.uses,
+    };
+    app.store.create_enrollment_token(new_token).await?;
+    Ok(CreatedToken {
+        token_id,
+        token,
+        expires_at,
+        uses: request.uses,
+    })
+}
+
+/// The stored form of a token secret.
+pub fn hash(token: &str) -> String {
+    sha256_hex(token.trim().as_bytes())
+}
+
+fn random_hex(n_bytes: usize) -> String {
+    let mut bytes = vec![0u8; n_bytes];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex_lower(&bytes)
+}
