@@ -31,16 +31,96 @@ pub(crate) enum Command {
     ///   tutti run --all --wait -- uname -a
     ///   tutti run --group web --timeout 60 --wait -- systemctl restart nginx
     ///   tutti run --job patch-openssl --agent web-01 --wait
+    #[command(verbatim_doc_comment)]
     Run(RunArgs),
     /// List runs, or show one.
+    ///
+    /// Examples:
+    ///   tutti runs
+    ///   tutti runs show 01J9Z6Q3V8R7M2K4T5W6X7Y8Z9
+    ///   tutti runs results 01J9Z6Q3V8R7M2K4T5W6X7Y8Z9 --agent web-01
+    #[command(verbatim_doc_comment)]
     Runs(RunsArgs),
     /// List agents, or show one.
+    ///
+    /// Examples:
+    ///   tutti agents --search web
+    ///   tutti agents show web-01
+    #[command(verbatim_doc_comment)]
     Agents(AgentsArgs),
+    /// Apply job manifests from a YAML file or a directory of them.
+    ///
+    /// Each file is sent to the server as it is (`kind: Job` documents separated by `---`)
+    /// and validated there: a file with an error stores none of its documents, and the
+    /// error is printed as FILE:LINE:COLUMN (exit code 2). A directory is applied file by
+    /// file (`*.yaml` and `*.yml`, sorted by name); files before and after a bad one are
+    /// still applied. There is no dry run: the server has no validate-only route yet.
+    ///
+    /// Examples:
+    ///   tutti apply -f jobs/rotate-logs.yaml
+    ///   tutti apply -f jobs/
+    #[command(verbatim_doc_comment)]
+    Apply(ApplyArgs),
+    /// List jobs, show one's YAML source, or revoke one.
+    ///
+    /// Examples:
+    ///   tutti jobs
+    ///   tutti jobs show rotate-logs
+    ///   tutti jobs revoke rotate-logs --reason "wrong path"
+    #[command(verbatim_doc_comment)]
+    Jobs(JobsArgs),
+    /// An agent's inventory (facts and package count), or a fleet-wide package search.
+    ///
+    /// Examples:
+    ///   tutti inventory web-01
+    ///   tutti inventory search openssl
+    ///   tutti inventory search openssl@3.0.13
+    #[command(verbatim_doc_comment)]
+    Inventory(InventoryArgs),
+    /// Read or change the layered agent configuration (global, per group, per agent).
+    ///
+    /// Keys: heartbeat_interval_secs, inventory_interval_secs, concurrency, log_level,
+    /// output_limit_bytes, inline_output_limit_bytes.
+    ///
+    /// Examples:
+    ///   tutti config get global
+    ///   tutti config set group web concurrency=4 log_level=debug
+    ///   tutti config set agent web-01 concurrency=    (empty value: unset, inherit again)
+    #[command(verbatim_doc_comment)]
+    Config(ConfigArgs),
+    /// The audit log: who did what, newest first.
+    ///
+    /// Examples:
+    ///   tutti audit --action run.create --limit 20
+    ///   tutti audit --actor admin --since 2026-01-01T00:00:00Z --offset 50
+    #[command(verbatim_doc_comment)]
+    Audit(AuditArgs),
+    /// Create, list or revoke agent enrollment tokens.
+    ///
+    /// Examples:
+    ///   tutti enroll-token create --uses 10 --expires 1h
+    ///   tutti enroll-token list
+    ///   tutti enroll-token revoke 3f2a9c
+    #[command(verbatim_doc_comment)]
+    EnrollToken(EnrollTokenArgs),
+    /// Print a shell completion script.
+    ///
+    /// Examples:
+    ///   tutti completions bash > ~/.local/share/bash-completion/completions/tutti
+    ///   tutti completions zsh > "${fpath[1]}/_tutti"
+    ///   tutti completions fish > ~/.config/fish/completions/tutti.fish
+    #[command(verbatim_doc_comment)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Store a server URL and token as a profile.
     ///
     /// Example: `tutti login --server https://tutti.example.com --token $TOKEN`
     Login(LoginArgs),
     /// Forget a profile.
+    ///
+    /// Example: `tutti logout staging`
     Logout {
         /// The profile to forget (default: the current one).
         name: Option<String>,
@@ -115,11 +195,15 @@ pub(crate) struct RunsArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum RunsAction {
     /// One run with its targets.
+    ///
+    /// Example: `tutti runs show 01J9Z6Q3V8R7M2K4T5W6X7Y8Z9`
     Show {
         /// The run id.
         run_id: String,
     },
     /// Full output of a run's results.
+    ///
+    /// Example: `tutti runs results 01J9Z6Q3V8R7M2K4T5W6X7Y8Z9 --agent web-01`
     Results {
         /// The run id.
         run_id: String,
@@ -128,6 +212,8 @@ pub(crate) enum RunsAction {
         agent: Option<String>,
     },
     /// Kill a run: running processes are killed, queued copies skipped.
+    ///
+    /// Example: `tutti runs kill 01J9Z6Q3V8R7M2K4T5W6X7Y8Z9`
     Kill {
         /// The run id.
         run_id: String,
@@ -149,6 +235,8 @@ pub(crate) struct AgentsArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum AgentsAction {
     /// One agent with an inventory summary.
+    ///
+    /// Example: `tutti agents show web-01`
     Show {
         /// The agent id.
         agent_id: String,
@@ -166,4 +254,197 @@ pub(crate) struct LoginArgs {
     /// The profile name.
     #[arg(long, default_value = "default")]
     pub(crate) name: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// A manifest file, or a directory of `*.yaml` / `*.yml` files.
+    #[arg(short = 'f', long = "filename", value_name = "FILE|DIR")]
+    pub(crate) path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobsArgs {
+    #[command(subcommand)]
+    pub(crate) action: Option<JobsAction>,
+    /// Also list ad-hoc jobs (made by `tutti run -- COMMAND`).
+    #[arg(long)]
+    pub(crate) adhoc: bool,
+    /// Rows to show.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) limit: u32,
+    /// Rows to skip.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) offset: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobsAction {
+    /// Print a job's manifest as applied (comments included).
+    ///
+    /// Example: `tutti jobs show rotate-logs`
+    Show {
+        /// The job id.
+        job_id: String,
+    },
+    /// Revoke a job: queued copies on every agent are skipped.
+    ///
+    /// Example: `tutti jobs revoke rotate-logs --reason "wrong path"`
+    Revoke {
+        /// The job id.
+        job_id: String,
+        /// Why, for the audit log.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct InventoryArgs {
+    #[command(subcommand)]
+    pub(crate) action: Option<InventoryAction>,
+    /// The agent whose inventory to show.
+    pub(crate) agent_id: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum InventoryAction {
+    /// Agents that have a package, optionally at one version.
+    ///
+    /// Example: `tutti inventory search openssl@3.0.13`
+    Search {
+        /// `NAME` or `NAME@VERSION`.
+        package: String,
+        /// Rows to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Rows to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
+    #[command(subcommand)]
+    pub(crate) action: ConfigAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigAction {
+    /// Show one layer: `global`, `group GROUP` or `agent AGENT`.
+    ///
+    /// Example: `tutti config get group web`
+    Get {
+        /// `global`, `group GROUP` or `agent AGENT`.
+        #[arg(required = true, num_args = 1..=2, value_name = "SCOPE")]
+        scope: Vec<String>,
+    },
+    /// Change keys of one layer; other keys keep their values, `KEY=` unsets one.
+    ///
+    /// Example: `tutti config set global heartbeat_interval_secs=30 concurrency=2`
+    Set {
+        /// `global KEY=VALUE...`, `group GROUP KEY=VALUE...` or `agent AGENT KEY=VALUE...`.
+        #[arg(required = true, num_args = 2.., value_name = "SCOPE KEY=VALUE")]
+        words: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only this actor.
+    #[arg(long)]
+    pub(crate) actor: Option<String>,
+    /// Only this action, e.g. `run.create` or `job.apply`.
+    #[arg(long)]
+    pub(crate) action: Option<String>,
+    /// Only this target, e.g. `job/rotate-logs`.
+    #[arg(long)]
+    pub(crate) target: Option<String>,
+    /// At or after this time (RFC 3339, e.g. `2026-01-01T00:00:00Z`).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<String>,
+    /// Before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) until: Option<String>,
+    /// Rows to show.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) limit: u32,
+    /// Rows to skip (the footer says which offset shows the next page).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) offset: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EnrollTokenArgs {
+    #[command(subcommand)]
+    pub(crate) action: EnrollTokenAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EnrollTokenAction {
+    /// Create a token; its secret is printed once, with the command that enrolls an agent.
+    ///
+    /// Example: `tutti enroll-token create --name rack-4 --uses 10 --expires 2h`
+    Create {
+        /// A name for the token list and the audit log.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// How many agents may enroll with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// How long it is valid, e.g. `30m`, `1h`, `7d` (at most 30 days).
+        #[arg(long, default_value = "1h")]
+        expires: String,
+    },
+    /// List tokens (never their secrets).
+    ///
+    /// Example: `tutti enroll-token list`
+    List {
+        /// Rows to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Revoke a token so that it enrolls no more agents.
+    ///
+    /// Example: `tutti enroll-token revoke 3f2a9c`
+    Revoke {
+        /// The token id (from `tutti enroll-token list`).
+        token_id: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every command and subcommand shows an example in its `--help`.
+    #[test]
+    fn every_command_has_an_example() {
+        let mut missing = Vec::new();
+        collect_missing_examples(&Cli::command(), "tutti", &mut missing);
+        assert!(missing.is_empty(), "no example in --help of: {missing:?}");
+    }
+
+    fn collect_missing_examples(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for sub in command
+            .get_subcommands()
+            .filter(|sub| sub.get_name() != "help")
+        {
+            let sub_path = format!("{path} {}", sub.get_name());
+            let help = sub.clone().render_long_help().to_string();
+            if !help.contains("Example") {
+                missing.push(sub_path.clone());
+            }
+            collect_missing_examples(sub, &sub_path, missing);
+        }
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

@@ -16,9 +16,18 @@ pub(crate) enum CliError {
     /// Bad usage or configuration (exit 2).
     #[error("{0}")]
     Usage(String),
-    /// The server is unreachable or refused (exit 3).
+    /// The server is unreachable, or its answer is unusable (exit 3).
     #[error("{0}")]
     Server(String),
+    /// The server answered with an error status (exit 3). Commands that can say more
+    /// (`apply` turns a 400 into `FILE:LINE:COLUMN`) match on it.
+    #[error("the server refused ({status}): {message}")]
+    Refused {
+        /// The HTTP status code.
+        status: u16,
+        /// The server's own message.
+        message: String,
+    },
     /// Something else (exit 1... reserved for failed targets; other failures use 1 too).
     #[error("{0}")]
     Other(String),
@@ -29,7 +38,7 @@ impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
-            CliError::Server(_) => 3,
+            CliError::Server(_) | CliError::Refused { .. } => 3,
             CliError::Other(_) => 1,
         }
     }
@@ -84,14 +93,50 @@ impl ApiClient {
         self.send(request).await
     }
 
+    /// `PUT /api/v1/<path>` with a JSON body, decoded as `T`.
+    pub(crate) async fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, CliError> {
+        let request = self.http.put(self.url(path)).json(body);
+        self.send(request).await
+    }
+
+    /// `POST /api/v1/<path>` with a YAML body (`application/yaml`), decoded as `T`.
+    pub(crate) async fn post_yaml<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        yaml: String,
+    ) -> Result<T, CliError> {
+        let request = self
+            .http
+            .post(self.url(path))
+            .header(reqwest::header::CONTENT_TYPE, "application/yaml")
+            .body(yaml);
+        self.send(request).await
+    }
+
+    /// `DELETE /api/v1/<path>`; the answer's body (usually none) is ignored.
+    pub(crate) async fn delete(&self, path: &str) -> Result<(), CliError> {
+        let request = self.http.delete(self.url(path));
+        self.send_raw(request).await.map(|_| ())
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}/api/v1/{}", self.base, path.trim_start_matches('/'))
     }
 
     async fn send<T: DeserializeOwned>(
         &self,
-        mut request: reqwest::RequestBuilder,
+        request: reqwest::RequestBuilder,
     ) -> Result<T, CliError> {
+        let body = self.send_raw(request).await?;
+        serde_json::from_slice(&body)
+            .map_err(|err| CliError::Other(format!("the server's answer is not understood ({err}); are the CLI and server versions the same?")))
+    }
+
+    async fn send_raw(&self, mut request: reqwest::RequestBuilder) -> Result<Vec<u8>, CliError> {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -102,13 +147,12 @@ impl ApiClient {
             .await
             .map_err(|err| self.unreachable(err))?;
         if !status.is_success() {
-            return Err(CliError::Server(format!(
-                "the server refused ({status}): {}",
-                error_message(&body)
-            )));
+            return Err(CliError::Refused {
+                status: status.as_u16(),
+                message: error_message(&body),
+            });
         }
-        serde_json::from_slice(&body)
-            .map_err(|err| CliError::Other(format!("the server's answer is not understood ({err}); are the CLI and server versions the same?")))
+        Ok(body.to_vec())
     }
 
     fn unreachable(&self, err: reqwest::Error) -> CliError {
@@ -120,6 +164,19 @@ impl ApiClient {
         }
         CliError::Server(format!("request to {} failed: {err}", self.base))
     }
+}
+
+/// Percent-encodes everything but unreserved characters, for query values and path
+/// segments.
+pub(crate) fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
 }
 
 /// The `message` (or `error`) field of an error body, else the body itself.

@@ -2,12 +2,16 @@
 //! does), and dispatches to one file per command under `commands/`.
 //!
 //! Exit codes: 0 success; 1 a run finished with at least one target that did not succeed;
-//! 2 bad usage or configuration; 3 the server could not be reached or refused the request.
+//! 2 bad usage or configuration, including manifests `apply` could not apply
+//! (`FILE:LINE:COLUMN: message` on stderr); 3 the server could not be reached or refused
+//! the request.
 
 mod args;
 mod broker;
 mod client;
 mod commands;
+mod diff;
+mod duration;
 mod output;
 mod profile;
 

@@ -47,3 +47,19 @@ pub(crate) fn text(value: &serde_json::Value, field: &str) -> String {
         Some(other) => other.to_string(),
     }
 }
+
+/// `rows A–B of TOTAL <what>`, and the `--offset` that shows the next page if there is one.
+pub(crate) fn print_page_footer(page: &serde_json::Value, offset: u64, what: &str) {
+    let n_items = page["items"].as_array().map_or(0, Vec::len) as u64;
+    let total = page["total"].as_u64().unwrap_or(0);
+    if n_items == 0 {
+        println!("no {what} (of {total})");
+        return;
+    }
+    let last = offset + n_items;
+    print!("{}–{last} of {total} {what}", offset + 1);
+    if last < total {
+        print!("; next page: --offset {last}");
+    }
+    println!();
+}

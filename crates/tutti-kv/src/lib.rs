@@ -34,9 +34,10 @@
 //!   resurrect a deleted key. They are hidden from reads.
 //! - **redb over a hand-written append log**: see `store/redb_store.rs` for the trade and the
 //!   fsync policy (every commit is fsynced before it is applied).
-//! - **The replica holds its selection in memory** (a `BTreeMap`) for fast reads
-//!   and prefix scans; it is meant for configuration and catalog buckets up to a few million
-//!   keys, not for bulk data.
+//! - **The replica holds its selection in memory**, ordered as loaded (for boot and prefix
+//!   scans) with a lazily filled hash index over updated keys for the per-update lookup
+//!   (`replica/entries.rs`); it is meant for configuration and catalog buckets up to a few
+//!   million keys, not for bulk data.
 
 mod bucket;
 mod consumer;

@@ -6,11 +6,15 @@
 //! below its start point, and that target would stay queued for ever; read before, the
 //! worst case is a broadcast the agent runs without being a target, which the projector
 //! records as an anomaly.
+//!
+//! A token's groups are written to the store in the enrolling transaction, then to the
+//! agent's `tutti_groups` entry, and returned in the response (the agent's first command
+//! filters). Store first: an invalid token must never touch the bucket agents act on.
 
 use jiff::Timestamp;
-use tutti_proto::AgentId;
 use tutti_proto::catalog::COMMANDS_STREAM;
 use tutti_proto::enroll::{EnrollRequest, EnrollResponse};
+use tutti_proto::{AgentId, GroupName};
 use tutti_store::{NewAgent, StoreError};
 
 use crate::app::App;
@@ -32,12 +36,12 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<EnrollResponse>
         version: request.version.clone(),
         enrolled_at: Timestamp::now(),
     };
-    match app
+    let groups = match app
         .store
         .enroll_agent(&tokens::hash(&request.token), agent)
         .await
     {
-        Ok(()) => {}
+        Ok(groups) => groups,
         Err(StoreError::NotFound(_)) => {
             return Err(Error::Unauthorized(
                 "the enrollment token is invalid, expired, revoked or used up".into(),
@@ -49,18 +53,19 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<EnrollResponse>
             )));
         }
         Err(err) => return Err(err.into()),
-    }
+    };
+    write_groups(app, &agent_id, &groups).await;
     app.metrics
         .enrollments
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    tracing::info!(agent_id = %agent_id, hostname = %request.hostname, start_after_seq, "Enrolled an agent.");
+    tracing::info!(agent_id = %agent_id, hostname = %request.hostname, ?groups, start_after_seq, "Enrolled an agent.");
     Ok(EnrollResponse {
         agent_id,
         nats_urls: app.config.agent_nats_urls(),
         nats_auth: app.config.enrollment.nats_auth.clone(),
         server_public_key: app.key.public_base64(),
         server_key_id: app.key.key_id(),
-        groups: Vec::new(),
+        groups,
         start_after_seq: Some(start_after_seq),
     })
 }
@@ -86,6 +91,15 @@ pub fn agent_id_from_hostname(hostname: &str) -> Result<AgentId> {
             "cannot derive an agent id from hostname {hostname:?}; send requested_id"
         ))
     })
+}
+
+/// Writes the new agent's membership to `tutti_groups`. A failure is not the client's: the
+/// agent is enrolled (its token use is spent) and starts with the groups from the response,
+/// so it is logged for the operator, who repairs it with `PUT /agents/{id}/groups`.
+async fn write_groups(app: &App, agent_id: &AgentId, groups: &[GroupName]) {
+    if let Err(err) = app.kv.put_groups(agent_id, groups).await {
+        tracing::warn!(agent_id = %agent_id, ?groups, error = %err, "Could not write an enrolled agent's groups to the groups bucket; set them again with PUT /api/v1/agents/{{id}}/groups.");
+    }
 }
 
 async fn commands_last_sequence(app: &App) -> Result<u64> {

@@ -17,6 +17,9 @@ pub const PROJECTED_STREAMS: [&str; 4] = [
     tutti_proto::catalog::AUDIT_STREAM,
 ];
 
+/// The status classes HTTP responses are counted by, in the order metrics list them.
+pub const HTTP_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
 /// Picks one counter out of a projector's counters.
 type CounterField = fn(&ProjectorCounters) -> &AtomicU64;
 
@@ -62,8 +65,8 @@ pub struct Metrics {
     pub commands_published: AtomicU64,
     /// Agents enrolled.
     pub enrollments: AtomicU64,
-    /// HTTP responses by class: 2xx, 4xx, 5xx.
-    pub http_responses: [AtomicU64; 3],
+    /// HTTP responses, one per entry of [`HTTP_CLASSES`].
+    pub http_responses: [AtomicU64; 5],
 }
 
 impl Metrics {
@@ -78,12 +81,7 @@ impl Metrics {
 
     /// Counts one HTTP response.
     pub fn count_response(&self, status: u16) {
-        let class = match status {
-            500.. => 2,
-            400..=499 => 1,
-            _ => 0,
-        };
-        self.http_responses[class].fetch_add(1, Ordering::Relaxed);
+        self.http_responses[class_index(status)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The counters in the Prometheus text format.
@@ -150,7 +148,7 @@ impl Metrics {
             "# HELP tutti_http_responses_total HTTP responses by status class."
         );
         let _ = writeln!(out, "# TYPE tutti_http_responses_total counter");
-        for (class, value) in ["2xx", "4xx", "5xx"].iter().zip(&self.http_responses) {
+        for (class, value) in HTTP_CLASSES.iter().zip(&self.http_responses) {
             let value = value.load(Ordering::Relaxed);
             let _ = writeln!(
                 out,
@@ -160,8 +158,37 @@ impl Metrics {
     }
 }
 
+/// The index in [`HTTP_CLASSES`] of a status code. `StatusCode` admits 100 to 999; the
+/// non-standard codes above 599 are counted as 5xx rather than dropped.
+fn class_index(status: u16) -> usize {
+    usize::from(status / 100).clamp(1, 5) - 1
+}
+
 fn counter(out: &mut String, name: &str, help: &str, value: &AtomicU64) {
     let _ = writeln!(out, "# HELP {name} {help}.");
     let _ = writeln!(out, "# TYPE {name} counter");
     let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: 1xx and 3xx responses were counted as 2xx.
+    #[test]
+    fn responses_are_counted_by_their_own_class() {
+        let metrics = Metrics::default();
+        for status in [
+            100, 101, 200, 204, 301, 304, 308, 400, 404, 499, 500, 503, 599, 600, 999,
+        ] {
+            metrics.count_response(status);
+        }
+        let mut out = String::new();
+        metrics.render(&mut out);
+        let expected = [("1xx", 2), ("2xx", 2), ("3xx", 3), ("4xx", 3), ("5xx", 5)];
+        for (class, n) in expected {
+            let line = format!("tutti_http_responses_total{{class=\"{class}\"}} {n}\n");
+            assert!(out.contains(&line), "{line:?} in\n{out}");
+        }
+    }
 }

@@ -2,11 +2,13 @@
 //!
 //! The secret is 32 random bytes in hex, shown once at creation; the store keeps only its
 //! sha256, so a stolen database enrolls nothing. Each token has a public id for lists and
-//! revocation, an expiry and a use count.
+//! revocation, an expiry, a use count and the groups an agent enrolled with it joins
+//! (written to the store and to `tutti_groups` at enrollment, see `enroll.rs`).
 
 use jiff::{SignedDuration, Timestamp};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use tutti_proto::GroupName;
 use tutti_proto::digest::{hex_lower, sha256_hex};
 use tutti_store::NewEnrollmentToken;
 
@@ -18,6 +20,8 @@ use crate::error::{Error, Result};
 pub const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
 /// The most enrollments one token may allow.
 pub const MAX_USES: u32 = 100_000;
+/// The most groups one token may assign.
+pub const MAX_TOKEN_GROUPS: usize = 64;
 
 /// What `POST /api/v1/enrollment-tokens` asks for.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -32,6 +36,11 @@ pub struct TokenRequest {
     /// Enrollments it allows (default 1).
     #[serde(default = "default_uses")]
     pub uses: u32,
+    /// Groups every agent enrolled with it joins, in configuration-layer order (default
+    /// none; missing groups are created at enrollment, duplicates are dropped).
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub groups: Vec<GroupName>,
 }
 
 impl Default for TokenRequest {
@@ -40,6 +49,7 @@ impl Default for TokenRequest {
             name: String::new(),
             expires_in_secs: default_ttl(),
             uses: default_uses(),
+            groups: Vec::new(),
         }
     }
 }
@@ -64,6 +74,9 @@ pub struct CreatedToken {
     pub expires_at: Timestamp,
     /// Enrollments allowed.
     pub uses: u32,
+    /// Groups an agent enrolled with it joins.
+    #[schema(value_type = Vec<String>)]
+    pub groups: Vec<GroupName>,
 }
 
 /// Creates a token and stores its hash.
@@ -76,6 +89,12 @@ pub async fn create(app: &App, request: TokenRequest, actor: &Actor) -> Result<C
     if request.uses == 0 || request.uses > MAX_USES {
         return Err(Error::bad_request(format!(
             "uses must be between 1 and {MAX_USES}"
+        )));
+    }
+    let groups = dedup(request.groups);
+    if groups.len() > MAX_TOKEN_GROUPS {
+        return Err(Error::bad_request(format!(
+            "groups: at most {MAX_TOKEN_GROUPS} groups per token"
         )));
     }
     let now = Timestamp::now();
@@ -93,6 +112,7 @@ pub async fn create(app: &App, request: TokenRequest, actor: &Actor) -> Result<C
         created_by: actor.name.clone(),
         expires_at,
         uses: request.uses,
+        groups: groups.clone(),
     };
     app.store.create_enrollment_token(new_token).await?;
     Ok(CreatedToken {
@@ -100,12 +120,22 @@ pub async fn create(app: &App, request: TokenRequest, actor: &Actor) -> Result<C
         token,
         expires_at,
         uses: request.uses,
+        groups,
     })
 }
 
 /// The stored form of a token secret.
 pub fn hash(token: &str) -> String {
     sha256_hex(token.trim().as_bytes())
+}
+
+/// Drops repeated groups, keeping the first position of each.
+fn dedup(groups: Vec<GroupName>) -> Vec<GroupName> {
+    let mut seen = std::collections::BTreeSet::new();
+    groups
+        .into_iter()
+        .filter(|group| seen.insert(group.clone()))
+        .collect()
 }
 
 fn random_hex(n_bytes: usize) -> String {

@@ -1,5 +1,6 @@
 //! End to end: a real broker, the real server, real agents enrolled through the HTTP
-//! endpoint and running real scripts. Each test is one operator story.
+//! endpoint (with plain tokens and one that assigns groups) and running real scripts. Each
+//! test is one operator story.
 
 mod common;
 
@@ -7,6 +8,9 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
+use tutti_proto::catalog::GROUPS_BUCKET;
+use tutti_proto::fleet::GroupMembership;
+use tutti_proto::{AgentId, GroupName, kv_keys};
 use tutti_testkit::{TestAgent, TestNats, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,4 +248,69 @@ async fn inventory_is_visible_and_package_changes_are_recorded() {
     assert_eq!(hits["items"][0]["agent_id"], "web-01");
     let detail: serde_json::Value = server.get("/api/v1/agents/web-01").await;
     assert_eq!(detail["inventory"]["n_packages"], 1);
+}
+
+/// A token that assigns groups: the agent enrolled with it is a member from its first
+/// command on (store, `tutti_groups` and the enrollment response) and runs a command sent
+/// to the group, while an agent enrolled with a plain token does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_with_groups_puts_the_enrolled_agent_in_them() {
+    let nats = TestNats::start();
+    let server = TestServer::start(&nats).await;
+    let created: serde_json::Value = server
+        .post(
+            "/api/v1/enrollment-tokens",
+            &json!({"name": "web tier", "uses": 2, "groups": ["web", "web"]}),
+        )
+        .await;
+    assert_eq!(created["groups"], json!(["web"]), "duplicates are dropped");
+    let token = created["token"].as_str().unwrap();
+    let mut web = TestAgent::enroll_with_token(&server, "web-01", token).await;
+    let web_group = GroupName::parse("web").unwrap();
+    assert_eq!(
+        web.identity().initial_groups,
+        std::slice::from_ref(&web_group)
+    );
+    web.start();
+    let _db = TestAgent::spawn(&server, "db-01").await;
+    wait_online(&server, &["web-01", "db-01"]).await;
+
+    let detail: serde_json::Value = server.get("/api/v1/agents/web-01").await;
+    assert_eq!(detail["agent"]["groups"], json!(["web"]));
+    let membership = read_groups_entry(&nats, web.agent_id()).await;
+    assert_eq!(membership.groups, [web_group]);
+    let tokens: serde_json::Value = server.get("/api/v1/enrollment-tokens").await;
+    let listed = tokens["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|listed| listed["token_id"] == created["token_id"])
+        .unwrap();
+    assert_eq!(listed["groups"], json!(["web"]));
+
+    let run_id = create_run(
+        &server,
+        json!({"script": {"script": "echo in web"}, "targets": {"groups": ["web"]}}),
+    )
+    .await;
+    let view = wait_run_done(&server, &run_id).await;
+    assert_eq!(
+        target_states(&view),
+        [("web-01".to_string(), "succeeded".to_string())]
+    );
+    let detail: serde_json::Value = server
+        .get(&format!("/api/v1/runs/{run_id}/results/web-01"))
+        .await;
+    assert_eq!(detail["stdout_full"]["text"], "in web\n");
+}
+
+async fn read_groups_entry(nats: &TestNats, agent_id: &AgentId) -> GroupMembership {
+    let js = nats.jetstream().await;
+    let bucket = js.get_key_value(GROUPS_BUCKET).await.unwrap();
+    let value = bucket
+        .get(kv_keys::groups_agent(agent_id))
+        .await
+        .unwrap()
+        .expect("the agent's groups entry");
+    serde_json::from_slice(&value).unwrap()
 }

@@ -415,6 +415,20 @@ async fn malformed_requests_are_client_errors_and_store_nothing() {
             "expires_in_secs",
         ),
         json_case(
+            Method::POST,
+            "/api/v1/enrollment-tokens",
+            json!({"groups": ["web", "Web Tier!"]}),
+            400,
+            "invalid JSON at groups[1]",
+        ),
+        json_case(
+            Method::POST,
+            "/api/v1/enrollment-tokens",
+            json!({"groups": (0..65).map(|n| format!("g{n}")).collect::<Vec<_>>()}),
+            400,
+            "groups: at most 64 groups per token",
+        ),
+        json_case(
             Method::PUT,
             "/api/v1/config/global",
             json!({"concurency": 2}),

@@ -82,10 +82,11 @@ dispatch! {
     /// Recorded anomalies, newest first.
     fn list_anomalies(&self, page: Page) -> Paged<Anomaly>;
 
-    /// Enrolls an agent with one use of the token whose secret hashes to `token_hash`.
+    /// Enrolls an agent with one use of the token whose secret hashes to `token_hash`,
+    /// puts it in the token's groups (when the token has any), and returns its groups.
     /// `NotFound` for an invalid, expired, revoked or used-up token; `Conflict` for an
     /// agent that is already enrolled. Either way nothing is consumed.
-    fn enroll_agent(&self, token_hash: &str, agent: NewAgent) -> ();
+    fn enroll_agent(&self, token_hash: &str, agent: NewAgent) -> Vec<GroupName>;
     /// One agent with its groups and liveness (heartbeats before `online_since` are
     /// offline).
     fn get_agent(&self, agent_id: &AgentId, online_since: Timestamp) -> Agent;

@@ -412,3 +412,87 @@ async fn audit_query_filters_by_actor_action_target_and_time() {
         "newest first, second page"
     );
 }
+
+/// A token's groups are stored with it, listed, and given to every agent it enrolls
+/// (groups created on the way); a token without groups keeps an agent's existing ones.
+#[tokio::test]
+async fn enrollment_tokens_assign_their_groups() {
+    let db = TestDb::open().await;
+    let store = &db.store;
+    let web_edge: Vec<GroupName> = ["web", "edge"]
+        .iter()
+        .map(|g| GroupName::parse(g).unwrap())
+        .collect();
+    store
+        .create_enrollment_token(token("tok-web", "hash-web", web_edge.clone()))
+        .await
+        .unwrap();
+    store
+        .create_enrollment_token(token("tok-none", "hash-none", Vec::new()))
+        .await
+        .unwrap();
+    let listed = store.list_enrollment_tokens(Page::default()).await.unwrap();
+    let with_groups = listed
+        .items
+        .iter()
+        .find(|t| t.token_id == "tok-web")
+        .unwrap();
+    assert_eq!(with_groups.groups, web_edge);
+
+    let groups = store
+        .enroll_agent("hash-web", enrolling("web-01"))
+        .await
+        .unwrap();
+    assert_eq!(groups, web_edge, "in the token's order");
+    let stored = store.get_agent(&agent("web-01"), t(0)).await.unwrap();
+    assert_eq!(stored.groups, web_edge);
+    let names: Vec<String> = store
+        .list_groups(Page::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|g| g.group_name.to_string())
+        .collect();
+    assert_eq!(names, ["edge", "web"]);
+
+    // Seen on the bus and put in a group by an operator before it enrolled.
+    store
+        .apply_heartbeats(vec![heartbeat("db-01", 5)])
+        .await
+        .unwrap();
+    let db_group = vec![GroupName::parse("db").unwrap()];
+    store
+        .set_agent_groups(&agent("db-01"), db_group.clone(), t(6))
+        .await
+        .unwrap();
+    let groups = store
+        .enroll_agent("hash-none", enrolling("db-01"))
+        .await
+        .unwrap();
+    assert_eq!(groups, db_group);
+}
+
+fn token(token_id: &str, token_hash: &str, groups: Vec<GroupName>) -> NewEnrollmentToken {
+    NewEnrollmentToken {
+        token_id: token_id.to_string(),
+        token_hash: token_hash.to_string(),
+        name: token_id.to_string(),
+        created_at: t(0),
+        created_by: "alice".to_string(),
+        expires_at: t(3600),
+        uses: 5,
+        groups,
+    }
+}
+
+fn enrolling(name: &str) -> NewAgent {
+    NewAgent {
+        agent_id: agent(name),
+        hostname: name.to_string(),
+        os: "Debian".to_string(),
+        arch: "x86_64".to_string(),
+        version: "0.1.0".to_string(),
+        enrolled_at: t(10),
+    }
+}

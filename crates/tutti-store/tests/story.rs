@@ -43,10 +43,16 @@ async fn enroll(store: &Store) {
         created_by: "alice".to_string(),
         expires_at: t(3600),
         uses: 3,
+        groups: Vec::new(),
     };
     store.create_enrollment_token(token).await.unwrap();
     for name in ["web-01", "web-02", "db-01"] {
-        store.enroll_agent("hash-1", new_agent(name)).await.unwrap();
+        let groups = store.enroll_agent("hash-1", new_agent(name)).await.unwrap();
+        assert_eq!(
+            groups,
+            [] as [GroupName; 0],
+            "a token without groups assigns none"
+        );
     }
     let used_up = store.enroll_agent("hash-1", new_agent("web-03")).await;
     assert!(

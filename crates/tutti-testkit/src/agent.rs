@@ -38,6 +38,12 @@ impl TestAgent {
     /// Enrolls an agent named `name` with a fresh token from `server`; not started yet.
     pub async fn enroll(server: &TestServer, name: &str) -> TestAgent {
         let token = server.enrollment_token().await;
+        TestAgent::enroll_with_token(server, name, &token).await
+    }
+
+    /// Enrolls an agent named `name` with `token` (e.g. one that assigns groups); not
+    /// started yet.
+    pub async fn enroll_with_token(server: &TestServer, name: &str, token: &str) -> TestAgent {
         let dir = tempfile::Builder::new()
             .prefix("tutti-agent-")
             .tempdir()
@@ -46,7 +52,7 @@ impl TestAgent {
             requested_id: Some(AgentId::parse(name).expect("valid agent name")),
             hostname: Some(format!("{name}.test")),
         };
-        let identity = tutti_agent::enroll::enroll(&server.url(), &token, dir.path(), options)
+        let identity = tutti_agent::enroll::enroll(&server.url(), token, dir.path(), options)
             .await
             .expect("enrollment through the server's HTTP endpoint");
         TestAgent {

@@ -82,6 +82,7 @@ impl TestServer {
             name: "test".into(),
             expires_in_secs: 3600,
             uses: 100,
+            ..TokenRequest::default()
         };
         self.running()
             .create_enrollment_token(request)

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::args::{AgentsAction, AgentsArgs};
-use crate::client::{ApiClient, CliError};
+use crate::client::{ApiClient, CliError, urlencode};
 use crate::output::{print_json, state_cell, table, text};
 
 /// Lists agents, or shows one.
@@ -102,15 +102,4 @@ fn liveness(agent: &Value) -> String {
         Value::String(state) => state.clone(),
         other => other.to_string(),
     }
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }

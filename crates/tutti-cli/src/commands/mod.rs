@@ -2,6 +2,13 @@
 //! to its implementation and an error to its exit code.
 
 mod agents;
+mod apply;
+mod audit;
+mod completions;
+mod config;
+mod enroll_token;
+mod inventory;
+mod jobs;
 mod login;
 mod run;
 mod runs;
@@ -20,24 +27,16 @@ pub(crate) async fn dispatch(cli: Cli, env: Env) -> ExitCode {
     let profile = cli.profile.clone();
     let outcome = match cli.command {
         Command::Up(args) => up::up(args, &env).await.map(|()| ExitCode::SUCCESS),
-        Command::Run(args) => match client(&env, profile.as_deref()) {
-            Ok(client) => run::run(&client, args, json).await,
-            Err(err) => Err(err),
-        },
-        Command::Runs(args) => match client(&env, profile.as_deref()) {
-            Ok(client) => runs::runs(&client, args, json)
-                .await
-                .map(|()| ExitCode::SUCCESS),
-            Err(err) => Err(err),
-        },
-        Command::Agents(args) => match client(&env, profile.as_deref()) {
-            Ok(client) => agents::agents(&client, args, json)
-                .await
-                .map(|()| ExitCode::SUCCESS),
-            Err(err) => Err(err),
-        },
         Command::Login(args) => login::login(args, &env).map(|()| ExitCode::SUCCESS),
         Command::Logout { name } => login::logout(name, &env).map(|()| ExitCode::SUCCESS),
+        Command::Completions { shell } => {
+            completions::completions(shell);
+            Ok(ExitCode::SUCCESS)
+        }
+        command => match client(&env, profile.as_deref()) {
+            Ok(client) => over_http(&client, command, json).await,
+            Err(err) => Err(err),
+        },
     };
     match outcome {
         Ok(code) => code,
@@ -45,6 +44,30 @@ pub(crate) async fn dispatch(cli: Cli, env: Env) -> ExitCode {
             eprintln!("tutti: {err}");
             ExitCode::from(err.exit_code())
         }
+    }
+}
+
+/// The commands that talk to the server's HTTP API.
+async fn over_http(client: &ApiClient, command: Command, json: bool) -> Result<ExitCode, CliError> {
+    let done = |()| ExitCode::SUCCESS;
+    match command {
+        Command::Run(args) => run::run(client, args, json).await,
+        Command::Runs(args) => runs::runs(client, args, json).await.map(done),
+        Command::Agents(args) => agents::agents(client, args, json).await.map(done),
+        Command::Apply(args) => apply::apply(client, args, json).await.map(done),
+        Command::Jobs(args) => jobs::jobs(client, args, json).await.map(done),
+        Command::Inventory(args) => inventory::inventory(client, args, json).await.map(done),
+        Command::Config(args) => config::config(client, args, json).await.map(done),
+        Command::Audit(args) => audit::audit(client, args, json).await.map(done),
+        Command::EnrollToken(args) => enroll_token::enroll_token(client, args.action, json)
+            .await
+            .map(done),
+        Command::Up(_)
+        | Command::Login(_)
+        | Command::Logout { .. }
+        | Command::Completions { .. } => Err(CliError::Other(
+            "this command does not use the server".into(),
+        )),
     }
 }
 

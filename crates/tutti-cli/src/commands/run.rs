@@ -88,7 +88,7 @@ fn request_body(args: &RunArgs) -> Result<Value, CliError> {
             "nothing to run: put the command after --, e.g. `tutti run --all -- uptime`".into(),
         ));
     }
-    let timeout_secs = parse_duration(&args.timeout)?;
+    let timeout_secs = crate::duration::parse_secs("--timeout", &args.timeout)?;
     let mut env = BTreeMap::new();
     for pair in &args.env {
         let Some((key, value)) = pair.split_once('=') else {
@@ -128,29 +128,6 @@ fn shell_quote(arg: &str) -> String {
     } else {
         format!("'{}'", arg.replace('\'', r"'\''"))
     }
-}
-
-/// `30`, `30s`, `5m`, `2h` → seconds.
-fn parse_duration(text: &str) -> Result<u64, CliError> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let value: u64 = number
-        .parse()
-        .map_err(|_| CliError::Usage(format!("--timeout {text:?}: expected e.g. 30s, 5m or 1h")))?;
-    let factor = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => {
-            return Err(CliError::Usage(format!(
-                "--timeout {text:?}: the unit must be s, m or h"
-            )));
-        }
-    };
-    Ok(value.saturating_mul(factor).max(1))
 }
 
 /// Polls the run until it is settled; returns its last detail and the agents found offline.
@@ -370,12 +347,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_and_quoting() {
-        assert_eq!(parse_duration("30").unwrap(), 30);
-        assert_eq!(parse_duration("5m").unwrap(), 300);
-        assert_eq!(parse_duration("2h").unwrap(), 7200);
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5d").is_err());
+    fn quoting() {
         assert_eq!(script_text(&["echo a | wc -c".into()]), "echo a | wc -c");
         assert_eq!(
             script_text(&["echo".into(), "a b".into(), "it's".into()]),

@@ -144,6 +144,7 @@ async fn start_agent(server: &Server, data_dir: &Path) -> Result<LocalAgent, Cli
             name: "tutti up: local agent".into(),
             expires_in_secs: 600,
             uses: 1,
+            groups: Vec::new(),
         };
         let token = server.create_enrollment_token(request).await?;
         let options = tutti_agent::enroll::EnrollOptions::default();

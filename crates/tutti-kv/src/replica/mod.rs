@@ -19,6 +19,7 @@
 //! - **Offline boot**: [`Replica::start`] returns as soon as the local copy is loaded; the
 //!   broker is contacted in the background.
 
+mod entries;
 mod run;
 mod state;
 

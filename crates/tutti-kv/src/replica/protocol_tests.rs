@@ -286,7 +286,7 @@ fn run_schedule(protocol: CommitProtocol, steps: &[Step]) -> Result<(), TestCase
 /// nothing was evicted without a marker (as `max_age` does); no watch can see that, so the copy
 /// may keep it, but only with the last value the full history gave it, never an older one.
 fn check_converged(broker: &SimBroker, replica: &SimReplica) -> Result<(), TestCaseError> {
-    let converged = stored_live_view(replica.state.entries());
+    let converged = stored_live_view(&replica.state.entries());
     let retained = live_view(broker.retained());
     let full_history = live_view(broker.log.iter());
     let retained_keys: std::collections::BTreeSet<&str> =
@@ -321,7 +321,7 @@ fn check_converged(broker: &SimBroker, replica: &SimReplica) -> Result<(), TestC
 /// Properties 1 and 2.
 fn check_at_rest(broker: &SimBroker, replica: &SimReplica) -> Result<(), TestCaseError> {
     let stored = replica.store.snapshot();
-    let memory = stored_live_view(replica.state.entries());
+    let memory = stored_live_view(&replica.state.entries());
     prop_assert_eq!(
         &memory,
         &stored_live_view(&stored.entries),

@@ -6,11 +6,12 @@
 //! random crash, replay and retention schedules, and `benches/replica.rs` measure the
 //! in-memory apply path alone.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
+use super::entries::KeyedEntries;
 use crate::entry::Entry;
 use crate::selection::Selection;
 use crate::store::{Commit, LoadedState, StoreChange, StoreMeta, StoredEntry};
@@ -57,7 +58,7 @@ pub struct AppliedBatch {
 /// for never-regress, hidden from reads), the cursor, and the loop's phase.
 #[derive(Debug, Clone, Default)]
 pub struct ReplicaState {
-    entries: BTreeMap<String, StoredEntry>,
+    entries: KeyedEntries,
     cursor: Option<u64>,
     max_revision: u64,
     live_keys: usize,
@@ -89,7 +90,7 @@ impl ReplicaState {
             .filter(|entry| !entry.is_tombstone())
             .count();
         ReplicaState {
-            entries: loaded.entries,
+            entries: KeyedEntries::from_loaded(loaded.entries, max_revision),
             cursor: loaded.meta.cursor,
             max_revision,
             live_keys,
@@ -115,13 +116,9 @@ impl ReplicaState {
     /// Live keys and values starting with `prefix`, in key order.
     pub fn scan<'s>(&'s self, prefix: &'s str) -> impl Iterator<Item = (&'s str, &'s Bytes)> + 's {
         self.entries
-            .range::<str, _>((
-                std::ops::Bound::Included(prefix),
-                std::ops::Bound::Unbounded,
-            ))
-            .take_while(move |(key, _)| key.starts_with(prefix))
+            .with_prefix(prefix)
             .filter(|(_, entry)| !entry.is_tombstone())
-            .map(|(key, entry)| (key.as_str(), &entry.value))
+            .map(|(key, entry)| (key, &entry.value))
     }
 
     /// Number of live keys.
@@ -161,9 +158,10 @@ impl ReplicaState {
         self.stale_ignored
     }
 
+    /// Every key with its applied revision, tombstones included, in key order.
     #[cfg(test)]
-    pub(crate) fn entries(&self) -> &BTreeMap<String, StoredEntry> {
-        &self.entries
+    pub(crate) fn entries(&self) -> std::collections::BTreeMap<String, StoredEntry> {
+        self.entries.to_btree_map()
     }
 
     pub(crate) fn set_phase(&mut self, phase: ReplicaPhase) {
@@ -226,8 +224,10 @@ impl ReplicaState {
         let mut changes: Vec<StoreChange> = self
             .entries
             .keys()
-            .filter(|key| !latest.contains_key(key.as_str()))
-            .map(|key| StoreChange::Remove { key: key.clone() })
+            .filter(|key| !latest.contains_key(*key))
+            .map(|key| StoreChange::Remove {
+                key: key.to_owned(),
+            })
             .collect();
         let mut fresh: Vec<Entry> = latest
             .into_values()
@@ -279,17 +279,12 @@ impl ReplicaState {
         match change {
             StoreChange::Upsert { key, entry } => {
                 self.max_revision = self.max_revision.max(entry.revision);
-                let was_live = match self.entries.get_mut(key.as_str()) {
-                    Some(slot) => Some(!std::mem::replace(slot, entry.clone()).is_tombstone()),
-                    None => {
-                        self.entries.insert(key.clone(), entry.clone());
-                        None
-                    }
-                };
-                self.count_live(was_live.unwrap_or(false), !entry.is_tombstone());
+                let replaced = self.entries.upsert(key, entry.clone());
+                let was_live = replaced.is_some_and(|replaced| !replaced.is_tombstone());
+                self.count_live(was_live, !entry.is_tombstone());
             }
             StoreChange::Remove { key } => {
-                if let Some(removed) = self.entries.remove(key.as_str()) {
+                if let Some(removed) = self.entries.remove(key) {
                     self.count_live(!removed.is_tombstone(), false);
                 }
             }

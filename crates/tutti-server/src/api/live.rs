@@ -72,6 +72,13 @@ pub async fn output(State(app): State<App>, Path(run_id): Path<String>) -> Resul
         .subscribe(subjects::run_output(&run_id))
         .await
         .map_err(|err| Error::Unavailable(format!("cannot subscribe to live output: {err}")))?;
+    // The subscription is on the wire before the client sees the response headers, so
+    // nothing printed after the client connected is missed (pinned by `tests/output.rs`).
+    app.bus
+        .client()
+        .flush()
+        .await
+        .map_err(|err| Error::Unavailable(format!("cannot subscribe to live output: {err}")))?;
     let mut shutdown = app.shutdown_signal();
     let ended = async move {
         let _ = shutdown.changed().await;

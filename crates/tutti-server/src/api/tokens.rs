@@ -22,8 +22,10 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<CreatedToken>)> {
     let name = request.name.clone();
     let created = tokens::create(&app, request, &actor).await?;
-    let summary =
-        serde_json::json!({ "name": name, "uses": created.uses, "expires_at": created.expires_at });
+    let summary = serde_json::json!({
+        "name": name, "uses": created.uses, "expires_at": created.expires_at,
+        "groups": created.groups,
+    });
     app.auditor
         .succeeded(
             &actor,

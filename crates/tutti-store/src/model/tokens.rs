@@ -2,6 +2,7 @@
 
 use jiff::Timestamp;
 use serde::Serialize;
+use tutti_proto::GroupName;
 
 /// A token to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,8 @@ pub struct NewEnrollmentToken {
     pub expires_at: Timestamp,
     /// How many enrollments it allows.
     pub uses: u32,
+    /// Groups an agent enrolled with it joins, in configuration-layer order.
+    pub groups: Vec<GroupName>,
 }
 
 /// A stored token (never the hash).
@@ -39,4 +42,6 @@ pub struct EnrollmentToken {
     pub uses_left: u32,
     /// When it was revoked.
     pub revoked_at: Option<Timestamp>,
+    /// Groups an agent enrolled with it joins.
+    pub groups: Vec<GroupName>,
 }

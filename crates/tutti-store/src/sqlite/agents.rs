@@ -92,14 +92,18 @@ pub(super) fn touch_from_facts(
 }
 
 /// Consumes one use of the enrollment token with hash `token_hash` and enrolls the agent,
-/// atomically. An invalid, expired, revoked or used-up token is `NotFound` (the caller
-/// must not tell which); an agent that is already enrolled is `Conflict`.
+/// atomically, making it a member of the token's groups; returns the agent's groups. An
+/// invalid, expired, revoked or used-up token is `NotFound` (the caller must not tell
+/// which); an agent that is already enrolled is `Conflict`.
+///
+/// A token without groups leaves the membership alone: an agent first seen on the bus
+/// (not yet enrolled) may already have been put in groups by an operator.
 pub(super) fn enroll_agent(
     conn: &Connection,
     token_hash: &str,
     agent: &NewAgent,
-) -> StoreResult<()> {
-    tokens::consume(conn, token_hash, agent.enrolled_at)?;
+) -> StoreResult<Vec<GroupName>> {
+    let token_groups = tokens::consume(conn, token_hash, agent.enrolled_at)?;
     let changed = conn.execute(
         "INSERT INTO agents (agent_id, hostname, os, arch, version, enrolled_at, first_seen_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
@@ -121,7 +125,10 @@ pub(super) fn enroll_agent(
             agent.agent_id
         )));
     }
-    Ok(())
+    if !token_groups.is_empty() {
+        set_agent_groups(conn, &agent.agent_id, &token_groups, agent.enrolled_at)?;
+    }
+    groups_of(conn, &agent.agent_id)
 }
 
 const AGENT_COLUMNS: &str = "a.agent_id, a.hostname, a.os, a.os_version, a.arch, a.version,

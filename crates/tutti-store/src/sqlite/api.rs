@@ -84,7 +84,11 @@ impl SqliteStore {
     // Agents and groups.
 
     /// See [`crate::Store::enroll_agent`].
-    pub async fn enroll_agent(&self, token_hash: &str, agent: NewAgent) -> StoreResult<()> {
+    pub async fn enroll_agent(
+        &self,
+        token_hash: &str,
+        agent: NewAgent,
+    ) -> StoreResult<Vec<GroupName>> {
         let token_hash = token_hash.to_string();
         self.write(move |tx| agents::enroll_agent(tx, &token_hash, &agent))
             .await

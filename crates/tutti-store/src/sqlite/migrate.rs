@@ -25,12 +25,20 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in order. Append only.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_init.sql",
-    sql: include_str!("../../migrations/0001_init.sql"),
-    sha256: "4c538af90bf328d7196fab13cf107508e8439d743607c7e76a389b8ed073006e",
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init.sql",
+        sql: include_str!("../../migrations/0001_init.sql"),
+        sha256: "4c538af90bf328d7196fab13cf107508e8439d743607c7e76a389b8ed073006e",
+    },
+    Migration {
+        version: 2,
+        name: "0002_enrollment_token_groups.sql",
+        sql: include_str!("../../migrations/0002_enrollment_token_groups.sql"),
+        sha256: "e750db8e757d13504522ccd44e5f5ed34f07eb3b1274ea2567b4e642fef2c2ac",
+    },
+];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version    BIGINT PRIMARY KEY,

@@ -1,7 +1,9 @@
-//! Enrollment tokens: created with an expiry and a use count, consumed atomically by
-//! enrollment, listed and revoked. Only the hash of a token's secret is stored.
+//! Enrollment tokens: created with an expiry, a use count and the groups they assign,
+//! consumed atomically by enrollment, listed and revoked. Only the hash of a token's secret
+//! is stored; the groups are a JSON array (`migrations/0002_enrollment_token_groups.sql`).
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use tutti_proto::GroupName;
 
 use super::sql::{self, Filter};
 use crate::error::{StoreError, StoreResult};
@@ -13,8 +15,8 @@ use crate::time::{from_ms, opt_from_ms, to_ms};
 pub(super) fn create(conn: &Connection, token: &NewEnrollmentToken) -> StoreResult<()> {
     let inserted = conn.execute(
         "INSERT INTO enrollment_tokens (token_id, token_hash, name, created_at, created_by,
-             expires_at, uses_left)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             expires_at, uses_left, groups)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT DO NOTHING",
         params![
             token.token_id,
@@ -24,6 +26,7 @@ pub(super) fn create(conn: &Connection, token: &NewEnrollmentToken) -> StoreResu
             token.created_by,
             to_ms(token.expires_at),
             token.uses,
+            serde_json::to_string(&token.groups)?,
         ],
     )?;
     if inserted == 0 {
@@ -35,22 +38,26 @@ pub(super) fn create(conn: &Connection, token: &NewEnrollmentToken) -> StoreResu
     Ok(())
 }
 
-/// Takes one use of a valid token, in one conditional update so two enrollments racing
-/// for the last use cannot both win.
+/// Takes one use of a valid token and returns the groups it assigns, in one conditional
+/// update so two enrollments racing for the last use cannot both win.
 pub(super) fn consume(
     conn: &Connection,
     token_hash: &str,
     now: jiff::Timestamp,
-) -> StoreResult<()> {
-    let consumed = conn.execute(
-        "UPDATE enrollment_tokens SET uses_left = uses_left - 1
-         WHERE token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2 AND uses_left > 0",
-        params![token_hash, to_ms(now)],
-    )?;
-    if consumed == 0 {
+) -> StoreResult<Vec<GroupName>> {
+    let groups: Option<String> = conn
+        .query_row(
+            "UPDATE enrollment_tokens SET uses_left = uses_left - 1
+             WHERE token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2 AND uses_left > 0
+             RETURNING groups",
+            params![token_hash, to_ms(now)],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(groups) = groups else {
         return Err(StoreError::NotFound("valid enrollment token".to_string()));
-    }
-    Ok(())
+    };
+    Ok(serde_json::from_str(&groups)?)
 }
 
 /// Revokes a token; revoking twice keeps the first time.
@@ -69,7 +76,7 @@ pub(super) fn revoke(conn: &Connection, token_id: &str, now: jiff::Timestamp) ->
 pub(super) fn list(conn: &Connection, page: Page) -> StoreResult<Paged<EnrollmentToken>> {
     sql::paged(
         conn,
-        "token_id, name, created_at, created_by, expires_at, uses_left, revoked_at",
+        "token_id, name, created_at, created_by, expires_at, uses_left, revoked_at, groups",
         "FROM enrollment_tokens",
         "created_at DESC, token_id",
         &Filter::default(),
@@ -87,5 +94,6 @@ fn decode(row: &Row<'_>) -> StoreResult<EnrollmentToken> {
         expires_at: from_ms(row.get(4)?)?,
         uses_left: row.get(5)?,
         revoked_at: opt_from_ms(row.get(6)?)?,
+        groups: serde_json::from_str(&row.get::<_, String>(7)?)?,
     })
 }

@@ -101,3 +101,36 @@ fn an_edited_migration_is_refused_at_open() {
     let err = SqliteStore::open_blocking(&path).unwrap_err().to_string();
     assert!(err.contains("was applied with sha256 edited"), "{err}");
 }
+
+/// A database written before `0002` (tokens without groups) is upgraded in place: the
+/// existing token stays and assigns no groups.
+#[test]
+fn a_database_from_before_token_groups_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tutti.db");
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(super::CREATE_TABLE).unwrap();
+    let first = &MIGRATIONS[0];
+    conn.execute_batch(first.sql).unwrap();
+    conn.execute(
+        "INSERT INTO schema_migrations VALUES (1, ?1, ?2, 0)",
+        [first.name, first.sha256],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO enrollment_tokens (token_id, token_hash, name, created_at, created_by,
+             expires_at, uses_left)
+         VALUES ('old', 'hash', 'before 0002', 0, 'alice', 1, 1)",
+        [],
+    )
+    .unwrap();
+    assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len() - 1);
+    let groups: String = conn
+        .query_row(
+            "SELECT groups FROM enrollment_tokens WHERE token_id = 'old'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(groups, "[]");
+}
