@@ -8,9 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use tutti_bus::Auth;
 use tutti_proto::AgentId;
-use tutti_proto::enroll::{EnrollRequest, EnrollResponse, NatsAuth};
+use tutti_proto::enroll::{EnrollRequest, EnrollResponse};
 
 use crate::identity::{self, Identity};
 
@@ -66,23 +65,12 @@ fn identity_from(answer: EnrollResponse) -> Identity {
     Identity {
         agent_id: answer.agent_id,
         nats_urls: answer.nats_urls,
-        nats_auth: auth_from(answer.nats_auth),
+        nats_auth: answer.nats_auth,
         server_public_key: answer.server_public_key,
         server_key_id: answer.server_key_id,
         initial_groups: answer.groups,
         start_after_seq: answer.start_after_seq,
         enrolled_at: Timestamp::now(),
-    }
-}
-
-fn auth_from(auth: NatsAuth) -> Auth {
-    match auth {
-        NatsAuth::None => Auth::None,
-        NatsAuth::Token { token } => Auth::Token { token },
-        NatsAuth::UserPassword { user, password } => Auth::UserPassword { user, password },
-        NatsAuth::Nkey { seed } => Auth::Nkey { seed },
-        // A creds file handed over at enrollment is written beside the identity.
-        NatsAuth::Creds { creds } => Auth::CredsInline { creds },
     }
 }
 

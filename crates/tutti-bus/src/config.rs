@@ -4,7 +4,6 @@
 //! live connection from it is [`crate::connect`]'s job. Secrets never appear in `Debug`
 //! output: [`Auth`] has a hand-written redacting implementation.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -66,56 +65,9 @@ impl BusConfig {
     }
 }
 
-/// Credentials presented to the broker.
-#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "snake_case", tag = "method")]
-pub enum Auth {
-    /// No credentials (a local development broker).
-    #[default]
-    None,
-    /// A shared token.
-    Token {
-        /// The token.
-        token: String,
-    },
-    /// User and password.
-    UserPassword {
-        /// The user name.
-        user: String,
-        /// The password.
-        password: String,
-    },
-    /// An NKey seed (`SU...`).
-    Nkey {
-        /// The seed.
-        seed: String,
-    },
-    /// A `.creds` file holding a JWT and its NKey seed (decentralised auth).
-    CredsFile {
-        /// Path to the `.creds` file.
-        path: PathBuf,
-    },
-    /// The contents of a `.creds` file, as handed out at enrollment.
-    CredsInline {
-        /// The file's contents.
-        creds: String,
-    },
-}
-
-impl fmt::Debug for Auth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Auth::None => f.write_str("None"),
-            Auth::Token { .. } => f.write_str("Token { token: <redacted> }"),
-            Auth::UserPassword { user, .. } => {
-                write!(f, "UserPassword {{ user: {user:?}, password: <redacted> }}")
-            }
-            Auth::Nkey { .. } => f.write_str("Nkey { seed: <redacted> }"),
-            Auth::CredsFile { path } => write!(f, "CredsFile {{ path: {path:?} }}"),
-            Auth::CredsInline { .. } => f.write_str("CredsInline { creds: <redacted> }"),
-        }
-    }
-}
+/// Credentials presented to the broker: the protocol's one definition, shared with
+/// enrollment (redacting `Debug` included).
+pub use tutti_proto::enroll::NatsAuth as Auth;
 
 /// TLS settings for the broker connection.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

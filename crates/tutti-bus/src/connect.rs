@@ -75,7 +75,7 @@ async fn connect_options(config: &BusConfig) -> Result<ConnectOptions, BusError>
             ConnectOptions::with_user_and_password(user.clone(), password.clone())
         }
         Auth::Nkey { seed } => ConnectOptions::with_nkey(seed.clone()),
-        Auth::CredsInline { creds } => ConnectOptions::with_credentials(creds)
+        Auth::Creds { creds } => ConnectOptions::with_credentials(creds)
             .map_err(|err| BusError::Other(format!("invalid inline credentials: {err}")))?,
         Auth::CredsFile { path } => {
             ConnectOptions::with_credentials_file(path)

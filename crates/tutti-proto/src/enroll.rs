@@ -30,7 +30,9 @@ pub struct EnrollRequest {
     pub version: String,
 }
 
-/// Broker credentials handed to an agent, tagged by `"method"`.
+/// Broker credentials, tagged by `"method"`: what enrollment hands an agent, and what
+/// `tutti_bus::BusConfig` connects with (it re-exports this type as `tutti_bus::Auth`, so
+/// there is one definition and no conversion between them).
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum NatsAuth {
@@ -49,28 +51,35 @@ pub enum NatsAuth {
         /// Password.
         password: String,
     },
-    /// An NKey seed.
+    /// An NKey seed (`SU...`).
     Nkey {
         /// The seed.
         seed: String,
     },
-    /// A JWT + seed in `.creds` file form, stored by the agent as a file.
+    /// A JWT + seed in `.creds` file form, carried inline (as handed out at enrollment).
     Creds {
         /// The file's contents.
         creds: String,
+    },
+    /// A `.creds` file on disk (decentralised auth configured by an operator).
+    CredsFile {
+        /// Path to the `.creds` file.
+        path: std::path::PathBuf,
     },
 }
 
 impl std::fmt::Debug for NatsAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let method = match self {
-            NatsAuth::None => "None",
-            NatsAuth::Token { .. } => "Token",
-            NatsAuth::UserPassword { .. } => "UserPassword",
-            NatsAuth::Nkey { .. } => "Nkey",
-            NatsAuth::Creds { .. } => "Creds",
-        };
-        write!(f, "NatsAuth::{method}(<redacted>)")
+        match self {
+            NatsAuth::None => f.write_str("None"),
+            NatsAuth::Token { .. } => f.write_str("Token { token: <redacted> }"),
+            NatsAuth::UserPassword { user, .. } => {
+                write!(f, "UserPassword {{ user: {user:?}, password: <redacted> }}")
+            }
+            NatsAuth::Nkey { .. } => f.write_str("Nkey { seed: <redacted> }"),
+            NatsAuth::Creds { .. } => f.write_str("Creds { creds: <redacted> }"),
+            NatsAuth::CredsFile { path } => write!(f, "CredsFile {{ path: {path:?} }}"),
+        }
     }
 }
 

@@ -106,13 +106,7 @@ impl TestServer {
 
     /// `GET` a JSON document, asserting a 2xx status.
     pub async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.url()))
-            .send()
-            .await
-            .expect("GET");
-        decode(response, "GET", path).await
+        self.json_request(reqwest::Method::GET, path, None).await
     }
 
     /// `POST` a JSON body and decode the JSON answer, asserting a 2xx status.
@@ -121,14 +115,8 @@ impl TestServer {
         path: &str,
         body: &serde_json::Value,
     ) -> T {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.url()))
-            .json(body)
-            .send()
+        self.json_request(reqwest::Method::POST, path, Some(body))
             .await
-            .expect("POST");
-        decode(response, "POST", path).await
     }
 
     /// `PUT` a JSON body and decode the JSON answer, asserting a 2xx status.
@@ -137,14 +125,24 @@ impl TestServer {
         path: &str,
         body: &serde_json::Value,
     ) -> T {
-        let response = self
-            .http
-            .put(format!("{}{path}", self.url()))
-            .json(body)
-            .send()
+        self.json_request(reqwest::Method::PUT, path, Some(body))
             .await
-            .expect("PUT");
-        decode(response, "PUT", path).await
+    }
+
+    async fn json_request<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> T {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.url()));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("send request");
+        decode(response, method.as_str(), path).await
     }
 
     /// `POST` raw text with a content type (manifests); returns status and JSON body.
