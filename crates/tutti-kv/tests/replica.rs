@@ -293,6 +293,47 @@ async fn boots_offline_from_the_local_copy_and_catches_up_when_the_broker_return
     replica.shutdown().await.unwrap();
 }
 
+/// The local file is a cache of the broker's truth: when it is damaged the replica sets it
+/// aside (kept for inspection, never silently reused) and rebuilds the copy by a state-sync.
+#[tokio::test]
+async fn a_corrupted_local_file_is_set_aside_and_rebuilt_from_the_broker() {
+    let scenario = Scenario::start("corrupt").await;
+    scenario.bucket.put("c.k", value("v1")).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replica.redb");
+    let replica = Replica::start(config(&scenario), scenario.js.clone(), &path)
+        .await
+        .unwrap();
+    wait_for_value(&replica, "c.k", Some("v1")).await;
+    replica.shutdown().await.unwrap();
+
+    let length = std::fs::metadata(&path).unwrap().len() as usize;
+    std::fs::write(&path, vec![0xA5; length]).unwrap();
+    scenario.bucket.put("c.k", value("v2")).await.unwrap();
+    let mut replica = Replica::start(config(&scenario), scenario.js.clone(), &path)
+        .await
+        .expect("a damaged cache is not a fatal error");
+    assert_eq!(
+        replica.get("c.k"),
+        None,
+        "nothing is read from the damaged file"
+    );
+    let mut batches = replica.take_batches().unwrap();
+    wait_for_value(&replica, "c.k", Some("v2")).await;
+    assert_eq!(drain(&mut batches)[0].kind, BatchKind::Resync);
+    let set_aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("replica.redb.corrupt-"))
+        .collect();
+    assert_eq!(
+        set_aside.len(),
+        1,
+        "the damaged file is kept: {set_aside:?}"
+    );
+    replica.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_broker_restart_is_survived_by_restarting_the_watch_from_the_cursor() {
     let mut scenario = Scenario::start("restart").await;

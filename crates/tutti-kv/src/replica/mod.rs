@@ -18,6 +18,9 @@
 //!   vanished keys before writing fresh values (`state.rs`, `plan_resync`).
 //! - **Offline boot**: [`Replica::start`] returns as soon as the local copy is loaded; the
 //!   broker is contacted in the background.
+//! - **A damaged copy is discarded, not trusted**: a file the store reports as corrupted is
+//!   renamed aside and the replica starts empty, so its first session is a full state-sync.
+//!   Pinned by `tests/replica.rs::a_corrupted_local_file_is_set_aside_and_rebuilt_from_the_broker`.
 
 mod entries;
 mod run;
@@ -37,7 +40,7 @@ use tokio::task::JoinHandle;
 pub use state::{AppliedBatch, BatchKind, ReplicaPhase, ReplicaState};
 
 use crate::selection::Selection;
-use crate::store::{LocalStore, RedbStore, StoreError};
+use crate::store::{LoadedState, LocalStore, RedbStore, StoreError};
 use crate::watch::BatchLimits;
 
 /// How a replica runs. Build with [`ReplicaConfig::new`] and adjust fields.
@@ -114,8 +117,8 @@ impl Replica {
         store_path: &Path,
     ) -> Result<ReplicaHandle, ReplicaError> {
         let path = store_path.to_path_buf();
-        let store = blocking(move || RedbStore::open(&path)).await??;
-        Replica::start_with_store(config, js, store).await
+        let (store, loaded) = blocking(move || open_or_set_aside(&path)).await??;
+        Ok(Replica::start_loaded(config, js, store, loaded))
     }
 
     /// Like [`Replica::start`] with any [`LocalStore`] (e.g. `MemoryStore` in tests).
@@ -126,6 +129,15 @@ impl Replica {
     ) -> Result<ReplicaHandle, ReplicaError> {
         let (store, loaded) =
             blocking(move || store.load().map(|loaded| (store, loaded))).await??;
+        Ok(Replica::start_loaded(config, js, store, loaded))
+    }
+
+    fn start_loaded(
+        config: ReplicaConfig,
+        js: jetstream::Context,
+        store: impl LocalStore,
+        loaded: LoadedState,
+    ) -> ReplicaHandle {
         let (state_sender, state) = watch::channel(ReplicaState::from_loaded(loaded.clone()));
         let (batch_sender, batches) = match config.deliver_batches {
             true => {
@@ -144,12 +156,42 @@ impl Replica {
             batch_sender,
         );
         let task = tokio::spawn(replica_loop.run(shutdown_requested));
-        Ok(ReplicaHandle {
+        ReplicaHandle {
             state,
             batches,
             shutdown: Some(shutdown),
             task: Some(task),
-        })
+        }
+    }
+}
+
+/// Opens and loads the redb file at `path`. A file that is corrupted is a cache gone bad, not
+/// lost data (the broker holds the truth): it is renamed to `<name>.corrupt-<unix ms>` for
+/// inspection and the replica starts empty, which makes its first session a full state-sync.
+fn open_or_set_aside(path: &Path) -> Result<(RedbStore, LoadedState), StoreError> {
+    let open_and_load = || {
+        let mut store = RedbStore::open(path)?;
+        let loaded = store.load()?;
+        Ok::<_, StoreError>((store, loaded))
+    };
+    match open_and_load() {
+        Err(StoreError::Corrupted(reason)) => {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis();
+            let mut aside = path.as_os_str().to_owned();
+            aside.push(format!(".corrupt-{stamp}"));
+            std::fs::rename(path, &aside).map_err(|err| StoreError::Storage(Box::new(err)))?;
+            tracing::warn!(
+                path = %path.display(),
+                set_aside = %Path::new(&aside).display(),
+                %reason,
+                "local replica file is corrupted; set it aside and resyncing from the broker"
+            );
+            open_and_load()
+        }
+        other => other,
     }
 }
 

@@ -5,7 +5,12 @@
 //! crash is rolled back by redb's recovery instead of by our own tail-scanning code; and
 //! reopening is a B-tree open, not a replay of every record (the reason slipstream's log needed
 //! 15 s for 3 M keys). The cost is a dependency and a file format we do not own; records carry
-//! their own checksum (see `codec`) so a flipped bit is reported, never applied.
+//! their own checksum (see `codec`) so a flipped bit in a value is reported, never applied.
+//! redb itself verifies page checksums only when it repairs after a crash, so damage to the tree
+//! structure can surface as an error, a panic, an older commit (redb keeps two commit slots), or
+//! missing tables, which `open` reports as corrupted. `tests/store_properties.rs` pins that a
+//! flipped bit never yields a state the store did not hold; `Replica::start` sets a corrupted
+//! file aside and rebuilds the copy from the broker.
 //!
 //! Durability policy: every commit uses `Durability::Immediate`, redb's default one-fsync
 //! "1PC+C" protocol, so a batch is on disk before the replica applies it in memory or hands it
@@ -36,13 +41,20 @@ pub struct RedbStore {
 
 impl RedbStore {
     /// Opens the file at `path`, creating it (but not its directory) if missing.
+    ///
+    /// An existing file must already hold both tables: a file whose table directory has lost
+    /// them is reported as [`StoreError::Corrupted`] rather than silently re-created empty.
     pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
+        let existed = std::fs::metadata(path).is_ok_and(|meta| meta.len() > 0);
         let database = Database::create(path).map_err(storage)?;
         let store = RedbStore {
             database,
             path: path.to_path_buf(),
         };
-        store.create_tables()?;
+        match existed {
+            true => store.check_tables()?,
+            false => store.create_tables()?,
+        }
         Ok(store)
     }
 
@@ -75,6 +87,24 @@ impl RedbStore {
         write.open_table(ENTRIES).map_err(storage)?;
         write.open_table(META).map_err(storage)?;
         write.commit().map_err(storage)
+    }
+
+    fn check_tables(&self) -> Result<(), StoreError> {
+        let read = self.database.begin_read().map_err(storage)?;
+        let missing = |result: Result<_, redb::TableError>| match result {
+            Ok(_) => Ok(false),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(true),
+            Err(err) => Err(storage(err)),
+        };
+        if missing(read.open_table(ENTRIES))? || missing(read.open_table(META))? {
+            // Also the state of a file whose creator crashed before its first commit; the
+            // caller treats both alike (set the file aside, start empty, resync).
+            return Err(StoreError::Corrupted(format!(
+                "{} lacks its tables",
+                self.path.display()
+            )));
+        }
+        Ok(())
     }
 
     fn load_meta(&self, read: &redb::ReadTransaction) -> Result<StoreMeta, StoreError> {
@@ -177,6 +207,15 @@ fn write_meta(table: &mut redb::Table<&str, &[u8]>, meta: &StoreMeta) -> Result<
     Ok(())
 }
 
+/// redb's own corruption reports become [`StoreError::Corrupted`], so callers can tell a
+/// damaged file (discard and resync) from a failing disk (retry).
 fn storage(err: impl Into<redb::Error>) -> StoreError {
-    StoreError::Storage(Box::new(err.into()))
+    match err.into() {
+        redb::Error::Corrupted(message) => StoreError::Corrupted(message),
+        // How redb reports a file that is not a redb database at all.
+        redb::Error::Io(err) if err.kind() == std::io::ErrorKind::InvalidData => {
+            StoreError::Corrupted(err.to_string())
+        }
+        other => StoreError::Storage(Box::new(other)),
+    }
 }
