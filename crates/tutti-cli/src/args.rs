@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use tutti_proto::role::Role;
 
 /// tutti: run scripts on your fleet and see what happened on every machine.
 #[derive(Debug, Parser)]
@@ -54,10 +55,11 @@ pub(crate) enum Command {
     /// and validated there: a file with an error stores none of its documents, and the
     /// error is printed as FILE:LINE:COLUMN (exit code 2). A directory is applied file by
     /// file (`*.yaml` and `*.yml`, sorted by name); files before and after a bad one are
-    /// still applied. There is no dry run: the server has no validate-only route yet.
+    /// still applied. `--dry-run` validates the same way and shows what would change.
     ///
     /// Examples:
     ///   tutti apply -f jobs/rotate-logs.yaml
+    ///   tutti apply -f jobs/ --dry-run
     ///   tutti apply -f jobs/
     #[command(verbatim_doc_comment)]
     Apply(ApplyArgs),
@@ -114,17 +116,66 @@ pub(crate) enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Store a server URL and token as a profile.
+    /// Sign in to a server and store it as a profile (the current one from then on).
     ///
-    /// Example: `tutti login --server https://tutti.example.com --token $TOKEN`
+    /// Without --token, signs in with a user name and password and stores a new API token
+    /// named "tutti CLI on HOST" that expires after --expires-days. The password is asked
+    /// without echo on the terminal, or read from standard input with --password-stdin.
+    /// An account that must change its password (a new account, or after a reset) is asked
+    /// for a new one twice, or reads it from the second line of standard input. An account
+    /// with two-factor sign-in is asked for its code, or takes --code.
+    ///
+    /// With --token, stores an existing API token after checking it with the server.
+    ///
+    /// Examples:
+    ///   tutti login --server https://tutti.example.com --user alice
+    ///   printf '%s\n%s\n' "$OLD" "$NEW" | tutti login --server URL --user admin --password-stdin
+    ///   tutti login --server https://tutti.example.com --token "$TOKEN" --name ci
+    #[command(verbatim_doc_comment)]
     Login(LoginArgs),
-    /// Forget a profile.
+    /// Forget a profile, and revoke its token on the server when `tutti login` issued it.
+    ///
+    /// A token stored with `tutti login --token` is only forgotten here (the CLI does not
+    /// know its id): revoke it with `tutti tokens revoke TOKEN_ID` if it should stop working.
     ///
     /// Example: `tutti logout staging`
     Logout {
         /// The profile to forget (default: the current one).
         name: Option<String>,
     },
+    /// Who this profile (or TUTTI_TOKEN) is signed in as, with which role.
+    ///
+    /// Example: `tutti whoami --json`
+    Whoami,
+    /// Change your own password.
+    ///
+    /// Dashboard sessions of the account are signed out; API tokens keep working.
+    ///
+    /// Examples:
+    ///   tutti passwd
+    ///   printf '%s\n%s\n' "$OLD" "$NEW" | tutti passwd --password-stdin
+    #[command(verbatim_doc_comment)]
+    Passwd(PasswdArgs),
+    /// Manage accounts (admin): list, create, disable, enable, change role, reset password.
+    ///
+    /// Roles: viewer (reads), operator (also runs jobs and changes config), admin (also
+    /// manages accounts and tokens).
+    ///
+    /// Examples:
+    ///   tutti users list
+    ///   tutti users create alice --role operator
+    ///   tutti users disable alice
+    ///   tutti users reset-password alice
+    #[command(verbatim_doc_comment)]
+    Users(UsersArgs),
+    /// Manage API tokens: your own, or everyone's as an admin.
+    ///
+    /// Examples:
+    ///   tutti tokens list
+    ///   tutti tokens create ci --role viewer --expires-days 90
+    ///   tutti tokens revoke 3f2a9c1d
+    #[command(verbatim_doc_comment)]
+    Tokens(TokensArgs),
 }
 
 #[derive(Debug, Args)]
@@ -245,10 +296,28 @@ pub(crate) enum AgentsAction {
 
 #[derive(Debug, Args)]
 pub(crate) struct LoginArgs {
-    /// The server URL.
+    /// The server URL, e.g. `https://tutti.example.com`.
     #[arg(long)]
     pub(crate) server: String,
-    /// An API token.
+    /// The account to sign in as (asked on the terminal when absent).
+    #[arg(long, value_name = "NAME", conflicts_with = "token")]
+    pub(crate) user: Option<String>,
+    /// Read the password from the first line of standard input, and a new password (when
+    /// the account must change it) from the second.
+    #[arg(long, conflicts_with = "token")]
+    pub(crate) password_stdin: bool,
+    /// The code from the authenticator app, or a recovery code (asked when needed).
+    #[arg(long, conflicts_with = "token")]
+    pub(crate) code: Option<String>,
+    /// Days until the issued token expires.
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = 30,
+        conflicts_with = "token"
+    )]
+    pub(crate) expires_days: u32,
+    /// Store this existing API token instead of signing in with a password.
     #[arg(long)]
     pub(crate) token: Option<String>,
     /// The profile name.
@@ -257,10 +326,136 @@ pub(crate) struct LoginArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct PasswdArgs {
+    /// Read the current password from the first line of standard input and the new one
+    /// from the second.
+    #[arg(long)]
+    pub(crate) password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UsersArgs {
+    #[command(subcommand)]
+    pub(crate) action: UsersAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UsersAction {
+    /// List accounts (never their secrets).
+    ///
+    /// Example: `tutti users list`
+    List {
+        /// Rows to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Rows to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+    },
+    /// Create an account. Its one-time password is generated and printed once (or read
+    /// from standard input); it must be changed at first sign-in.
+    ///
+    /// Example: `tutti users create alice --role operator`
+    Create {
+        /// The account name: 1 to 64 of a-z 0-9 . _ -
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long)]
+        role: Role,
+        /// Read the initial password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an account: its sign-ins, sessions and API tokens are refused from its
+    /// next request on.
+    ///
+    /// Example: `tutti users disable alice`
+    Disable {
+        /// The account name.
+        name: String,
+    },
+    /// Enable a disabled account again (its unexpired tokens work again).
+    ///
+    /// Example: `tutti users enable alice`
+    Enable {
+        /// The account name.
+        name: String,
+    },
+    /// Change an account's role (its tokens are capped at the new role).
+    ///
+    /// Example: `tutti users role alice viewer`
+    #[command(name = "role")]
+    SetRole {
+        /// The account name.
+        name: String,
+        /// viewer, operator or admin.
+        role: Role,
+    },
+    /// Reset an account's password to a new one-time password, printed once; the account
+    /// must change it at its next sign-in, and its dashboard sessions end.
+    ///
+    /// Example: `tutti users reset-password alice`
+    ResetPassword {
+        /// The account name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokensArgs {
+    #[command(subcommand)]
+    pub(crate) action: TokensAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokensAction {
+    /// List your API tokens, newest first (never their secrets).
+    ///
+    /// Examples:
+    ///   tutti tokens list
+    ///   tutti tokens list --all    (every account's, admins only)
+    #[command(verbatim_doc_comment)]
+    List {
+        /// Every account's tokens (admins only).
+        #[arg(long)]
+        all: bool,
+        /// Rows to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Rows to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+    },
+    /// Create an API token for yourself; its secret is printed once.
+    ///
+    /// Example: `tutti tokens create ci --role viewer --expires-days 90`
+    Create {
+        /// A name to recognise it by.
+        name: String,
+        /// Its role (default: yours; never higher).
+        #[arg(long)]
+        role: Option<Role>,
+        /// Days until it expires (default: never, unless the server sets a maximum).
+        #[arg(long, value_name = "DAYS")]
+        expires_days: Option<u32>,
+    },
+    /// Revoke an API token: yours, or anyone's as an admin.
+    ///
+    /// Example: `tutti tokens revoke 3f2a9c1d`
+    Revoke {
+        /// The token id (from `tutti tokens list`).
+        token_id: String,
+    },
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct ApplyArgs {
     /// A manifest file, or a directory of `*.yaml` / `*.yml` files.
     #[arg(short = 'f', long = "filename", value_name = "FILE|DIR")]
     pub(crate) path: PathBuf,
+    /// Validate and show what would be created or changed (with diffs), storing nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -103,6 +103,32 @@ impl ApiClient {
         self.send(request).await
     }
 
+    /// `POST /api/v1/<path>` without a body, decoded as `T`.
+    pub(crate) async fn post_empty<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        let request = self.http.post(self.url(path));
+        self.send(request).await
+    }
+
+    /// `POST /api/v1/<path>` with a JSON body, for routes that answer without one (204).
+    pub(crate) async fn post_no_answer<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<(), CliError> {
+        let request = self.http.post(self.url(path)).json(body);
+        self.send_raw(request).await.map(|_| ())
+    }
+
+    /// `PATCH /api/v1/<path>` with a JSON body, decoded as `T`.
+    pub(crate) async fn patch<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, CliError> {
+        let request = self.http.patch(self.url(path)).json(body);
+        self.send(request).await
+    }
+
     /// `POST /api/v1/<path>` with a YAML body (`application/yaml`), decoded as `T`.
     pub(crate) async fn post_yaml<T: DeserializeOwned>(
         &self,

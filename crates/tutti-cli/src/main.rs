@@ -14,6 +14,7 @@ mod diff;
 mod duration;
 mod output;
 mod profile;
+mod prompt;
 
 use std::process::ExitCode;
 

@@ -1,7 +1,8 @@
 //! CLI profiles: which server to talk to and with what token, stored in
 //! `~/.config/tutti/cli.toml` (mode 0600) under a name, with one marked current.
 //!
-//! `tutti up` writes the `local` profile; `tutti login` writes others. The environment
+//! `tutti up` writes the `local` profile; `tutti login` writes others, and remembers the id
+//! of each token it issued so that `tutti logout` can revoke it. The environment
 //! variables `TUTTI_SERVER` and `TUTTI_TOKEN` override any profile; `main.rs` reads them and
 //! passes them in as [`Overrides`].
 
@@ -24,6 +25,11 @@ pub(crate) struct Profiles {
     /// Profiles by name.
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
+    /// The ids of the API tokens `tutti login` issued, by profile name, so that `tutti
+    /// logout` can revoke them. A token given with `--token` has none: only its secret is
+    /// known, and the server lists tokens by id and name, never by secret.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub issued_token_ids: BTreeMap<String, String>,
 }
 
 /// One server and its credentials.
@@ -85,10 +91,27 @@ impl Profiles {
         std::fs::rename(&temp, path).with_context(|| format!("write {}", path.display()))
     }
 
-    /// Adds or replaces a profile and makes it current.
+    /// Adds or replaces a profile and makes it current. A replaced profile's issued token
+    /// id is forgotten with it.
     pub(crate) fn set_current(&mut self, name: &str, profile: Profile) {
         self.profiles.insert(name.to_string(), profile);
+        self.issued_token_ids.remove(name);
         self.current = Some(name.to_string());
+    }
+
+    /// Like [`Profiles::set_current`], remembering the id of the token `tutti login` issued.
+    pub(crate) fn set_current_issued(&mut self, name: &str, profile: Profile, token_id: String) {
+        self.set_current(name, profile);
+        self.issued_token_ids.insert(name.to_string(), token_id);
+    }
+
+    /// Removes a profile; it and its issued token id, if it existed.
+    pub(crate) fn forget(&mut self, name: &str) -> Option<(Profile, Option<String>)> {
+        let profile = self.profiles.remove(name)?;
+        if self.current.as_deref() == Some(name) {
+            self.current = None;
+        }
+        Some((profile, self.issued_token_ids.remove(name)))
     }
 
     /// The profile to use: the named one, else the current one; environment overrides win.
@@ -143,8 +166,17 @@ mod tests {
                 token: Some("t0k".into()),
             },
         );
+        profiles.set_current_issued(
+            "staging",
+            Profile {
+                server: "https://staging.example.com".into(),
+                token: Some("s3cret".into()),
+            },
+            "0a1b2c3d".into(),
+        );
         profiles.save(&path).unwrap();
         assert_eq!(Profiles::load(&path).unwrap(), profiles);
+        assert_eq!(profiles.issued_token_ids["staging"], "0a1b2c3d");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
@@ -175,6 +207,24 @@ mod tests {
         let resolved = profiles.resolve(None, &overrides).unwrap();
         assert_eq!(resolved.server, "http://b");
         assert_eq!(resolved.token.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn replacing_or_forgetting_a_profile_drops_its_issued_token_id() {
+        let profile = || Profile {
+            server: "http://a".into(),
+            token: Some("x".into()),
+        };
+        let mut profiles = Profiles::default();
+        profiles.set_current_issued("a", profile(), "id1".into());
+        profiles.set_current("a", profile());
+        assert!(profiles.issued_token_ids.is_empty(), "{profiles:?}");
+
+        profiles.set_current_issued("a", profile(), "id2".into());
+        let (_, token_id) = profiles.forget("a").unwrap();
+        assert_eq!(token_id.as_deref(), Some("id2"));
+        assert_eq!(profiles.current, None);
+        assert!(profiles.forget("a").is_none());
     }
 
     #[test]

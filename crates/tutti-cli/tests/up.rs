@@ -1,6 +1,7 @@
 //! The `tutti up` smoke test: the real binary starts a broker, the server and an agent on
 //! free ports in a temp data dir; `tutti run --all --wait -- echo hello` works through the
-//! profile `up` wrote; SIGINT stops everything; a second `up` still lists the first run.
+//! profile `up` wrote (with an admin API token); SIGINT stops everything; a second `up`
+//! still lists the first run, through the same profile and token.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -100,6 +101,15 @@ fn up_runs_hello_on_the_local_agent_stops_on_sigint_and_keeps_data() {
     let (http_port, nats_port) = (free_port(), free_port());
 
     let up = Up::start(&data_dir, &config_home, http_port, nats_port);
+    // The `local` profile holds an admin API token, so the CLI is signed in already.
+    let whoami = tutti(&config_home, &["whoami", "--json"]);
+    let me: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap_or_else(|err| {
+        panic!(
+            "whoami --json is JSON ({err}): {}",
+            String::from_utf8_lossy(&whoami.stderr)
+        )
+    });
+    assert_eq!(me["role"], "admin", "{me}");
     let output = tutti(
         &config_home,
         &["run", "--all", "--wait", "--", "echo", "hello"],

@@ -23,6 +23,7 @@ pub mod ids;
 pub mod inventory;
 pub mod kv_keys;
 pub mod result;
+pub mod role;
 pub mod sign;
 pub mod subjects;
 

@@ -17,6 +17,7 @@ use tutti_proto::catalog::Catalog;
 use tutti_store::Store;
 
 use crate::audit::Auditor;
+use crate::auth::{Auth, signin};
 use crate::config::ServerConfig;
 use crate::fleet_kv::FleetKv;
 use crate::keys::{self, ServerKey};
@@ -43,6 +44,8 @@ pub struct AppInner {
     pub kv: FleetKv,
     /// Audit publisher.
     pub auditor: Auditor,
+    /// Sign-in state: session key, throttle, TOTP replay guard.
+    pub auth: Auth,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
     /// Runs whose targets may have changed (projectors, kills, expiry), for live views.
@@ -73,6 +76,10 @@ impl App {
         let store = Store::open_sqlite(config.database_path())
             .await
             .with_context(|| format!("cannot open {}", config.database_path().display()))?;
+        signin::bootstrap_first_admin(&store, &config.data_dir)
+            .await
+            .context("cannot create the first admin account")?;
+        let auth = Auth::new(&config.auth, &key);
         let bus = connect(&config.bus)
             .await
             .context("cannot connect to the broker")?;
@@ -90,6 +97,7 @@ impl App {
             key,
             kv,
             auditor,
+            auth,
             metrics: Metrics::default(),
             run_changes,
             shutdown,

@@ -37,6 +37,19 @@ impl Auditor {
         target: String,
         summary: serde_json::Value,
     ) {
+        self.record(actor, action, target, summary, AuditOutcome::Succeeded)
+            .await;
+    }
+
+    /// Records an action by `actor` with any outcome (a refusal, a failure).
+    pub async fn record(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: String,
+        summary: serde_json::Value,
+        outcome: AuditOutcome,
+    ) {
         let record = AuditRecord {
             at: Timestamp::now(),
             actor: actor.name.clone(),
@@ -45,7 +58,31 @@ impl Auditor {
             target,
             summary,
             source: actor.source.clone(),
-            outcome: AuditOutcome::Succeeded,
+            outcome,
+        };
+        self.publish(record).await;
+    }
+
+    /// Records an action by someone not signed in, with role `none`: a failed login
+    /// (named after the account it tried), an agent enrolling with its token.
+    pub async fn unauthenticated(
+        &self,
+        name: &str,
+        source: Option<String>,
+        action: &str,
+        target: String,
+        summary: serde_json::Value,
+        outcome: AuditOutcome,
+    ) {
+        let record = AuditRecord {
+            at: Timestamp::now(),
+            actor: name.to_string(),
+            role: "none".to_string(),
+            action: action.to_string(),
+            target,
+            summary,
+            source,
+            outcome,
         };
         self.publish(record).await;
     }

@@ -25,9 +25,9 @@ pub const DATABASE_FILE: &str = "tutti.db";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// Address the HTTP API listens on. Localhost by default: until accounts and roles
-    /// exist the API is unauthenticated. Only `main.rs` binds it; [`crate::run`] takes a
-    /// bound listener.
+    /// Address the HTTP API listens on. Localhost by default; every route but health,
+    /// sign-in and enrollment needs an account or an API token. Only `main.rs` binds it;
+    /// [`crate::run`] takes a bound listener.
     pub listen: SocketAddr,
     /// Directory of the SQLite database and the command-signing key.
     pub data_dir: PathBuf,
@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub projector: ProjectorConfig,
     /// The run engine.
     pub runs: RunsConfig,
+    /// Sign-in: sessions, cookies, throttling, MFA policy.
+    pub auth: AuthConfig,
 }
 
 /// Sizes and replicas of the streams, buckets and object stores.
@@ -116,6 +118,7 @@ impl Default for ServerConfig {
             http: HttpConfig::default(),
             projector: ProjectorConfig::default(),
             runs: RunsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -145,6 +148,47 @@ impl Default for ProjectorConfig {
             batch_window_ms: 250,
             ack_wait_secs: 30,
             consumer_prefix: "tutti-server".to_string(),
+        }
+    }
+}
+
+/// `[auth]`: how accounts sign in.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// A dashboard session ends this long after sign-in, whatever happens.
+    pub session_ttl_secs: u64,
+    /// A dashboard session ends after this long without a request.
+    pub session_idle_secs: u64,
+    /// Mark the session cookie `Secure`. Turn on whenever the dashboard is reached over
+    /// TLS (the server itself speaks plain HTTP; TLS ends at a reverse proxy).
+    pub secure_cookies: bool,
+    /// Admins must set up TOTP before they can do anything else.
+    pub require_mfa_for_admins: bool,
+    /// Failed sign-ins of one account inside the window before it is locked out.
+    pub max_failures_per_account: u32,
+    /// Failed sign-ins from one address inside the window before it is locked out.
+    pub max_failures_per_source: u32,
+    /// The window failed sign-ins are counted in, in seconds.
+    pub failure_window_secs: u64,
+    /// How long a lockout lasts, in seconds.
+    pub lockout_secs: u64,
+    /// The longest lifetime an API token may be given, in days (0 = tokens may never expire).
+    pub api_token_max_days: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_ttl_secs: 12 * 3600,
+            session_idle_secs: 3600,
+            secure_cookies: false,
+            require_mfa_for_admins: false,
+            max_failures_per_account: 5,
+            max_failures_per_source: 20,
+            failure_window_secs: 900,
+            lockout_secs: 900,
+            api_token_max_days: 0,
         }
     }
 }
@@ -186,6 +230,18 @@ impl ServerConfig {
         }
         if self.http.body_limit_bytes < 1024 {
             return Err("http.body_limit_bytes must be at least 1024".into());
+        }
+        let auth = &self.auth;
+        if auth.session_ttl_secs == 0 || auth.session_idle_secs == 0 {
+            return Err(
+                "auth.session_ttl_secs and auth.session_idle_secs must be at least 1".into(),
+            );
+        }
+        if auth.max_failures_per_account == 0 || auth.max_failures_per_source == 0 {
+            return Err(
+                "auth.max_failures_per_account and auth.max_failures_per_source must be at least 1"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -19,6 +19,18 @@ pub enum Error {
     /// The request is well-formed but the credentials in it are not accepted.
     #[error("{0}")]
     Unauthorized(String),
+    /// The caller is known but its role (or state, e.g. a password to change) does not
+    /// allow this action.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many failed attempts; the message says when to try again.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What to tell the client.
+        message: String,
+        /// Seconds until another attempt is considered.
+        retry_after_secs: u64,
+    },
     /// The addressed thing does not exist, e.g. `run 01hw… not found`.
     #[error("{0}")]
     NotFound(String),

@@ -17,6 +17,7 @@ pub mod actor;
 pub mod api;
 pub mod app;
 pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod enroll;

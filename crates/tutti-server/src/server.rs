@@ -12,8 +12,9 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::actor::Actor;
+use crate::actor::{Actor, Role};
 use crate::app::App;
+use crate::auth::signin::{self, IssuedToken};
 use crate::config::ServerConfig;
 use crate::engine::sweep;
 use crate::projector::{self, Kind, heartbeats};
@@ -79,15 +80,41 @@ impl Server {
         &self.app
     }
 
-    /// Creates an enrollment token as the local operator; returns the secret (shown once).
+    /// Creates an enrollment token as the server itself; returns the secret (shown once).
     pub async fn create_enrollment_token(
         &self,
         request: TokenRequest,
     ) -> anyhow::Result<CreatedToken> {
-        let actor = Actor::local(None);
+        let actor = Actor::system("tutti-server");
         tokens::create(&self.app, request, &actor)
             .await
             .map_err(|err| anyhow::anyhow!("cannot create an enrollment token: {err}"))
+    }
+
+    /// Issues an API token for an existing account, in process (how `tutti up` and test
+    /// harnesses sign their clients in); returns the secret, shown once.
+    pub async fn issue_api_token(
+        &self,
+        username: &str,
+        name: &str,
+        role: Role,
+        expires_in_days: Option<u32>,
+    ) -> anyhow::Result<IssuedToken> {
+        let account = self.app.store.get_account(username).await?;
+        let issued = signin::issue_api_token(&self.app, &account, name, role, expires_in_days)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot issue an API token: {err}"))?;
+        let summary = serde_json::json!({ "name": issued.name, "role": issued.role });
+        self.app
+            .auditor
+            .succeeded(
+                &Actor::system("tutti-server"),
+                "api_token.create",
+                format!("api-token/{}", issued.token_id),
+                summary,
+            )
+            .await;
+        Ok(issued)
     }
 
     /// Stops the listener and every task, waiting for them to finish.

@@ -46,13 +46,15 @@ async fn server_killed_mid_batch_loses_and_duplicates_nothing() {
     );
 
     let server = start_in_process(&config).await;
-    let view = wait_done(&server.url(), &run_id).await;
+    let http = admin_client(&server).await;
+    let view = wait_done(&http, &server.url(), &run_id).await;
     assert_eq!(
         view["count_by_state"]["succeeded"], N_AGENTS as u64,
         "{view:#}"
     );
     assert_eq!(view["run"]["status"], "done");
     let results = get(
+        &http,
         &server.url(),
         &format!("/api/v1/runs/{run_id}/results?limit=1"),
     )
@@ -61,7 +63,7 @@ async fn server_killed_mid_batch_loses_and_duplicates_nothing() {
         results["total"], N_AGENTS as u64,
         "every result exactly once"
     );
-    let anomalies = get(&server.url(), "/api/v1/anomalies").await;
+    let anomalies = get(&http, &server.url(), "/api/v1/anomalies").await;
     assert_eq!(anomalies["total"], 0, "{anomalies:#}");
     let events = server
         .app()
@@ -118,16 +120,24 @@ fn spawn_child(config: &ServerConfig) -> std::process::Child {
 /// Enrolls the agents (on paper: nothing runs them) and creates a run on all of them.
 async fn prepare_run(config: &ServerConfig) -> (String, Vec<String>) {
     let server = start_in_process(config).await;
+    let http = admin_client(&server).await;
     let url = server.url();
-    let token = post(&url, "/api/v1/enrollment-tokens", json!({"uses": N_AGENTS})).await;
+    let token = post(
+        &http,
+        &url,
+        "/api/v1/enrollment-tokens",
+        json!({"uses": N_AGENTS}),
+    )
+    .await;
     let mut agents = Vec::with_capacity(N_AGENTS);
     for index in 0..N_AGENTS {
         let agent = format!("agent-{index:04}");
         let body = json!({"token": token["token"], "hostname": agent, "requested_id": agent});
-        post(&url, "/api/v1/enroll", body).await;
+        post(&http, &url, "/api/v1/enroll", body).await;
         agents.push(agent);
     }
     let created = post(
+        &http,
         &url,
         "/api/v1/runs",
         json!({"script": {"script": "true"}, "targets": {"all": true}}),
@@ -190,10 +200,19 @@ async fn start_in_process(config: &ServerConfig) -> Server {
     Server::start(config.clone(), listener).await.unwrap()
 }
 
-async fn wait_done(url: &str, run_id: &str) -> Value {
+/// A client carrying a fresh admin API token of `server`.
+async fn admin_client(server: &Server) -> reqwest::Client {
+    let issued = server
+        .issue_api_token("admin", "crash-test", tutti_proto::role::Role::Admin, None)
+        .await
+        .unwrap();
+    tutti_testkit::client_with_token(&issued.token)
+}
+
+async fn wait_done(http: &reqwest::Client, url: &str, run_id: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let view = get(url, &format!("/api/v1/runs/{run_id}?limit=1")).await;
+        let view = get(http, url, &format!("/api/v1/runs/{run_id}?limit=1")).await;
         if view["count_by_state"]["succeeded"] == N_AGENTS as u64 {
             return view;
         }
@@ -205,8 +224,8 @@ async fn wait_done(url: &str, run_id: &str) -> Value {
     }
 }
 
-async fn get(url: &str, path: &str) -> Value {
-    let response = reqwest::get(format!("{url}{path}")).await.unwrap();
+async fn get(http: &reqwest::Client, url: &str, path: &str) -> Value {
+    let response = http.get(format!("{url}{path}")).send().await.unwrap();
     assert!(
         response.status().is_success(),
         "GET {path}: {}",
@@ -215,8 +234,8 @@ async fn get(url: &str, path: &str) -> Value {
     response.json().await.unwrap()
 }
 
-async fn post(url: &str, path: &str, body: Value) -> Value {
-    let response = reqwest::Client::new()
+async fn post(http: &reqwest::Client, url: &str, path: &str, body: Value) -> Value {
+    let response = http
         .post(format!("{url}{path}"))
         .json(&body)
         .send()

@@ -134,7 +134,7 @@ struct OutputStream {
 impl OutputStream {
     async fn connect(server: &TestServer, run_id: &str) -> OutputStream {
         let url = format!("{}/api/v1/runs/{run_id}/output", server.url());
-        let response = reqwest::get(&url).await.expect("output stream");
+        let response = server.http().get(&url).send().await.expect("output stream");
         assert!(response.status().is_success(), "{}", response.status());
         let content_type = response.headers()["content-type"].to_str().unwrap();
         assert_eq!(content_type, "text/event-stream");

@@ -116,12 +116,38 @@ struct Fixture {
     router: Router,
 }
 
+/// The router with every request signed in as the first admin (an API token).
+async fn signed_in(router: Router, app: &App) -> Router {
+    let admin = app.store.get_account("admin").await.unwrap();
+    let issued = tutti_server::auth::signin::issue_api_token(
+        app,
+        &admin,
+        "validation",
+        tutti_proto::role::Role::Admin,
+        None,
+    )
+    .await
+    .unwrap();
+    let bearer = format!("Bearer {}", issued.token);
+    router.layer(axum::middleware::map_request(
+        move |mut request: Request<Body>| {
+            let bearer = bearer.clone();
+            async move {
+                request
+                    .headers_mut()
+                    .insert("authorization", bearer.parse().unwrap());
+                request
+            }
+        },
+    ))
+}
+
 /// A server state with one enrolled agent (`web-01`) and one group (`existing`).
 async fn fixture() -> Fixture {
     let nats = TestNats::start();
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(test_config(&nats, dir.path())).await.unwrap();
-    let router = tutti_server::api::router(app.clone());
+    let router = signed_in(tutti_server::api::router(app.clone()), &app).await;
     let token = create_token(&router).await;
     let enroll = json_case(
         Method::POST,
@@ -658,19 +684,65 @@ async fn every_route_is_in_the_openapi_document_and_jobs_round_trip() {
             "{path} is missing from the OpenAPI document"
         );
     }
+    // The document and the access table describe the same routes, method by method.
+    let documented: std::collections::BTreeSet<(String, String)> = paths
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| (method.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let ruled: std::collections::BTreeSet<(String, String)> = tutti_server::auth::policy::RULES
+        .iter()
+        .filter(|(_, path, _)| *path != "/api/openapi.json")
+        .map(|(method, path, _)| (method.to_string(), path.to_string()))
+        .collect();
     assert_eq!(
-        paths.len(),
-        31,
-        "routes: {:?}",
-        paths.keys().collect::<Vec<_>>()
+        documented, ruled,
+        "the OpenAPI document and auth/policy.rs disagree"
     );
 
     // A manifest with comments keeps them; re-applying it changes nothing.
     let manifest = "# rotates logs\nkind: Job\nname: rotate-logs\nshell: bash\nscript: |\n  logrotate -f /etc/logrotate.conf\n";
     let apply = yaml_case(manifest, 200, "");
+    let dry_run = |text: &str| {
+        raw_case(
+            Method::POST,
+            "/api/v1/jobs?dry_run=true",
+            Some("application/yaml"),
+            text.as_bytes(),
+            200,
+            "",
+        )
+    };
+    let (status, body) = send(&fixture.router, &dry_run(manifest)).await;
+    assert_eq!(
+        (status, &body["applied"][0]["result"]),
+        (200, &json!("created")),
+        "{body}"
+    );
+    let (status, _) = send(
+        &fixture.router,
+        &raw_case(Method::GET, "/api/v1/jobs/rotate-logs", None, b"", 0, ""),
+    )
+    .await;
+    assert_eq!(status, 404, "a dry run stores nothing");
     let (status, body) = send(&fixture.router, &apply).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["applied"][0]["result"], "created");
+    let (_, body) = send(&fixture.router, &dry_run(manifest)).await;
+    assert_eq!(body["applied"][0]["result"], "unchanged");
+    let edited = manifest.replace("-f /etc", "-v -f /etc");
+    let (_, body) = send(&fixture.router, &dry_run(&edited)).await;
+    assert_eq!(
+        (
+            &body["applied"][0]["result"],
+            &body["applied"][0]["version"]
+        ),
+        (&json!("changed"), &json!(2))
+    );
     let (_, body) = send(&fixture.router, &apply).await;
     assert_eq!(body["applied"][0]["result"], "unchanged");
     let (_, job) = send(

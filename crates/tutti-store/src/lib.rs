@@ -2,10 +2,11 @@
 //!
 //! The server turns JetStream streams into tables here (results, events, inventory,
 //! audit, heartbeats), stores what the run engine decides (runs, per-target states,
-//! kills, expiry), and reads everything the API and dashboard show. Callers hold a
-//! [`Store`], an enum over backends (SQLite now, Postgres later), and see only typed
-//! values: wire types from `tutti-proto` and the types in [`model`]. Errors are
-//! [`StoreError`] with the variants callers branch on.
+//! kills, expiry), keeps operator accounts with their sessions and API tokens, and reads
+//! everything the API and dashboard show. Callers hold a [`Store`], an enum over backends
+//! (SQLite now, Postgres later), and see only typed values: wire types from `tutti-proto`
+//! and the types in [`model`]. Errors are [`StoreError`] with the variants callers branch
+//! on.
 //!
 //! Invariants kept here and pinned by tests: every `apply_*` batch is one transaction and
 //! idempotent under redelivery; a target moves only forward through
@@ -22,6 +23,10 @@ mod store;
 mod time;
 
 pub use error::{BackendError, StoreError, StoreResult};
+pub use model::accounts::{
+    Account, AccountCredentials, AccountUpdate, ApiToken, NewAccount, NewApiToken, NewSession,
+    SessionInfo, TokenAuth,
+};
 pub use model::agents::{Agent, AgentQuery, AgentSort, Group, HeartbeatStats, Liveness, NewAgent};
 pub use model::audit::{AuditEntry, AuditQuery};
 pub use model::ingest::{Anomaly, AnomalyKind, ApplyOutcome, Sequenced};

@@ -3,7 +3,8 @@
 //!
 //! Every method dispatches to the backend's method of the same name and signature. The
 //! list below is the whole public API of the crate's storage, grouped as the server uses
-//! it: projectors, agents and groups, jobs, runs and results, inventory, audit, tokens.
+//! it: projectors, agents and groups, jobs, runs and results, inventory, audit and
+//! enrollment tokens, then accounts, sessions and API tokens.
 
 use std::path::PathBuf;
 
@@ -16,6 +17,10 @@ use tutti_proto::result::RunResult;
 use tutti_proto::{AgentId, GroupName, JobId, ResultId, RunId};
 
 use crate::error::StoreResult;
+use crate::model::accounts::{
+    Account, AccountCredentials, AccountUpdate, ApiToken, NewAccount, NewApiToken, NewSession,
+    SessionInfo, TokenAuth,
+};
 use crate::model::agents::{Agent, AgentQuery, Group, NewAgent};
 use crate::model::audit::{AuditEntry, AuditQuery};
 use crate::model::ingest::{Anomaly, ApplyOutcome, Sequenced};
@@ -161,4 +166,78 @@ dispatch! {
     fn list_enrollment_tokens(&self, page: Page) -> Paged<EnrollmentToken>;
     /// Revokes an enrollment token.
     fn revoke_enrollment_token(&self, token_id: &str, now: Timestamp) -> ();
+
+    /// How many accounts exist (the server bootstraps the first admin when there are none).
+    fn count_accounts(&self) -> u64;
+    /// Creates an account whose `updated_at` and `password_changed_at` are its
+    /// `created_at`. `Conflict` when the username exists.
+    fn create_account(&self, account: NewAccount) -> ();
+    /// One account, without credentials. `NotFound` when it does not exist.
+    fn get_account(&self, username: &str) -> Account;
+    /// One account with its password hash and TOTP secret and pending secret, for sign-in
+    /// and MFA enrollment. `NotFound` when it does not exist.
+    fn account_credentials(&self, username: &str) -> AccountCredentials;
+    /// Accounts by username.
+    fn list_accounts(&self, page: Page) -> Paged<Account>;
+    /// Sets the fields of `update` that are `Some`, sets `updated_at` to `now`, and returns
+    /// the account as stored. `NotFound` when it does not exist. A session or API token
+    /// lookup sees the change on its next call.
+    fn update_account(&self, username: &str, update: AccountUpdate, now: Timestamp) -> Account;
+    /// Replaces the password hash and the must-change flag; `password_changed_at` and
+    /// `updated_at` become `now`. Sessions are kept (see `delete_sessions`). `NotFound`
+    /// when the account does not exist.
+    fn set_password(&self, username: &str, password_hash: String, must_change: bool, now: Timestamp) -> ();
+    /// "Sign out everywhere": deletes the account's sessions except the one whose hash is
+    /// `except_session_hash`, and returns how many were deleted (0 for an unknown account).
+    fn delete_sessions(&self, username: &str, except_session_hash: Option<String>) -> u64;
+    /// Sets (or, with `None`, clears) the TOTP secret being enrolled; an enabled secret is
+    /// untouched. `NotFound` when the account does not exist.
+    fn set_totp_pending(&self, username: &str, secret: Option<String>, now: Timestamp) -> ();
+    /// In one transaction: sets the TOTP secret, clears the pending one, and replaces all
+    /// recovery codes with `recovery_code_hashes`. `NotFound` when the account does not
+    /// exist; a repeated hash in the list is `Other`.
+    fn enable_totp(&self, username: &str, secret: String, recovery_code_hashes: Vec<String>, now: Timestamp) -> ();
+    /// In one transaction: clears the TOTP secret and the pending one and deletes every
+    /// recovery code. `NotFound` when the account does not exist.
+    fn disable_totp(&self, username: &str, now: Timestamp) -> ();
+    /// Spends the unused recovery code `code_hash` of the account with one conditional
+    /// update, so a code works once even under racing sign-ins. `false` when the account has
+    /// no such unused code.
+    fn use_recovery_code(&self, username: &str, code_hash: &str, now: Timestamp) -> bool;
+    /// How many recovery codes the account has not used (0 for an unknown account).
+    fn unused_recovery_codes(&self, username: &str) -> u64;
+    /// Stores a session, last seen at its creation. `NotFound` when the account does not
+    /// exist, `Conflict` when the session hash does.
+    fn create_session(&self, session: NewSession) -> ();
+    /// A session joined with its account's current role, disabled and MFA state.
+    /// `NotFound` when it does not exist or `expires_at <= now`; expired rows stay until
+    /// `delete_expired_sessions`. Idle expiry is the caller's check on `last_seen_at`.
+    fn get_session(&self, session_hash: &str, now: Timestamp) -> SessionInfo;
+    /// Sets the session's `last_seen_at` to `now`, never moving it back. `NotFound` when
+    /// the session does not exist.
+    fn touch_session(&self, session_hash: &str, now: Timestamp) -> ();
+    /// Records that the session passed the second factor. `NotFound` when it does not exist.
+    fn set_session_mfa_passed(&self, session_hash: &str) -> ();
+    /// Deletes a session; `Ok` when it does not exist, so sign-out is idempotent.
+    fn delete_session(&self, session_hash: &str) -> ();
+    /// Deletes the sessions with `expires_at <= now` or `last_seen_at < idle_before`;
+    /// returns how many.
+    fn delete_expired_sessions(&self, now: Timestamp, idle_before: Timestamp) -> u64;
+    /// Stores an API token (its hash only). `NotFound` when the owner does not exist,
+    /// `Conflict` when the token id or hash does.
+    fn create_api_token(&self, token: NewApiToken) -> ();
+    /// Finds the live token whose secret hashes to `token_hash`, records the use in
+    /// `last_used_at` (at most once a minute, so authentication is normally a read only),
+    /// and returns it with its owner's current disabled flag and role; refusing a
+    /// disabled owner and capping the role are the caller's. `NotFound` when no token has
+    /// this hash or it is revoked or expired (`expires_at <= now`).
+    fn authenticate_api_token(&self, token_hash: &str, now: Timestamp) -> TokenAuth;
+    /// API tokens, newest first, of one owner or, with `None`, of everyone; revoked and
+    /// expired ones included.
+    fn list_api_tokens(&self, username: Option<&str>, page: Page) -> Paged<ApiToken>;
+    /// One API token. `NotFound` when it does not exist.
+    fn get_api_token(&self, token_id: &str) -> ApiToken;
+    /// Revokes an API token; revoking twice keeps the first time. `NotFound` when it does
+    /// not exist.
+    fn revoke_api_token(&self, token_id: &str, now: Timestamp) -> ();
 }

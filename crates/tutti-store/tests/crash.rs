@@ -23,7 +23,7 @@ use tutti_proto::result::ResultStatus;
 use tutti_store::{Sequenced, Store};
 
 const CHILD_DB: &str = "TUTTI_STORE_CRASH_CHILD_DB";
-const N_BATCHES: u64 = 200;
+const N_BATCHES: u64 = 400;
 const BATCH: u64 = 50;
 const N_KILLS: usize = 20;
 
@@ -36,7 +36,7 @@ fn killed_projectors_leave_a_consistent_database() {
     let mut progress = Vec::new();
     for _ in 0..N_KILLS {
         let mut child = spawn_child(&db.path);
-        std::thread::sleep(Duration::from_millis(rng.gen_range(20..300)));
+        std::thread::sleep(Duration::from_millis(rng.gen_range(20..200)));
         // SIGKILL; the child may have finished already, which is fine.
         let _ = child.kill();
         child.wait().expect("reap child");

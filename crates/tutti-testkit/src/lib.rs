@@ -25,4 +25,4 @@ pub use process::binary as nats_server_binary;
 #[cfg(feature = "agent")]
 pub use agent::TestAgent;
 #[cfg(feature = "server")]
-pub use server::{SERVER_WAIT, TestServer, test_config};
+pub use server::{SERVER_WAIT, TestServer, client_with_token, test_config};

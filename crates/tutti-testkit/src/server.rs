@@ -16,6 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use tempfile::TempDir;
+use tutti_proto::role::Role;
 use tutti_server::{App, Server, ServerConfig, TokenRequest};
 
 use crate::TestNats;
@@ -29,6 +30,7 @@ pub struct TestServer {
     server: Option<Server>,
     config: ServerConfig,
     http: reqwest::Client,
+    admin_token: String,
     // Declared last so the server stops before its directory is removed.
     dir: TempDir,
 }
@@ -48,12 +50,40 @@ impl TestServer {
         let mut config = test_config(nats, dir.path());
         edit(&mut config);
         let server = start_server(config.clone()).await;
+        let admin_token = server
+            .issue_api_token("admin", "testkit", Role::Admin, None)
+            .await
+            .expect("issue the test client's admin token")
+            .token;
         TestServer {
             server: Some(server),
             config,
-            http: reqwest::Client::new(),
+            http: client_with_token(&admin_token),
+            admin_token,
             dir,
         }
+    }
+
+    /// The secret of an admin API token the helpers send; it survives restarts.
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// An HTTP client that sends the admin token with every request.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The first admin's generated password (from the data directory).
+    pub fn initial_admin_password(&self) -> String {
+        let path = self
+            .dir
+            .path()
+            .join(tutti_server::auth::INITIAL_PASSWORD_FILE);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("read {}: {err}", path.display()))
+            .trim()
+            .to_string()
     }
 
     /// The configuration the server runs with.
@@ -231,6 +261,18 @@ pub fn test_config(nats: &TestNats, data_dir: &Path) -> ServerConfig {
     config.projector.ack_wait_secs = 2;
     config.runs.expiry_sweep_secs = 1;
     config
+}
+
+/// A client that sends `Authorization: Bearer <token>` with every request.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        .expect("a token is a valid header value");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("build an HTTP client")
 }
 
 async fn start_server(config: ServerConfig) -> Server {

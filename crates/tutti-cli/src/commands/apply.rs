@@ -1,6 +1,7 @@
 //! `tutti apply -f FILE|DIR`: send job manifests to `POST /api/v1/jobs` as YAML, one request
 //! per file, and show what each document did (created / changed / unchanged), with a short
-//! diff of the manifest for changed jobs.
+//! diff of the manifest for changed jobs. `--dry-run` asks the server to validate and
+//! compare only (`?dry_run=true`), and diffs the stored manifest against the file's.
 //!
 //! The server validates every document of a request before storing any and reports the
 //! first error as `line L, column C: …` relative to the request body. Since a request is one
@@ -25,11 +26,16 @@ pub(crate) async fn apply(client: &ApiClient, args: ApplyArgs, json: bool) -> Re
     let files = manifest_files(&args.path)?;
     let mut answers = Vec::new();
     let mut n_refused = 0;
+    let route = if args.dry_run {
+        "jobs?dry_run=true"
+    } else {
+        "jobs"
+    };
     for file in &files {
         let text = std::fs::read_to_string(file)
             .map_err(|err| CliError::Usage(format!("cannot read {}: {err}", file.display())))?;
-        match client.post_yaml::<Value>("jobs", text).await {
-            Ok(answer) => answers.push((file.clone(), answer)),
+        match client.post_yaml::<Value>(route, text.clone()).await {
+            Ok(answer) => answers.push((file.clone(), answer, text)),
             Err(CliError::Refused {
                 status: 400,
                 message,
@@ -43,12 +49,21 @@ pub(crate) async fn apply(client: &ApiClient, args: ApplyArgs, json: bool) -> Re
     if json {
         let files: Vec<Value> = answers
             .iter()
-            .map(|(file, answer)| json!({ "file": file.display().to_string(), "applied": answer["applied"] }))
+            .map(|(file, answer, _)| json!({ "file": file.display().to_string(), "applied": answer["applied"], "dry_run": args.dry_run }))
             .collect();
         print_json(&json!(files));
     } else if !answers.is_empty() {
         print_table(&answers);
-        print_diffs(client, &answers).await;
+        match args.dry_run {
+            true => {
+                print_planned_diffs(client, &answers).await;
+                println!(
+                    "
+dry run: nothing was stored"
+                );
+            }
+            false => print_diffs(client, &answers).await,
+        }
     }
     if n_refused > 0 {
         return Err(CliError::Usage(format!(
@@ -102,9 +117,12 @@ fn located(file: &Path, message: &str) -> String {
     }
 }
 
-fn print_table(answers: &[(PathBuf, Value)]) {
+/// A file, the server's answer for it, and its text.
+type Answer = (PathBuf, Value, String);
+
+fn print_table(answers: &[Answer]) {
     let mut rows = table(&["FILE", "JOB", "RESULT", "VERSION"]);
-    for (file, answer) in answers {
+    for (file, answer, _) in answers {
         for applied in answer["applied"].as_array().into_iter().flatten() {
             let result = text(applied, "result");
             let version = applied["version"].as_u64().unwrap_or(0);
@@ -135,10 +153,10 @@ fn result_cell(result: &str) -> comfy_table::Cell {
 
 /// For each changed job, the diff between its previous and its new manifest. A diff that
 /// cannot be fetched is left out: the table above already says what happened.
-async fn print_diffs(client: &ApiClient, answers: &[(PathBuf, Value)]) {
+async fn print_diffs(client: &ApiClient, answers: &[Answer]) {
     let changed = answers
         .iter()
-        .flat_map(|(_, answer)| answer["applied"].as_array().into_iter().flatten())
+        .flat_map(|(_, answer, _)| answer["applied"].as_array().into_iter().flatten())
         .filter(|applied| text(applied, "result") == "changed");
     for applied in changed {
         let job_id = text(applied, "job_id");
@@ -156,20 +174,60 @@ async fn print_diffs(client: &ApiClient, answers: &[(PathBuf, Value)]) {
             text(old, "version"),
             text(new, "version")
         );
-        let Some(lines) = line_diff(
+        print_diff(
+            &job_id,
             &text(old, "source_yaml"),
             &text(new, "source_yaml"),
-            DIFF_CONTEXT,
-        ) else {
-            println!("  (manifest too large to diff; see `tutti jobs show {job_id}`)");
-            continue;
-        };
-        for line in lines.iter().take(DIFF_MAX_LINES) {
-            println!("  {line}");
+        );
+    }
+}
+
+/// For each job a dry run would change, the diff between the stored manifest and the
+/// file's document for that job.
+async fn print_planned_diffs(client: &ApiClient, answers: &[Answer]) {
+    for (_, answer, file_text) in answers {
+        let changed = answer["applied"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|applied| text(applied, "result") == "changed");
+        for applied in changed {
+            let job_id = text(applied, "job_id");
+            let Ok(stored) = client.get::<Value>(&format!("jobs/{job_id}")).await else {
+                continue;
+            };
+            let Some(document) = document_of(file_text, &job_id) else {
+                continue;
+            };
+            println!(
+                "\n{job_id}: v{} → v{} (planned)",
+                text(&stored, "version"),
+                text(applied, "version")
+            );
+            print_diff(&job_id, &text(&stored, "source_yaml"), document);
         }
-        if lines.len() > DIFF_MAX_LINES {
-            println!("  … {} more line(s)", lines.len() - DIFF_MAX_LINES);
-        }
+    }
+}
+
+/// The document of a multi-document manifest that defines `job_id`.
+fn document_of<'a>(file_text: &'a str, job_id: &str) -> Option<&'a str> {
+    let name_line = format!("name: {job_id}");
+    file_text
+        .split("\n---")
+        .find(|document| document.lines().any(|line| line.trim_end() == name_line))
+        .map(|document| document.trim_start_matches('\n'))
+}
+
+fn print_diff(job_id: &str, old: &str, new: &str) {
+    let Some(lines) = line_diff(old, new, DIFF_CONTEXT) else {
+        println!("  (manifest too large to diff; see `tutti jobs show {job_id}`)");
+        return;
+    };
+    for line in lines.iter().take(DIFF_MAX_LINES) {
+        println!("  {line}");
+    }
+    if lines.len() > DIFF_MAX_LINES {
+        println!("  … {} more line(s)", lines.len() - DIFF_MAX_LINES);
     }
 }
 

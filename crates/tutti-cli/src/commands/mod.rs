@@ -10,9 +10,13 @@ mod enroll_token;
 mod inventory;
 mod jobs;
 mod login;
+mod passwd;
 mod run;
 mod runs;
+mod tokens;
 mod up;
+mod users;
+mod whoami;
 
 use std::process::ExitCode;
 
@@ -27,14 +31,20 @@ pub(crate) async fn dispatch(cli: Cli, env: Env) -> ExitCode {
     let profile = cli.profile.clone();
     let outcome = match cli.command {
         Command::Up(args) => up::up(args, &env).await.map(|()| ExitCode::SUCCESS),
-        Command::Login(args) => login::login(args, &env).map(|()| ExitCode::SUCCESS),
-        Command::Logout { name } => login::logout(name, &env).map(|()| ExitCode::SUCCESS),
+        Command::Login(args) => login::login(args, &env, json)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Logout { name } => login::logout(name, &env, json)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Completions { shell } => {
             completions::completions(shell);
             Ok(ExitCode::SUCCESS)
         }
         command => match client(&env, profile.as_deref()) {
-            Ok(client) => over_http(&client, command, json).await,
+            Ok(client) => over_http(&client, command, json)
+                .await
+                .map_err(explain_refusal),
             Err(err) => Err(err),
         },
     };
@@ -62,6 +72,10 @@ async fn over_http(client: &ApiClient, command: Command, json: bool) -> Result<E
         Command::EnrollToken(args) => enroll_token::enroll_token(client, args.action, json)
             .await
             .map(done),
+        Command::Whoami => whoami::whoami(client, json).await.map(done),
+        Command::Passwd(args) => passwd::passwd(client, args, json).await.map(done),
+        Command::Users(args) => users::users(client, args.action, json).await.map(done),
+        Command::Tokens(args) => tokens::tokens(client, args.action, json).await.map(done),
         Command::Up(_)
         | Command::Login(_)
         | Command::Logout { .. }
@@ -79,4 +93,58 @@ fn client(env: &Env, profile: Option<&str>) -> Result<ApiClient, CliError> {
         .resolve(profile, &env.overrides)
         .map_err(|err| CliError::Usage(err.to_string()))?;
     ApiClient::new(&resolved)
+}
+
+/// Adds what to do next to a refusal of the credentials (401) or of the role (403).
+fn explain_refusal(err: CliError) -> CliError {
+    let CliError::Refused { status, message } = err else {
+        return err;
+    };
+    let next = match status {
+        401 if message.contains("disabled") => {
+            "ask an admin to enable the account (`tutti users enable NAME`), or sign in as \
+             another one (`tutti login`)"
+        }
+        401 => "sign in with `tutti login --server URL`, or set TUTTI_TOKEN to a valid API token",
+        403 if message.contains(" role") => {
+            "ask an admin for an account or token with that role (`tutti whoami` shows yours)"
+        }
+        _ => return CliError::Refused { status, message },
+    };
+    CliError::Refused {
+        status,
+        message: format!("{message}; {next}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_credentials_and_roles_say_what_to_do_next() {
+        let explained = |status, message: &str| {
+            explain_refusal(CliError::Refused {
+                status,
+                message: message.into(),
+            })
+            .to_string()
+        };
+        let role = explained(403, "this needs the operator role; admin/ci has viewer");
+        assert!(
+            role.contains("operator role") && role.contains("tutti whoami"),
+            "{role}"
+        );
+        let disabled = explained(401, "the token's account is disabled");
+        assert!(disabled.contains("tutti users enable"), "{disabled}");
+        let missing = explained(
+            401,
+            "sign in first: send a session cookie or `Authorization: Bearer <API token>`",
+        );
+        assert!(missing.contains("tutti login --server"), "{missing}");
+        assert_eq!(
+            explained(404, "run x not found"),
+            "the server refused (404): run x not found"
+        );
+    }
 }

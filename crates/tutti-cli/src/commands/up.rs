@@ -13,6 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::net::TcpListener;
 use tutti_bus::BusConfig;
 use tutti_bus::nats_server::locate_or_provision;
+use tutti_proto::role::Role;
+use tutti_server::auth::{FIRST_ADMIN, INITIAL_PASSWORD_FILE};
 use tutti_server::{Server, ServerConfig, TokenRequest};
 
 use crate::Env;
@@ -43,8 +45,15 @@ pub(crate) async fn up(args: UpArgs, env: &Env) -> Result<(), CliError> {
         true => None,
         false => Some(start_agent(&server, &data_dir).await?),
     };
-    write_profile(env, &server.url())?;
-    print_welcome(&server.url(), &data_dir, agent.is_some(), env);
+    write_profile(env, &server).await?;
+    let initial_password = initial_password(&server).await;
+    print_welcome(
+        &server.url(),
+        &data_dir,
+        agent.is_some(),
+        initial_password,
+        env,
+    );
 
     shutdown_signal().await;
     eprintln!("\nstopping…");
@@ -164,20 +173,58 @@ async fn start_agent(server: &Server, data_dir: &Path) -> Result<LocalAgent, Cli
     Ok(LocalAgent { stop, task })
 }
 
-fn write_profile(env: &Env, server_url: &str) -> Result<(), CliError> {
+/// Points the `local` profile at this server with an admin API token: the one already in
+/// the profile while it still works, else a new one (so restarts do not pile up tokens).
+async fn write_profile(env: &Env, server: &Server) -> Result<(), CliError> {
     let mut profiles = Profiles::load(&env.profiles_path)?;
+    let existing = profiles
+        .profiles
+        .get(PROFILE_NAME)
+        .and_then(|profile| profile.token.clone());
+    let token = match existing {
+        Some(token) if token_works(server, &token).await => token,
+        _ => {
+            server
+                .issue_api_token(FIRST_ADMIN, "tutti up: local CLI", Role::Admin, None)
+                .await?
+                .token
+        }
+    };
     profiles.set_current(
         PROFILE_NAME,
         Profile {
-            server: server_url.to_string(),
-            token: None,
+            server: server.url(),
+            token: Some(token),
         },
     );
     profiles.save(&env.profiles_path)?;
     Ok(())
 }
 
-fn print_welcome(url: &str, data_dir: &Path, with_agent: bool, env: &Env) {
+async fn token_works(server: &Server, token: &str) -> bool {
+    let hash = tutti_server::auth::secret::hash(token);
+    server
+        .app()
+        .store
+        .authenticate_api_token(&hash, jiff::Timestamp::now())
+        .await
+        .is_ok_and(|auth| !auth.owner_disabled && auth.token.role == Role::Admin)
+}
+
+/// Where the first admin's password is, while it has not been changed yet.
+async fn initial_password(server: &Server) -> Option<PathBuf> {
+    let admin = server.app().store.get_account(FIRST_ADMIN).await.ok()?;
+    let path = server.app().config.data_dir.join(INITIAL_PASSWORD_FILE);
+    (admin.must_change_password && path.exists()).then_some(path)
+}
+
+fn print_welcome(
+    url: &str,
+    data_dir: &Path,
+    with_agent: bool,
+    initial_password: Option<PathBuf>,
+    env: &Env,
+) {
     println!("tutti is up.");
     println!();
     println!("  API and dashboard  {url}");
@@ -194,8 +241,15 @@ fn print_welcome(url: &str, data_dir: &Path, with_agent: bool, env: &Env) {
     println!("  tutti run --all --wait -- echo hello");
     println!("  tutti agents");
     println!();
-    println!("The API has no login yet (accounts arrive with a later release): it listens on");
-    println!("loopback only. Press Ctrl-C to stop; running `tutti up` again keeps all data.");
+    match initial_password {
+        Some(path) => println!(
+            "Sign in to the dashboard as `{FIRST_ADMIN}` with the password in\n  {}\n(you will be asked to change it).",
+            path.display()
+        ),
+        None => println!("Sign in to the dashboard as `{FIRST_ADMIN}` (or your own account)."),
+    }
+    println!("The CLI profile already holds an admin API token. Press Ctrl-C to stop;");
+    println!("running `tutti up` again keeps all data.");
 }
 
 fn spinner(message: &str) -> ProgressBar {

@@ -5,7 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use tutti_proto::enroll::{EnrollRequest, EnrollResponse};
 
-use crate::actor::Actor;
+use tutti_proto::audit::AuditOutcome;
+
+use crate::actor::ClientAddr;
 use crate::api::json::ApiJson;
 use crate::app::App;
 use crate::error::Result;
@@ -14,23 +16,21 @@ use crate::error::Result;
 /// Enrolls an agent.
 pub async fn enroll(
     State(app): State<App>,
-    actor: Actor,
+    ClientAddr(source): ClientAddr,
     ApiJson(request): ApiJson<EnrollRequest>,
 ) -> Result<Json<EnrollResponse>> {
     let hostname = request.hostname.clone();
     let response = crate::enroll::enroll(&app, request).await?;
-    let agent_actor = Actor {
-        name: format!("agent:{}", response.agent_id),
-        ..actor
-    };
     let summary =
         serde_json::json!({ "hostname": hostname, "start_after_seq": response.start_after_seq });
     app.auditor
-        .succeeded(
-            &agent_actor,
+        .unauthenticated(
+            &format!("agent:{}", response.agent_id),
+            source,
             "agent.enroll",
             format!("agent/{}", response.agent_id),
             summary,
+            AuditOutcome::Succeeded,
         )
         .await;
     Ok(Json(response))

@@ -40,6 +40,15 @@ pub struct ApplyResponse {
     pub applied: Vec<Applied>,
 }
 
+/// Query of `POST /api/v1/jobs`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyParams {
+    /// Validate and compare with what is stored, but store nothing: each document's
+    /// `result` says what applying it would do.
+    pub dry_run: Option<bool>,
+}
+
 /// Query of `GET /api/v1/jobs`.
 #[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -68,11 +77,12 @@ pub struct RevokeResponse {
     pub n_skipped: u64,
 }
 
-#[utoipa::path(post, path = "/api/v1/jobs", request_body(content = String, description = "`kind: Job` manifests as YAML (application/yaml) or one as JSON (application/json)"), responses((status = 200, body = ApplyResponse), (status = 400, description = "Invalid manifest, with line and column", body = crate::api::error::ErrorBody), (status = 413, body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody)))]
-/// Applies job manifests.
+#[utoipa::path(post, path = "/api/v1/jobs", params(ApplyParams), request_body(content = String, description = "`kind: Job` manifests as YAML (application/yaml) or one as JSON (application/json)"), responses((status = 200, body = ApplyResponse), (status = 400, description = "Invalid manifest, with line and column", body = crate::api::error::ErrorBody), (status = 413, body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody)))]
+/// Applies job manifests (or, with `?dry_run=true`, says what applying them would do).
 pub async fn apply(
     State(app): State<App>,
     actor: Actor,
+    ApiQuery(params): ApiQuery<ApplyParams>,
     request: Request,
 ) -> Result<Json<ApplyResponse>> {
     let media = media_type(request.headers().get(CONTENT_TYPE));
@@ -80,7 +90,11 @@ pub async fn apply(
     let jobs = parse_manifests(media.as_deref(), &bytes)?;
     let mut applied = Vec::with_capacity(jobs.len());
     for job in jobs {
-        applied.push(store_job(&app, &actor, job).await?);
+        let outcome = match params.dry_run.unwrap_or(false) {
+            true => compare_job(&app, job).await?,
+            false => store_job(&app, &actor, job).await?,
+        };
+        applied.push(outcome);
     }
     Ok(Json(ApplyResponse { applied }))
 }
@@ -174,6 +188,24 @@ fn parse_manifests(media: Option<&str>, bytes: &[u8]) -> Result<Vec<ParsedJob>> 
         }
     };
     parsed.map_err(|err| Error::BadRequest(err.message))
+}
+
+/// What storing `job` would do, without storing it.
+async fn compare_job(app: &App, job: ParsedJob) -> Result<Applied> {
+    let job_id = job.manifest.name.clone();
+    let definition = serde_json::to_value(job.manifest.spec())
+        .map_err(|err| Error::internal("encode job definition", err))?;
+    let (version, result) = match app.store.get_job(&job_id).await {
+        Ok(stored) if stored.definition == definition => (stored.version, "unchanged"),
+        Ok(stored) => (stored.version + 1, "changed"),
+        Err(tutti_store::StoreError::NotFound(_)) => (1, "created"),
+        Err(err) => return Err(err.into()),
+    };
+    Ok(Applied {
+        job_id,
+        version,
+        result,
+    })
 }
 
 async fn store_job(app: &App, actor: &Actor, job: ParsedJob) -> Result<Applied> {

@@ -6,13 +6,17 @@
 //! audit record for every state-changing call, and answer JSON. Every error is a
 //! [`crate::error::Error`], turned into a response by `error.rs`.
 //!
-//! There is no authentication until accounts and roles arrive (issue 7): the [`Actor`]
-//! extractor yields the local operator, and the server listens on localhost by default.
+//! Every route passes `auth::guard::guard` (a `route_layer`, so it sees the matched route):
+//! it looks the route up in `auth/policy.rs`, authenticates the caller and checks its role
+//! before the handler runs; handlers receive the caller as an [`Actor`].
 //!
 //! [`Actor`]: crate::actor::Actor
 
+pub mod accounts;
 pub mod agents;
+pub mod api_tokens;
 pub mod audit_log;
+pub mod auth;
 pub mod enroll;
 pub mod error;
 pub mod fleet_config;
@@ -46,6 +50,29 @@ pub fn router(app: App) -> Router {
     let manifest_limit = app.config.http.manifest_limit_bytes;
     let v1 = Router::new()
         .route("/enroll", post(enroll::enroll))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/token", post(auth::token))
+        .route("/auth/me", get(auth::me))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/logout-all", post(auth::logout_all))
+        .route("/auth/password", post(auth::password))
+        .route("/auth/mfa/setup", post(auth::mfa_setup))
+        .route("/auth/mfa/confirm", post(auth::mfa_confirm))
+        .route("/auth/mfa/disable", post(auth::mfa_disable))
+        .route("/tokens", get(api_tokens::list).post(api_tokens::create))
+        .route(
+            "/tokens/{token_id}",
+            axum::routing::delete(api_tokens::revoke),
+        )
+        .route("/accounts", get(accounts::list).post(accounts::create))
+        .route(
+            "/accounts/{username}",
+            axum::routing::patch(accounts::update),
+        )
+        .route(
+            "/accounts/{username}/password-reset",
+            post(accounts::reset_password),
+        )
         .route("/agents", get(agents::list))
         .route(
             "/agents/{agent_id}",
@@ -114,6 +141,10 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            crate::auth::guard::guard,
+        ))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(app.clone(), count_responses))

@@ -9,8 +9,8 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use crate::api::{
-    agents, audit_log, enroll, error, fleet_config, groups, health, inventory, jobs, live, runs,
-    tokens,
+    accounts, agents, api_tokens, audit_log, auth, enroll, error, fleet_config, groups, health,
+    inventory, jobs, live, runs, tokens,
 };
 
 /// The API description.
@@ -18,10 +18,26 @@ use crate::api::{
 #[openapi(
     info(
         title = "tutti server API",
-        description = "Fleet management over NATS JetStream. Unauthenticated until accounts and roles exist: listen on localhost only."
+        description = "Fleet management over NATS JetStream. Sign in with POST /api/v1/auth/login (a session cookie plus an x-csrf-token header on state-changing requests) or send `Authorization: Bearer <API token>`."
     ),
     paths(
         enroll::enroll,
+        auth::login,
+        auth::token,
+        auth::me,
+        auth::logout,
+        auth::logout_all,
+        auth::password,
+        auth::mfa_setup,
+        auth::mfa_confirm,
+        auth::mfa_disable,
+        api_tokens::list,
+        api_tokens::create,
+        api_tokens::revoke,
+        accounts::list,
+        accounts::create,
+        accounts::update,
+        accounts::reset_password,
         agents::list,
         agents::detail,
         agents::set_groups,
@@ -83,6 +99,18 @@ use crate::api::{
         fleet_config::ConfigLayer,
         crate::tokens::TokenRequest,
         crate::tokens::CreatedToken,
+        auth::Credentials,
+        auth::Me,
+        auth::PasswordChange,
+        auth::MfaSetup,
+        auth::MfaCode,
+        auth::RecoveryCodes,
+        auth::MfaDisable,
+        api_tokens::TokenRequest,
+        crate::auth::signin::IssuedToken,
+        accounts::NewAccountRequest,
+        accounts::AccountWithPassword,
+        accounts::AccountPatch,
     ))
 )]
 pub struct ApiDoc;

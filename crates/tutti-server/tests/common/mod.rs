@@ -78,7 +78,12 @@ pub async fn wait_online(server: &TestServer, agents: &[&str]) {
 /// Follows `/runs/{id}/progress` until `done`; returns each agent's states in order.
 pub async fn progress_states(server: &TestServer, run_id: &str) -> BTreeMap<String, Vec<String>> {
     let url = format!("{}/api/v1/runs/{run_id}/progress", server.url());
-    let response = reqwest::get(&url).await.expect("progress stream");
+    let response = server
+        .http()
+        .get(&url)
+        .send()
+        .await
+        .expect("progress stream");
     assert!(response.status().is_success(), "{}", response.status());
     let mut body = response.bytes_stream();
     let mut buffer = String::new();

@@ -13,9 +13,14 @@ use tutti_proto::result::RunResult;
 use tutti_proto::{AgentId, GroupName, JobId, ResultId, RunId};
 
 use super::{
-    SqliteStore, agents, anomalies, audit, events, inventory, jobs, results, runs, sql, tokens,
+    SqliteStore, accounts, agents, anomalies, api_tokens, audit, events, inventory, jobs, results,
+    runs, sessions, sql, tokens,
 };
 use crate::error::StoreResult;
+use crate::model::accounts::{
+    Account, AccountCredentials, AccountUpdate, ApiToken, NewAccount, NewApiToken, NewSession,
+    SessionInfo, TokenAuth,
+};
 use crate::model::agents::{Agent, AgentQuery, Group, NewAgent};
 use crate::model::audit::{AuditEntry, AuditQuery};
 use crate::model::ingest::{Anomaly, ApplyOutcome, Sequenced};
@@ -26,6 +31,9 @@ use crate::model::runs::{
 };
 use crate::model::tokens::{EnrollmentToken, NewEnrollmentToken};
 use crate::page::{Page, Paged};
+
+/// How stale a token's `last_used_at` may get before a use is written.
+const TOKEN_TOUCH_SECS: i64 = 60;
 
 impl SqliteStore {
     // Projectors.
@@ -361,6 +369,229 @@ impl SqliteStore {
     pub async fn revoke_enrollment_token(&self, token_id: &str, now: Timestamp) -> StoreResult<()> {
         let token_id = token_id.to_string();
         self.write(move |tx| tokens::revoke(tx, &token_id, now))
+            .await
+    }
+
+    // Accounts, sessions and API tokens.
+
+    /// See [`crate::Store::count_accounts`].
+    pub async fn count_accounts(&self) -> StoreResult<u64> {
+        self.read(|tx| accounts::count(tx)).await
+    }
+
+    /// See [`crate::Store::create_account`].
+    pub async fn create_account(&self, account: NewAccount) -> StoreResult<()> {
+        self.write(move |tx| accounts::create(tx, &account)).await
+    }
+
+    /// See [`crate::Store::get_account`].
+    pub async fn get_account(&self, username: &str) -> StoreResult<Account> {
+        let username = username.to_string();
+        self.read(move |tx| accounts::get(tx, &username)).await
+    }
+
+    /// See [`crate::Store::account_credentials`].
+    pub async fn account_credentials(&self, username: &str) -> StoreResult<AccountCredentials> {
+        let username = username.to_string();
+        self.read(move |tx| accounts::credentials(tx, &username))
+            .await
+    }
+
+    /// See [`crate::Store::list_accounts`].
+    pub async fn list_accounts(&self, page: Page) -> StoreResult<Paged<Account>> {
+        self.read(move |tx| accounts::list(tx, page)).await
+    }
+
+    /// See [`crate::Store::update_account`].
+    pub async fn update_account(
+        &self,
+        username: &str,
+        update: AccountUpdate,
+        now: Timestamp,
+    ) -> StoreResult<Account> {
+        let username = username.to_string();
+        self.write(move |tx| accounts::update(tx, &username, &update, now))
+            .await
+    }
+
+    /// See [`crate::Store::set_password`].
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password_hash: String,
+        must_change: bool,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let username = username.to_string();
+        self.write(move |tx| {
+            accounts::set_password(tx, &username, &password_hash, must_change, now)
+        })
+        .await
+    }
+
+    /// See [`crate::Store::delete_sessions`].
+    pub async fn delete_sessions(
+        &self,
+        username: &str,
+        except_session_hash: Option<String>,
+    ) -> StoreResult<u64> {
+        let username = username.to_string();
+        self.write(move |tx| {
+            sessions::delete_for_account(tx, &username, except_session_hash.as_deref())
+        })
+        .await
+    }
+
+    /// See [`crate::Store::set_totp_pending`].
+    pub async fn set_totp_pending(
+        &self,
+        username: &str,
+        secret: Option<String>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let username = username.to_string();
+        self.write(move |tx| accounts::set_totp_pending(tx, &username, secret.as_deref(), now))
+            .await
+    }
+
+    /// See [`crate::Store::enable_totp`].
+    pub async fn enable_totp(
+        &self,
+        username: &str,
+        secret: String,
+        recovery_code_hashes: Vec<String>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let username = username.to_string();
+        self.write(move |tx| {
+            accounts::enable_totp(tx, &username, &secret, &recovery_code_hashes, now)
+        })
+        .await
+    }
+
+    /// See [`crate::Store::disable_totp`].
+    pub async fn disable_totp(&self, username: &str, now: Timestamp) -> StoreResult<()> {
+        let username = username.to_string();
+        self.write(move |tx| accounts::disable_totp(tx, &username, now))
+            .await
+    }
+
+    /// See [`crate::Store::use_recovery_code`].
+    pub async fn use_recovery_code(
+        &self,
+        username: &str,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let (username, code_hash) = (username.to_string(), code_hash.to_string());
+        self.write(move |tx| accounts::use_recovery_code(tx, &username, &code_hash, now))
+            .await
+    }
+
+    /// See [`crate::Store::unused_recovery_codes`].
+    pub async fn unused_recovery_codes(&self, username: &str) -> StoreResult<u64> {
+        let username = username.to_string();
+        self.read(move |tx| accounts::unused_recovery_codes(tx, &username))
+            .await
+    }
+
+    /// See [`crate::Store::create_session`].
+    pub async fn create_session(&self, session: NewSession) -> StoreResult<()> {
+        self.write(move |tx| sessions::create(tx, &session)).await
+    }
+
+    /// See [`crate::Store::get_session`].
+    pub async fn get_session(
+        &self,
+        session_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<SessionInfo> {
+        let session_hash = session_hash.to_string();
+        self.read(move |tx| sessions::get(tx, &session_hash, now))
+            .await
+    }
+
+    /// See [`crate::Store::touch_session`].
+    pub async fn touch_session(&self, session_hash: &str, now: Timestamp) -> StoreResult<()> {
+        let session_hash = session_hash.to_string();
+        self.write(move |tx| sessions::touch(tx, &session_hash, now))
+            .await
+    }
+
+    /// See [`crate::Store::set_session_mfa_passed`].
+    pub async fn set_session_mfa_passed(&self, session_hash: &str) -> StoreResult<()> {
+        let session_hash = session_hash.to_string();
+        self.write(move |tx| sessions::set_mfa_passed(tx, &session_hash))
+            .await
+    }
+
+    /// See [`crate::Store::delete_session`].
+    pub async fn delete_session(&self, session_hash: &str) -> StoreResult<()> {
+        let session_hash = session_hash.to_string();
+        self.write(move |tx| sessions::delete(tx, &session_hash))
+            .await
+    }
+
+    /// See [`crate::Store::delete_expired_sessions`].
+    pub async fn delete_expired_sessions(
+        &self,
+        now: Timestamp,
+        idle_before: Timestamp,
+    ) -> StoreResult<u64> {
+        self.write(move |tx| sessions::delete_expired(tx, now, idle_before))
+            .await
+    }
+
+    /// See [`crate::Store::create_api_token`].
+    pub async fn create_api_token(&self, token: NewApiToken) -> StoreResult<()> {
+        self.write(move |tx| api_tokens::create(tx, &token)).await
+    }
+
+    /// See [`crate::Store::authenticate_api_token`].
+    pub async fn authenticate_api_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<TokenAuth> {
+        let token_hash = token_hash.to_string();
+        let mut auth = self
+            .read(move |tx| api_tokens::find_valid(tx, &token_hash, now))
+            .await?;
+        // Every request of a script carries its token: record a use at most once a minute,
+        // so authentication stays a read and does not queue behind the single writer.
+        let stale = auth.token.last_used_at.is_none_or(|at| {
+            now.duration_since(at) >= jiff::SignedDuration::from_secs(TOKEN_TOUCH_SECS)
+        });
+        if stale {
+            let token_id = auth.token.token_id.clone();
+            self.write(move |tx| api_tokens::touch(tx, &token_id, now))
+                .await?;
+            auth.token.last_used_at = Some(now);
+        }
+        Ok(auth)
+    }
+
+    /// See [`crate::Store::list_api_tokens`].
+    pub async fn list_api_tokens(
+        &self,
+        username: Option<&str>,
+        page: Page,
+    ) -> StoreResult<Paged<ApiToken>> {
+        let username = username.map(str::to_string);
+        self.read(move |tx| api_tokens::list(tx, username.as_deref(), page))
+            .await
+    }
+
+    /// See [`crate::Store::get_api_token`].
+    pub async fn get_api_token(&self, token_id: &str) -> StoreResult<ApiToken> {
+        let token_id = token_id.to_string();
+        self.read(move |tx| api_tokens::get(tx, &token_id)).await
+    }
+
+    /// See [`crate::Store::revoke_api_token`].
+    pub async fn revoke_api_token(&self, token_id: &str, now: Timestamp) -> StoreResult<()> {
+        let token_id = token_id.to_string();
+        self.write(move |tx| api_tokens::revoke(tx, &token_id, now))
             .await
     }
 }

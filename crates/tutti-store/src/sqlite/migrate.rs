@@ -38,6 +38,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0002_enrollment_token_groups.sql"),
         sha256: "e750db8e757d13504522ccd44e5f5ed34f07eb3b1274ea2567b4e642fef2c2ac",
     },
+    Migration {
+        version: 3,
+        name: "0003_accounts.sql",
+        sql: include_str!("../../migrations/0003_accounts.sql"),
+        sha256: "424e67377f236091f4c887fa5e30fff04e2892392ad51fe9c08b5d352ce8da15",
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

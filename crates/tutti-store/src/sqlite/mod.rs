@@ -7,9 +7,11 @@
 //! `tokio::task::spawn_blocking` so the server's runtime never blocks on disk. The
 //! submodules hold plain functions over a connection or transaction; `api.rs` wraps them.
 
+mod accounts;
 mod agents;
 mod anomalies;
 mod api;
+mod api_tokens;
 mod audit;
 mod events;
 mod inventory;
@@ -17,6 +19,7 @@ mod jobs;
 pub(crate) mod migrate;
 mod results;
 mod runs;
+mod sessions;
 mod sql;
 mod tokens;
 

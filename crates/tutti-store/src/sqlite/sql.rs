@@ -1,4 +1,4 @@
-//! Small helpers shared by the SQLite modules: dynamic filters, paging, JSON and id
+//! Small helpers shared by the SQLite modules: dynamic filters, paging, JSON, id and role
 //! decoding, and the projector position bookkeeping.
 
 use std::str::FromStr;
@@ -7,6 +7,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params, params_from_iter};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tutti_proto::role::Role;
 
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Page, Paged};
@@ -104,6 +105,12 @@ where
 {
     text.parse()
         .map_err(|err| StoreError::other_with(format!("stored id {text:?} is invalid"), err))
+}
+
+/// Decodes a stored role; a failure means a corrupt row.
+pub(super) fn parse_role(text: &str) -> StoreResult<Role> {
+    text.parse()
+        .map_err(|err| StoreError::other_with(format!("stored role {text:?} is invalid"), err))
 }
 
 /// Reads a stored `BIGINT` version as a `u32`.

@@ -1,0 +1,132 @@
+//! The access table: for every route of the router, who may call it. One table, one
+//! mechanism (`guard.rs` looks every request up here), so a route cannot be forgotten: a
+//! route without a row is refused for everybody, and the test
+//! `tests/access.rs::every_route_has_a_rule_and_each_role_gets_exactly_its_rights` walks
+//! every row with every role and fails when the router and this table disagree.
+
+use axum::http::Method;
+use tutti_proto::role::Role;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without credentials (health, login, enrollment with its own token).
+    Public,
+    /// Any signed-in account, even one that must still change its password or set up
+    /// MFA: the routes that let it do so.
+    SignedIn,
+    /// At least this role.
+    Role(Role),
+}
+
+use Access::{Public, SignedIn};
+
+const VIEWER: Access = Access::Role(Role::Viewer);
+const OPERATOR: Access = Access::Role(Role::Operator);
+const ADMIN: Access = Access::Role(Role::Admin);
+
+/// Every route: method, path template as the router matches it, access.
+pub const RULES: &[(&str, &str, Access)] = &[
+    ("GET", "/healthz", Public),
+    ("GET", "/readyz", Public),
+    ("GET", "/metrics", VIEWER),
+    ("GET", "/api/openapi.json", Public),
+    ("POST", "/api/v1/enroll", Public),
+    // Signing in and managing one's own sign-in.
+    ("POST", "/api/v1/auth/login", Public),
+    ("POST", "/api/v1/auth/token", Public),
+    ("GET", "/api/v1/auth/me", SignedIn),
+    ("POST", "/api/v1/auth/logout", SignedIn),
+    ("POST", "/api/v1/auth/logout-all", SignedIn),
+    ("POST", "/api/v1/auth/password", SignedIn),
+    ("POST", "/api/v1/auth/mfa/setup", SignedIn),
+    ("POST", "/api/v1/auth/mfa/confirm", SignedIn),
+    ("POST", "/api/v1/auth/mfa/disable", SignedIn),
+    // API tokens: everyone manages their own; admins see and revoke all.
+    ("GET", "/api/v1/tokens", VIEWER),
+    ("POST", "/api/v1/tokens", VIEWER),
+    ("DELETE", "/api/v1/tokens/{token_id}", VIEWER),
+    // Accounts.
+    ("GET", "/api/v1/accounts", ADMIN),
+    ("POST", "/api/v1/accounts", ADMIN),
+    ("PATCH", "/api/v1/accounts/{username}", ADMIN),
+    ("POST", "/api/v1/accounts/{username}/password-reset", ADMIN),
+    // The fleet.
+    ("GET", "/api/v1/agents", VIEWER),
+    ("GET", "/api/v1/agents/{agent_id}", VIEWER),
+    ("DELETE", "/api/v1/agents/{agent_id}", ADMIN),
+    ("PUT", "/api/v1/agents/{agent_id}/groups", OPERATOR),
+    ("GET", "/api/v1/agents/{agent_id}/inventory", VIEWER),
+    ("GET", "/api/v1/agents/{agent_id}/inventory/changes", VIEWER),
+    ("GET", "/api/v1/agents/{agent_id}/config", VIEWER),
+    ("GET", "/api/v1/groups", VIEWER),
+    ("POST", "/api/v1/groups", OPERATOR),
+    ("DELETE", "/api/v1/groups/{group}", OPERATOR),
+    ("GET", "/api/v1/inventory/packages", VIEWER),
+    // Jobs and runs.
+    ("GET", "/api/v1/jobs", VIEWER),
+    ("POST", "/api/v1/jobs", OPERATOR),
+    ("GET", "/api/v1/jobs/{job_id}", VIEWER),
+    ("DELETE", "/api/v1/jobs/{job_id}", OPERATOR),
+    ("GET", "/api/v1/jobs/{job_id}/versions", VIEWER),
+    ("POST", "/api/v1/jobs/{job_id}/revoke", OPERATOR),
+    ("GET", "/api/v1/runs", VIEWER),
+    ("POST", "/api/v1/runs", OPERATOR),
+    ("GET", "/api/v1/runs/{run_id}", VIEWER),
+    ("GET", "/api/v1/runs/{run_id}/results", VIEWER),
+    ("GET", "/api/v1/runs/{run_id}/results/{agent_id}", VIEWER),
+    ("POST", "/api/v1/runs/{run_id}/kill", OPERATOR),
+    ("GET", "/api/v1/runs/{run_id}/progress", VIEWER),
+    ("GET", "/api/v1/runs/{run_id}/output", VIEWER),
+    // Configuration layers.
+    ("GET", "/api/v1/config/global", VIEWER),
+    ("PUT", "/api/v1/config/global", OPERATOR),
+    ("DELETE", "/api/v1/config/global", OPERATOR),
+    ("GET", "/api/v1/config/groups/{group}", VIEWER),
+    ("PUT", "/api/v1/config/groups/{group}", OPERATOR),
+    ("DELETE", "/api/v1/config/groups/{group}", OPERATOR),
+    ("GET", "/api/v1/config/agents/{agent_id}", VIEWER),
+    ("PUT", "/api/v1/config/agents/{agent_id}", OPERATOR),
+    ("DELETE", "/api/v1/config/agents/{agent_id}", OPERATOR),
+    // Administration.
+    ("GET", "/api/v1/enrollment-tokens", ADMIN),
+    ("POST", "/api/v1/enrollment-tokens", ADMIN),
+    ("DELETE", "/api/v1/enrollment-tokens/{token_id}", ADMIN),
+    ("GET", "/api/v1/audit", VIEWER),
+    ("GET", "/api/v1/anomalies", VIEWER),
+];
+
+/// The rule for a request, `None` when the table has no row (refused for everybody).
+pub fn rule(method: &Method, path: &str) -> Option<Access> {
+    RULES
+        .iter()
+        .find(|(rule_method, rule_path, _)| *rule_method == method.as_str() && *rule_path == path)
+        .map(|(_, _, access)| *access)
+}
+
+/// Whether a method changes state (and so needs a CSRF token from a browser session and
+/// an audit record when refused).
+pub fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_is_unique_and_well_formed() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (method, path, _) in RULES {
+            assert!(seen.insert((method, path)), "{method} {path} has two rules");
+            assert!(path.starts_with('/'), "{path}");
+            assert!(
+                ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(method),
+                "{method}"
+            );
+        }
+        assert_eq!(rule(&Method::GET, "/api/v1/runs"), Some(VIEWER));
+        assert_eq!(rule(&Method::POST, "/api/v1/runs"), Some(OPERATOR));
+        assert_eq!(rule(&Method::PUT, "/api/v1/runs"), None);
+    }
+}
