@@ -3,14 +3,16 @@
 //! It turns the bus into tables (`projector/`: results, events, inventory, audit and
 //! heartbeats into `tutti-store`), operator requests into signed commands (`engine/`: runs,
 //! kills, revocations, expiry), and serves both over an HTTP API (`api/`, axum, one file
-//! per route group). `enroll.rs` and `tokens.rs` let agents join; `fleet_kv.rs` writes the
-//! KV buckets agents follow; `audit.rs` publishes an audit record for every change;
-//! `keys.rs` owns the command-signing key. `app.rs` holds the shared live resources and
-//! `server.rs` starts and stops everything.
+//! per route group). `auth/` signs operators in and holds the one access table every
+//! route is checked against; `actor.rs` is who a request comes from. `schedule/` parses
+//! schedule manifests and computes fire times (not yet wired to firing). `enroll.rs` and
+//! `tokens.rs` let agents join; `fleet_kv.rs` writes the KV buckets agents follow;
+//! `audit.rs` publishes an audit record for every change; `keys.rs` owns the
+//! command-signing key. `app.rs` holds the shared live resources and `server.rs` starts
+//! and stops everything.
 //!
 //! Libraries never read the environment or signals: [`run`] takes a parsed
-//! [`ServerConfig`], a bound listener and a shutdown future. Authentication is not here
-//! yet (issue 7); `actor.rs` is the seam it plugs into. The crate README records the
+//! [`ServerConfig`], a bound listener and a shutdown future. The crate README records the
 //! design decisions.
 
 pub mod actor;
@@ -27,6 +29,7 @@ pub mod keys;
 pub mod manifest;
 pub mod metrics;
 pub mod projector;
+pub mod schedule;
 pub mod server;
 pub mod tokens;
 

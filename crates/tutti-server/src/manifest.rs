@@ -428,14 +428,16 @@ pub fn parse_json(bytes: &[u8]) -> Result<Vec<ParsedJob>, ManifestError> {
     }])
 }
 
-struct Document<'a> {
-    text: &'a str,
+/// One document of a YAML stream (shared with `schedule/spec.rs`).
+pub(crate) struct Document<'a> {
+    /// Its text, comments included.
+    pub(crate) text: &'a str,
     /// Lines before the document in the whole stream.
-    line_offset: usize,
+    pub(crate) line_offset: usize,
 }
 
 /// Splits a stream at `---` lines, keeping each document's text and first line.
-fn split_documents(text: &str) -> Vec<Document<'_>> {
+pub(crate) fn split_documents(text: &str) -> Vec<Document<'_>> {
     let mut documents = Vec::new();
     let mut start = 0;
     let mut start_line = 0;
@@ -458,17 +460,25 @@ fn split_documents(text: &str) -> Vec<Document<'_>> {
     documents
 }
 
-fn is_blank_document(text: &str) -> bool {
+/// Whether a document holds nothing but blank lines and comments.
+pub(crate) fn is_blank_document(text: &str) -> bool {
     text.lines().all(|line| {
         let line = line.trim();
         line.is_empty() || line.starts_with('#')
     })
 }
 
-fn parse_yaml_document(document: &Document<'_>) -> Result<JobManifest, ManifestError> {
+/// Deserialises one document strictly; errors carry the whole stream's line and column.
+pub(crate) fn parse_document<T: serde::de::DeserializeOwned>(
+    document: &Document<'_>,
+) -> Result<T, ManifestError> {
     let options = serde_saphyr::options! { with_snippet: false };
-    let manifest: JobManifest = serde_saphyr::from_str_with_options(document.text, options)
-        .map_err(|err| yaml_error(&err, document.line_offset))?;
+    serde_saphyr::from_str_with_options(document.text, options)
+        .map_err(|err| yaml_error(&err, document.line_offset))
+}
+
+fn parse_yaml_document(document: &Document<'_>) -> Result<JobManifest, ManifestError> {
+    let manifest: JobManifest = parse_document(document)?;
     manifest.spec().check().map_err(|message| ManifestError {
         message: format!(
             "line {}, column 1: invalid job {}: {message}",
