@@ -44,6 +44,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0003_accounts.sql"),
         sha256: "424e67377f236091f4c887fa5e30fff04e2892392ad51fe9c08b5d352ce8da15",
     },
+    Migration {
+        version: 4,
+        name: "0004_schedules_and_freeze.sql",
+        sql: include_str!("../../migrations/0004_schedules_and_freeze.sql"),
+        sha256: "51bf6e33675f4e1f59269b44a418634784bdd81d306d9a9e5f351d478f348215",
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
