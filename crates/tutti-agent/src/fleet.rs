@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use jiff::Timestamp;
 use tutti_proto::config::{AgentConfig, EffectiveConfig, layered};
 use tutti_proto::fleet::{FleetFreeze, GroupMembership};
 use tutti_proto::kv_keys::{self, ConfigKey, RevocationKey};
@@ -22,8 +23,9 @@ pub struct FleetView {
     pub revoked_jobs: HashSet<JobId>,
     /// Runs killed or aborted.
     pub revoked_runs: HashSet<RunId>,
-    /// Whether scheduled commands are frozen.
-    pub frozen: bool,
+    /// The fleet freeze as last written, if any. Whether it is in force depends on the
+    /// time, so it is kept whole and asked at the gate ([`FleetView::frozen_at`]).
+    pub freeze: Option<FleetFreeze>,
     /// The layered configuration in effect.
     pub config: EffectiveConfig,
     /// Whether every bucket behind the view has been confirmed in sync with the broker at
@@ -40,10 +42,18 @@ impl FleetView {
             groups: sorted(groups),
             revoked_jobs: HashSet::new(),
             revoked_runs: HashSet::new(),
-            frozen: false,
+            freeze: None,
             config: layered(&none, &[], &none),
             synced: false,
         }
+    }
+
+    /// Whether scheduled commands are frozen at `now`: a freeze with an `until` in the past
+    /// has ended even if no newer value has arrived.
+    pub fn frozen_at(&self, now: Timestamp) -> bool {
+        self.freeze
+            .as_ref()
+            .is_some_and(|freeze| freeze.in_force(now))
     }
 }
 
@@ -74,7 +84,7 @@ impl FleetEntries {
             groups,
             revoked_jobs,
             revoked_runs,
-            frozen: self.freeze.as_ref().is_some_and(|freeze| freeze.frozen),
+            freeze: self.freeze.clone(),
             synced: false,
         }
     }

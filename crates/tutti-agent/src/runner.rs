@@ -3,7 +3,8 @@
 //!
 //! Gates, checked just before a command starts, each answered with `skipped` and a reason:
 //! the run was killed (locally recorded or revoked in KV), the job was revoked, the run's
-//! deadline passed, or the command was fired by a schedule while the fleet is frozen.
+//! deadline passed, or the command was fired by a schedule while a fleet freeze is in force
+//! (judged at the gate's `now`, so a freeze whose `until` has passed no longer holds).
 //! Execution is bounded by the layered `concurrency` and paused while the outbox is over
 //! its bound (results are never dropped; new work waits instead).
 
@@ -226,7 +227,7 @@ pub fn gate(
     if run.deadline.is_some_and(|deadline| deadline < now) {
         return Some(SkipReason::DeadlinePassed);
     }
-    if run.scheduled && fleet.frozen {
+    if run.scheduled && fleet.frozen_at(now) {
         return Some(SkipReason::Frozen);
     }
     None
@@ -586,6 +587,7 @@ fn floor_char_boundary(text: &str, mut index: usize) -> usize {
 mod tests {
     use super::*;
     use tutti_proto::command::{JobRef, Shell};
+    use tutti_proto::fleet::FleetFreeze;
     use tutti_proto::{GroupName, JobId};
 
     fn run_command() -> RunCommand {
@@ -632,7 +634,7 @@ mod tests {
             ..run.clone()
         };
         assert_eq!(gate(&scheduled, &fleet, false, now), None);
-        fleet.frozen = true;
+        fleet.freeze = Some(freeze(None));
         assert_eq!(
             gate(&scheduled, &fleet, false, now),
             Some(SkipReason::Frozen)
@@ -647,6 +649,47 @@ mod tests {
         assert_eq!(gate(&run, &fleet, false, now), Some(SkipReason::Revoked));
         fleet.revoked_runs.insert(run.run_id);
         assert_eq!(gate(&run, &fleet, false, now), Some(SkipReason::Killed));
+    }
+
+    fn freeze(until: Option<Timestamp>) -> FleetFreeze {
+        FleetFreeze {
+            frozen: true,
+            until,
+            at: Timestamp::UNIX_EPOCH,
+            actor: "alice".into(),
+            reason: "incident".into(),
+        }
+    }
+
+    /// The freeze is judged with the gate's `now`, not when the value arrived: the same
+    /// view stops freezing once `until` has passed.
+    #[test]
+    fn a_freeze_with_until_holds_scheduled_commands_only_before_it() {
+        let now = Timestamp::now();
+        let hour = jiff::SignedDuration::from_hours(1);
+        let manual = run_command();
+        let scheduled = RunCommand {
+            scheduled: true,
+            ..run_command()
+        };
+        let mut fleet = FleetView::initial(Vec::new());
+        let check =
+            |fleet: &FleetView, run: &RunCommand, at: Timestamp| gate(run, fleet, false, at);
+
+        fleet.freeze = Some(freeze(Some(now + hour)));
+        assert_eq!(check(&fleet, &scheduled, now), Some(SkipReason::Frozen));
+        assert_eq!(check(&fleet, &scheduled, now + hour), None, "ends at until");
+        assert_eq!(check(&fleet, &manual, now), None);
+
+        fleet.freeze = Some(freeze(Some(now - hour)));
+        assert_eq!(check(&fleet, &scheduled, now), None, "until has passed");
+        assert_eq!(check(&fleet, &manual, now), None);
+
+        fleet.freeze = Some(FleetFreeze {
+            frozen: false,
+            ..freeze(None)
+        });
+        assert_eq!(check(&fleet, &scheduled, now), None, "lifted");
     }
 
     #[test]

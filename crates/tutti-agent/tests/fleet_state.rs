@@ -1,6 +1,7 @@
 //! Fleet state from KV: joining a group mid-stream misses nothing and duplicates nothing,
-//! revoked jobs are skipped, layered configuration applies live, and an agent booting with
-//! the broker down follows its last known configuration.
+//! revoked jobs are skipped, a fleet freeze holds scheduled commands until its `until`,
+//! layered configuration applies live, and an agent booting with the broker down follows
+//! its last known configuration.
 
 mod common;
 
@@ -9,9 +10,9 @@ use std::time::Duration;
 use common::{Fleet, all, group};
 use tokio::sync::watch;
 use tutti_agent::fleet::FleetView;
-use tutti_proto::catalog::{CONFIG_BUCKET, GROUPS_BUCKET, REVOCATIONS_BUCKET};
+use tutti_proto::catalog::{CONFIG_BUCKET, FLEET_BUCKET, GROUPS_BUCKET, REVOCATIONS_BUCKET};
 use tutti_proto::config::AgentConfig;
-use tutti_proto::fleet::{GroupMembership, Revocation};
+use tutti_proto::fleet::{FleetFreeze, GroupMembership, Revocation};
 use tutti_proto::result::{ResultStatus, SkipReason};
 use tutti_proto::{AgentId, GroupName, kv_keys};
 
@@ -104,6 +105,63 @@ async fn a_job_revoked_while_the_agent_was_off_is_skipped() {
             reason: SkipReason::Revoked
         }
     );
+}
+
+/// The freeze is written once, with an `until` a few seconds ahead, and never lifted: the
+/// agent must end it by its own clock. Commands queued before the agent starts are gated
+/// right after its first sync, well inside the freeze.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freeze_skips_scheduled_commands_until_its_until() {
+    let fleet = Fleet::start().await;
+    let spec = fleet.enroll("batch-1", &[]).await;
+    let until = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(6);
+    let freeze = FleetFreeze {
+        frozen: true,
+        until: Some(until),
+        at: jiff::Timestamp::now(),
+        actor: "ops".into(),
+        reason: "release window".into(),
+    };
+    put_json(&fleet, FLEET_BUCKET, &kv_keys::fleet_freeze(), &freeze).await;
+    let scheduled = |run: &mut tutti_proto::command::RunCommand| run.scheduled = true;
+    let (held, command) = fleet.command_with(all(), "echo held", scheduled);
+    fleet.publish(&command).await;
+    let (manual, command) = fleet.run_command(all(), "echo manual");
+    fleet.publish(&command).await;
+
+    let running = spec.start();
+    let results = fleet.results(2).await;
+    let status_of = |results: &[tutti_proto::result::RunResult], run_id| {
+        let result = results.iter().find(|r| r.run_id == run_id).expect("result");
+        (result.status.clone(), result.finished_at)
+    };
+    let (status, gated_at) = status_of(&results, held);
+    assert!(
+        gated_at < until,
+        "the agent gated the command only at {gated_at}, after the freeze ended ({until}); too slow a machine for this test"
+    );
+    assert_eq!(
+        status,
+        ResultStatus::Skipped {
+            reason: SkipReason::Frozen
+        }
+    );
+    assert_eq!(
+        status_of(&results, manual).0,
+        ResultStatus::Succeeded,
+        "manual runs pass a freeze"
+    );
+
+    // Waiting for the clock is the scenario here: nothing is written when `until` passes.
+    let remaining = until.duration_since(jiff::Timestamp::now());
+    if let Ok(remaining) = Duration::try_from(remaining) {
+        tokio::time::sleep(remaining + Duration::from_millis(200)).await;
+    }
+    let (after, command) = fleet.command_with(all(), "echo after", scheduled);
+    fleet.publish(&command).await;
+    let results = fleet.results(3).await;
+    running.stop().await;
+    assert_eq!(status_of(&results, after).0, ResultStatus::Succeeded);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,6 +90,19 @@ pub(crate) enum Command {
     ///   tutti config set agent web-01 concurrency=    (empty value: unset, inherit again)
     #[command(verbatim_doc_comment)]
     Config(ConfigArgs),
+    /// Freeze the fleet, lift the freeze, or show it.
+    ///
+    /// While a freeze is in force, agents skip runs fired by schedules and the server fires
+    /// none; manual runs (`tutti run`) still run and are marked as run during the freeze.
+    /// A freeze lasts until `tutti freeze off`, or ends by itself at --until / after --for.
+    ///
+    /// Examples:
+    ///   tutti freeze on --reason "release 4.2" --for 2h
+    ///   tutti freeze on --reason "incident 42" --until 2026-05-01T18:00:00Z
+    ///   tutti freeze status --json
+    ///   tutti freeze off
+    #[command(verbatim_doc_comment)]
+    Freeze(FreezeArgs),
     /// The audit log: who did what, newest first.
     ///
     /// Examples:
@@ -544,6 +557,41 @@ pub(crate) enum ConfigAction {
         #[arg(required = true, num_args = 2.., value_name = "SCOPE KEY=VALUE")]
         words: Vec<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FreezeArgs {
+    #[command(subcommand)]
+    pub(crate) action: FreezeAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FreezeAction {
+    /// Freeze the fleet (admin), or replace the current freeze.
+    ///
+    /// Examples:
+    ///   tutti freeze on --reason "release 4.2" --for 2h
+    ///   tutti freeze on --reason "incident 42"    (until `tutti freeze off`)
+    #[command(verbatim_doc_comment)]
+    On {
+        /// Why, shown with the freeze and in the audit log (at most 500 characters).
+        #[arg(long)]
+        reason: String,
+        /// End the freeze by itself at this time (RFC 3339, e.g. `2026-05-01T18:00:00Z`).
+        #[arg(long, value_name = "TIME", conflicts_with = "duration")]
+        until: Option<String>,
+        /// End the freeze by itself after this long, e.g. `30m`, `2h`, `1d`.
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+    },
+    /// Lift the freeze (admin); schedules fire again.
+    ///
+    /// Example: `tutti freeze off`
+    Off,
+    /// Show whether the fleet is frozen, since when, by whom, until when and why.
+    ///
+    /// Example: `tutti freeze status --json`
+    Status,
 }
 
 #[derive(Debug, Args)]

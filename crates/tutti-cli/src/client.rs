@@ -149,6 +149,12 @@ impl ApiClient {
         self.send_raw(request).await.map(|_| ())
     }
 
+    /// `DELETE /api/v1/<path>` for routes that answer with a JSON body, decoded as `T`.
+    pub(crate) async fn delete_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        let request = self.http.delete(self.url(path));
+        self.send(request).await
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}/api/v1/{}", self.base, path.trim_start_matches('/'))
     }

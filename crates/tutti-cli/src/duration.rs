@@ -1,5 +1,5 @@
 //! Durations as operators type them on the command line (`30`, `30s`, `5m`, `2h`, `7d`),
-//! shared by `run --timeout` and `enroll-token create --expires`.
+//! shared by `run --timeout`, `enroll-token create --expires` and `freeze on --for`.
 
 use crate::client::CliError;
 

@@ -720,6 +720,71 @@ async fn enroll_tokens_config_inventory_and_audit() {
     expect_code(&bad_time, 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freeze_on_status_and_off() {
+    let nats = TestNats::start();
+    let server = TestServer::start(&nats).await;
+    let home = TempDir::new().unwrap();
+    let cli = async |args: &[&str]| tutti(home.path(), Some(&server), args).await;
+
+    let status = parse(&expect_code(&cli(&["freeze", "status", "--json"]).await, 0));
+    assert_eq!(status["in_force"], false, "{status:#}");
+
+    let on = cli(&["freeze", "on", "--reason", "release 4.2", "--for", "2h"]).await;
+    let line = expect_code(&on, 0);
+    assert!(
+        line.starts_with("frozen since ")
+            && line.contains(" until ")
+            && line.contains("— release 4.2"),
+        "{line}"
+    );
+    let status = parse(&expect_code(&cli(&["freeze", "status", "--json"]).await, 0));
+    assert_eq!(
+        (&status["frozen"], &status["in_force"], &status["reason"]),
+        (
+            &Value::Bool(true),
+            &Value::Bool(true),
+            &Value::from("release 4.2")
+        ),
+        "{status:#}"
+    );
+    let until: jiff::Timestamp = status["until"].as_str().unwrap().parse().unwrap();
+    let ahead = until.duration_since(jiff::Timestamp::now());
+    assert!(
+        ahead > jiff::SignedDuration::from_mins(110)
+            && ahead <= jiff::SignedDuration::from_hours(2),
+        "--for 2h gave {until}"
+    );
+    let line = expect_code(&cli(&["freeze", "status"]).await, 0);
+    assert!(line.contains("by admin/testkit until"), "{line}");
+
+    // Mistakes are usage errors, caught before the server is asked.
+    let both = cli(&[
+        "freeze",
+        "on",
+        "--reason",
+        "x",
+        "--for",
+        "1h",
+        "--until",
+        "2099-01-01T00:00:00Z",
+    ])
+    .await;
+    expect_code(&both, 2);
+    expect_code(
+        &cli(&["freeze", "on", "--reason", "x", "--until", "soon"]).await,
+        2,
+    );
+
+    let off = parse(&expect_code(&cli(&["freeze", "off", "--json"]).await, 0));
+    assert_eq!(
+        (&off["frozen"], &off["in_force"]),
+        (&Value::Bool(false), &Value::Bool(false))
+    );
+    let line = expect_code(&cli(&["freeze", "status"]).await, 0);
+    assert!(line.starts_with("not frozen (lifted "), "{line}");
+}
+
 #[tokio::test]
 async fn completions_cover_the_command_tree() {
     let home = TempDir::new().unwrap();

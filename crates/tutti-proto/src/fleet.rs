@@ -30,12 +30,16 @@ pub struct Revocation {
     pub reason: String,
 }
 
-/// `tutti_fleet` / `freeze`: while `frozen`, agents skip commands with `scheduled` set
-/// and the server fires no schedules.
+/// `tutti_fleet` / `freeze`: while the freeze is in force ([`FleetFreeze::in_force`]),
+/// agents skip commands with `scheduled` set and the server fires no schedules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FleetFreeze {
     /// Whether the fleet is frozen.
     pub frozen: bool,
+    /// When the freeze ends by itself; `None` keeps it until it is lifted. Absent in
+    /// values written before the field existed, which therefore stay indefinite.
+    #[serde(default)]
+    pub until: Option<Timestamp>,
     /// When the state was last changed.
     pub at: Timestamp,
     /// Who changed it.
@@ -44,6 +48,15 @@ pub struct FleetFreeze {
     /// Why, for the operator.
     #[serde(default)]
     pub reason: String,
+}
+
+impl FleetFreeze {
+    /// Whether the freeze holds at `now`. Every reader (agent gate, scheduler, run
+    /// creation) asks with its own clock at the moment it decides, not when the value
+    /// arrived, so an expired freeze ends without anyone writing the key.
+    pub fn in_force(&self, now: Timestamp) -> bool {
+        self.frozen && self.until.is_none_or(|until| now < until)
+    }
 }
 
 #[cfg(test)]
@@ -63,15 +76,51 @@ mod tests {
 
         let freeze = FleetFreeze {
             frozen: true,
+            until: Some("2024-05-01T14:00:00Z".parse().unwrap()),
             at: "2024-05-01T12:00:00Z".parse().unwrap(),
             actor: "alice".to_string(),
             reason: "incident".to_string(),
         };
         let json = serde_json::to_string(&freeze).unwrap();
         assert_eq!(serde_json::from_str::<FleetFreeze>(&json).unwrap(), freeze);
+        let indefinite = FleetFreeze {
+            until: None,
+            ..freeze.clone()
+        };
+        let json = serde_json::to_string(&indefinite).unwrap();
+        assert_eq!(
+            serde_json::from_str::<FleetFreeze>(&json).unwrap(),
+            indefinite
+        );
+
+        // A value written before `until` existed decodes as an indefinite freeze.
+        let json = r#"{"frozen": true, "at": "2024-05-01T12:00:00Z", "actor": "alice", "reason": "incident"}"#;
+        assert_eq!(
+            serde_json::from_str::<FleetFreeze>(json).unwrap(),
+            indefinite
+        );
 
         let json = r#"{"at": "2024-05-01T12:00:00Z", "until": "never"}"#;
         let revocation: Revocation = serde_json::from_str(json).unwrap();
         assert!(revocation.actor.is_empty());
+    }
+
+    #[test]
+    fn a_freeze_is_in_force_while_frozen_and_before_until() {
+        let at: Timestamp = "2024-05-01T12:00:00Z".parse().unwrap();
+        let until: Timestamp = "2024-05-01T14:00:00Z".parse().unwrap();
+        let freeze = |frozen, until| FleetFreeze {
+            frozen,
+            until,
+            at,
+            actor: String::new(),
+            reason: String::new(),
+        };
+        let before = until - jiff::SignedDuration::from_secs(1);
+        assert!(freeze(true, None).in_force(until));
+        assert!(freeze(true, Some(until)).in_force(before));
+        assert!(!freeze(true, Some(until)).in_force(until), "ends at until");
+        assert!(!freeze(false, None).in_force(before));
+        assert!(!freeze(false, Some(until)).in_force(before));
     }
 }

@@ -1,5 +1,6 @@
 //! Writes to the KV buckets agents follow: group membership (`tutti_groups`), revocations
-//! (`tutti_revocations`) and configuration layers (`tutti_config`).
+//! (`tutti_revocations`), configuration layers (`tutti_config`) and the fleet freeze
+//! (`tutti_fleet`).
 //!
 //! The store holds the server's view for queries; these buckets are what agents act on,
 //! so every change is written to both, store first (so a failed KV write can be retried by
@@ -10,9 +11,9 @@ use std::time::Duration;
 use async_nats::jetstream;
 use bytes::Bytes;
 use tutti_kv::Bucket;
-use tutti_proto::catalog::{CONFIG_BUCKET, GROUPS_BUCKET, REVOCATIONS_BUCKET};
+use tutti_proto::catalog::{CONFIG_BUCKET, FLEET_BUCKET, GROUPS_BUCKET, REVOCATIONS_BUCKET};
 use tutti_proto::config::AgentConfig;
-use tutti_proto::fleet::{GroupMembership, Revocation};
+use tutti_proto::fleet::{FleetFreeze, GroupMembership, Revocation};
 use tutti_proto::{AgentId, GroupName, JobId, RunId, kv_keys};
 
 use crate::error::{Error, Result};
@@ -23,6 +24,7 @@ pub struct FleetKv {
     groups: Bucket,
     revocations: Bucket,
     config: Bucket,
+    fleet: Bucket,
 }
 
 /// A configuration layer's scope.
@@ -49,10 +51,14 @@ impl ConfigScope {
 impl FleetKv {
     /// Opens the buckets (they exist once `ensure_resources` ran).
     pub async fn open(js: &jetstream::Context, timeout: Duration) -> anyhow::Result<FleetKv> {
+        // Boxed one by one: inline, the opens made the server's start future large enough
+        // for clippy's `large_futures`.
+        let open = move |name| Box::pin(Bucket::open(js, name, timeout));
         Ok(FleetKv {
-            groups: Bucket::open(js, GROUPS_BUCKET, timeout).await?,
-            revocations: Bucket::open(js, REVOCATIONS_BUCKET, timeout).await?,
-            config: Bucket::open(js, CONFIG_BUCKET, timeout).await?,
+            groups: open(GROUPS_BUCKET).await?,
+            revocations: open(REVOCATIONS_BUCKET).await?,
+            config: open(CONFIG_BUCKET).await?,
+            fleet: open(FLEET_BUCKET).await?,
         })
     }
 
@@ -106,6 +112,26 @@ impl FleetKv {
     /// Deletes one configuration layer.
     pub async fn delete_config(&self, scope: &ConfigScope) -> Result<()> {
         Ok(self.config.delete(&scope.key()).await?)
+    }
+
+    /// The fleet freeze as last written; `None` when it never was. Whether it is in force
+    /// is the caller's question ([`FleetFreeze::in_force`]), asked with its own clock.
+    pub async fn get_freeze(&self) -> Result<Option<FleetFreeze>> {
+        let key = kv_keys::fleet_freeze();
+        let Some(bytes) = self.fleet.get(&key).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|err| Error::internal(&format!("fleet value {key}"), err))
+    }
+
+    /// Writes the fleet freeze (lifting it writes `frozen: false`, keeping who and when).
+    pub async fn put_freeze(&self, freeze: &FleetFreeze) -> Result<()> {
+        self.fleet
+            .put(&kv_keys::fleet_freeze(), to_json(freeze)?)
+            .await?;
+        Ok(())
     }
 }
 

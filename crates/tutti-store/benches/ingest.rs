@@ -76,6 +76,8 @@ impl Bench {
             targets_spec: serde_json::json!({ "all": true }),
             deadline: None,
             scheduled: false,
+            schedule_name: None,
+            during_freeze: false,
         };
         self.runtime
             .block_on(self.store.create_run(run, agents.clone()))

@@ -37,6 +37,7 @@ pub use model::jobs::{Job, JobDraft, JobVersion, PutJobOutcome};
 pub use model::runs::{
     CommandPublished, Covers, NewRun, Run, RunDetail, RunQuery, StoredResult, Target, TargetQuery,
 };
+pub use model::schedules::{PutScheduleOutcome, Schedule, ScheduleDraft, ScheduleFire};
 pub use model::tokens::{EnrollmentToken, NewEnrollmentToken};
 pub use page::{MAX_PAGE_LIMIT, Page, Paged, SortDir};
 pub use sqlite::SqliteStore;

@@ -29,6 +29,7 @@ use crate::model::jobs::{Job, JobDraft, JobVersion, PutJobOutcome};
 use crate::model::runs::{
     CommandPublished, NewRun, Run, RunDetail, RunQuery, StoredResult, Target, TargetQuery,
 };
+use crate::model::schedules::{PutScheduleOutcome, Schedule, ScheduleDraft, ScheduleFire};
 use crate::model::tokens::{EnrollmentToken, NewEnrollmentToken};
 use crate::page::{Page, Paged};
 use crate::sqlite::SqliteStore;
@@ -240,4 +241,23 @@ dispatch! {
     /// Revokes an API token; revoking twice keeps the first time. `NotFound` when it does
     /// not exist.
     fn revoke_api_token(&self, token_id: &str, now: Timestamp) -> ();
+
+    /// Creates a schedule, or replaces its definition, text and enabled flag (reviving a
+    /// deleted one). A change of the text alone is `Unchanged` but stores the new text.
+    fn put_schedule(&self, draft: ScheduleDraft, actor: &str, now: Timestamp) -> PutScheduleOutcome;
+    /// A live schedule; `NotFound` when absent or deleted.
+    fn get_schedule(&self, name: &str) -> Schedule;
+    /// Live schedules by name, only the enabled ones when asked.
+    fn list_schedules(&self, only_enabled: bool, page: Page) -> Paged<Schedule>;
+    /// Turns a schedule on or off; `NotFound` when absent or deleted.
+    fn set_schedule_enabled(&self, name: &str, enabled: bool, now: Timestamp) -> ();
+    /// Deletes a schedule; its fires and runs stay. `NotFound` when absent or deleted.
+    fn delete_schedule(&self, name: &str, now: Timestamp) -> ();
+    /// Claims the fire of `name` at `fire_at`: `true` for the first claim, `false` for any
+    /// later one (by this server or another), which must then not fire.
+    fn claim_schedule_fire(&self, name: &str, fire_at: Timestamp, now: Timestamp) -> bool;
+    /// Records the run a claimed fire created, or why it created none.
+    fn settle_schedule_fire(&self, name: &str, fire_at: Timestamp, run_id: Option<String>, skipped: Option<String>) -> ();
+    /// A schedule's fires, newest first.
+    fn list_schedule_fires(&self, name: &str, page: Page) -> Paged<ScheduleFire>;
 }

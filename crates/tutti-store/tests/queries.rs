@@ -1,5 +1,6 @@
-//! The read side: pagination is exact and bounded, filters select what they say, and the
-//! run engine's kill, revoke and expiry show up in run lists.
+//! The read side: pagination is exact and bounded, filters select what they say, runs keep
+//! their schedule name and freeze mark, and the run engine's kill, revoke and expiry show
+//! up in run lists.
 
 mod common;
 
@@ -225,6 +226,50 @@ async fn runs_list_filters_and_pages_newest_first() {
         })
         .await,
         11
+    );
+}
+
+#[tokio::test]
+async fn a_run_keeps_its_schedule_name_and_freeze_mark() {
+    let db = TestDb::open().await;
+    let store = &db.store;
+    put_job(store, "uptime", "uptime").await;
+    let mut fired = new_run(run_id(1), "uptime", 10);
+    fired.scheduled = true;
+    fired.schedule_name = Some("nightly-uptime".to_string());
+    let mut frozen = new_run(run_id(2), "uptime", 20);
+    frozen.during_freeze = true;
+    let plain = new_run(run_id(3), "uptime", 30);
+    for new in [fired, frozen, plain] {
+        store.create_run(new, vec![agent("web-01")]).await.unwrap();
+    }
+
+    let run = |n| async move { store.get_run(&run_id(n)).await.unwrap().run };
+    let fired = run(1).await;
+    assert_eq!(fired.schedule_name.as_deref(), Some("nightly-uptime"));
+    assert!(!fired.during_freeze);
+    let frozen = run(2).await;
+    assert_eq!((frozen.schedule_name, frozen.during_freeze), (None, true));
+    let plain = run(3).await;
+    assert_eq!((plain.schedule_name, plain.during_freeze), (None, false));
+
+    // The list decodes the same columns, and the API serialises both fields.
+    let listed = store.list_runs(&RunQuery::default()).await.unwrap();
+    let json = serde_json::to_value(&listed.items).unwrap();
+    let marks: Vec<_> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| (run["schedule_name"].clone(), run["during_freeze"].clone()))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (serde_json::Value::Null, false.into()),
+            (serde_json::Value::Null, true.into()),
+            ("nightly-uptime".into(), false.into()),
+        ],
+        "newest first"
     );
 }
 

@@ -7,6 +7,7 @@ mod audit;
 mod completions;
 mod config;
 mod enroll_token;
+mod freeze;
 mod inventory;
 mod jobs;
 mod login;
@@ -69,6 +70,7 @@ async fn over_http(client: &ApiClient, command: Command, json: bool) -> Result<E
         Command::Inventory(args) => inventory::inventory(client, args, json).await.map(done),
         Command::Config(args) => config::config(client, args, json).await.map(done),
         Command::Audit(args) => audit::audit(client, args, json).await.map(done),
+        Command::Freeze(args) => freeze::freeze(client, args.action, json).await.map(done),
         Command::EnrollToken(args) => enroll_token::enroll_token(client, args.action, json)
             .await
             .map(done),

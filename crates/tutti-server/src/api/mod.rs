@@ -20,6 +20,7 @@ pub mod auth;
 pub mod enroll;
 pub mod error;
 pub mod fleet_config;
+pub mod freeze;
 pub mod groups;
 pub mod health;
 pub mod inventory;
@@ -28,6 +29,7 @@ pub mod json;
 pub mod live;
 pub mod openapi;
 pub mod runs;
+pub mod schedules;
 pub mod tokens;
 
 use std::str::FromStr;
@@ -110,6 +112,12 @@ pub fn router(app: App) -> Router {
         .route("/runs/{run_id}/progress", get(live::progress))
         .route("/runs/{run_id}/output", get(live::output))
         .route("/inventory/packages", get(inventory::search))
+        .route(
+            "/fleet/freeze",
+            get(freeze::status)
+                .put(freeze::freeze)
+                .delete(freeze::unfreeze),
+        )
         .route(
             "/config/global",
             get(fleet_config::get_global)

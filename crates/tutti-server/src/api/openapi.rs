@@ -9,8 +9,8 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use crate::api::{
-    accounts, agents, api_tokens, audit_log, auth, enroll, error, fleet_config, groups, health,
-    inventory, jobs, live, runs, tokens,
+    accounts, agents, api_tokens, audit_log, auth, enroll, error, fleet_config, freeze, groups,
+    health, inventory, jobs, live, runs, tokens,
 };
 
 /// The API description.
@@ -55,6 +55,9 @@ use crate::api::{
         fleet_config::get_agent,
         fleet_config::put_agent,
         fleet_config::delete_agent,
+        freeze::status,
+        freeze::freeze,
+        freeze::unfreeze,
         groups::list,
         groups::create,
         groups::delete,
@@ -97,6 +100,8 @@ use crate::api::{
         agents::SetGroups,
         groups::NewGroup,
         fleet_config::ConfigLayer,
+        freeze::FreezeRequest,
+        freeze::FreezeState,
         crate::tokens::TokenRequest,
         crate::tokens::CreatedToken,
         auth::Credentials,

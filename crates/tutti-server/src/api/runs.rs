@@ -117,10 +117,13 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<CreatedRun>)> {
     let targets = request.targets.clone();
     let created = engine::create_run(&app, request, &actor).await?;
-    let summary = serde_json::json!({
+    let mut summary = serde_json::json!({
         "job_id": created.job_id, "job_version": created.job_version,
         "targets": targets, "n_targets": created.n_targets,
     });
+    if created.during_freeze {
+        summary["during_freeze"] = true.into();
+    }
     app.auditor
         .succeeded(
             &actor,

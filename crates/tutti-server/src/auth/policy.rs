@@ -63,6 +63,10 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/groups", OPERATOR),
     ("DELETE", "/api/v1/groups/{group}", OPERATOR),
     ("GET", "/api/v1/inventory/packages", VIEWER),
+    // The fleet freeze holds every scheduled run, so changing it is for admins.
+    ("GET", "/api/v1/fleet/freeze", VIEWER),
+    ("PUT", "/api/v1/fleet/freeze", ADMIN),
+    ("DELETE", "/api/v1/fleet/freeze", ADMIN),
     // Jobs and runs.
     ("GET", "/api/v1/jobs", VIEWER),
     ("POST", "/api/v1/jobs", OPERATOR),

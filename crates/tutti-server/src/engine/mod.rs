@@ -6,6 +6,8 @@
 //!   published, so a result that comes back at once always finds its target. If the
 //!   publish then fails, the run is killed in the store (its targets end `skipped`,
 //!   reason `killed`) and the client gets 503, rather than targets left queued forever.
+//!   A manual run created while a fleet freeze is in force is allowed (agents only hold
+//!   scheduled commands) but stored with `during_freeze`.
 //! - **kill**: the run is written to the revocations KV first (agents that catch up later
 //!   skip it even if they never see the kill message), then a signed kill is published on
 //!   the subjects the run went to, then queued and delivered targets are skipped in the
@@ -64,6 +66,8 @@ pub struct CreatedRun {
     pub n_targets: usize,
     /// Subjects the command was published on.
     pub subjects: Vec<String>,
+    /// Created while a fleet freeze was in force (allowed for manual runs, and marked).
+    pub during_freeze: bool,
 }
 
 /// What a kill did.
@@ -90,15 +94,19 @@ pub async fn create_run(app: &App, request: RunRequest, actor: &Actor) -> Result
         JobChoice::Anonymous(spec) => anonymous_job(app, spec, actor).await?,
     };
     let run_id = RunId::new(ulid::Ulid::new());
+    let created_at = Timestamp::now();
+    let during_freeze = freeze_in_force(app, created_at).await?;
     let new_run = NewRun {
         run_id,
         job_id: job_id.clone(),
         job_version,
-        created_at: Timestamp::now(),
+        created_at,
         created_by: actor.name.clone(),
         targets_spec: to_json(&request.targets)?,
         deadline: request.deadline,
         scheduled: false,
+        schedule_name: None,
+        during_freeze,
     };
     app.store
         .create_run(new_run, resolution.agents.clone())
@@ -108,14 +116,23 @@ pub async fn create_run(app: &App, request: RunRequest, actor: &Actor) -> Result
     app.metrics
         .runs_created
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    tracing::info!(run_id = %run_id, job_id = %job_id, n_targets = resolution.agents.len(), "Created a run.");
+    tracing::info!(run_id = %run_id, job_id = %job_id, n_targets = resolution.agents.len(), during_freeze, "Created a run.");
     Ok(CreatedRun {
         run_id,
         job_id,
         job_version,
         n_targets: resolution.agents.len(),
         subjects: resolution.outgoing.into_iter().map(|o| o.subject).collect(),
+        during_freeze,
     })
+}
+
+/// Whether a fleet freeze is in force at `now`. Read from KV on every run creation rather
+/// than cached: one get is cheap next to storing and publishing a run, and a cached copy
+/// could miss a freeze written by another server replica.
+async fn freeze_in_force(app: &App, now: Timestamp) -> Result<bool> {
+    let freeze = app.kv.get_freeze().await?;
+    Ok(freeze.is_some_and(|freeze| freeze.in_force(now)))
 }
 
 /// Kills a run everywhere, including on agents that catch up later.

@@ -6,9 +6,13 @@
 //! small evaluator of our own with documented DST rules) or to keep a desired state
 //! (`once_per_version`, `every_hours`). Fire times are filtered by the schedule's active
 //! period, maintenance window and skip dates; [`ScheduleSpec::next_fires`] previews them.
-//! Nothing here touches the store or the bus: firing runs is the engine's job.
+//! `lease.rs` is the exception to "no bus here": a leader lease in the `tutti_leases` KV
+//! bucket so that of several servers on one broker exactly one runs the scheduler.
+//! Otherwise nothing here touches the store or the bus: firing runs is the engine's job.
 
 pub mod cron;
+pub mod lease;
+pub mod plan;
 pub mod spec;
 pub mod values;
 

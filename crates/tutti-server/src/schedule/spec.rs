@@ -118,6 +118,43 @@ impl ScheduleSpec {
         fires
     }
 
+    /// The schedule as JSON, every field but `enabled` (which the store keeps beside it,
+    /// since it can also be switched without a manifest), for API answers and for noticing
+    /// a changed definition when a manifest is applied again.
+    pub fn to_json(&self) -> serde_json::Value {
+        let trigger = match &self.trigger {
+            Trigger::Cron(cron) => serde_json::json!({ "cron": cron.as_str() }),
+            Trigger::DesiredState(DesiredState::OncePerVersion) => {
+                serde_json::json!({ "desired_state": { "once_per_version": true } })
+            }
+            Trigger::DesiredState(DesiredState::EveryHours(hours)) => {
+                serde_json::json!({ "desired_state": { "every_hours": hours.get() } })
+            }
+        };
+        let window = self.maintenance_window.map(|window| {
+            format!(
+                "{}-{}",
+                window.start.strftime("%H:%M"),
+                window.end.strftime("%H:%M")
+            )
+        });
+        let skip_dates: Vec<String> = self.skip_dates.iter().map(ToString::to_string).collect();
+        serde_json::json!({
+            "job": self.job,
+            "job_version": self.job_version.map(JobVersion::get),
+            "targets": self.targets,
+            "trigger": trigger,
+            "timezone": self.timezone.as_str(),
+            "jitter_secs": self.jitter_secs.get(),
+            "deadline_secs": self.deadline_secs.map(DeadlineSecs::get),
+            "active_from": self.active_from,
+            "active_until": self.active_until,
+            "maintenance_window": window,
+            "skip_dates": skip_dates,
+            "max_concurrent_targets": self.max_concurrent_targets.map(MaxConcurrentTargets::get),
+        })
+    }
+
     /// Whether a run may start at `at`: inside the active period and the maintenance
     /// window, and not on a skip date. Says nothing about `enabled` or the trigger.
     pub fn may_fire_at(&self, at: Timestamp) -> bool {

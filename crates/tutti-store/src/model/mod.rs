@@ -12,4 +12,5 @@ pub mod ingest;
 pub mod inventory;
 pub mod jobs;
 pub mod runs;
+pub mod schedules;
 pub mod tokens;

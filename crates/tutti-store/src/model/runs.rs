@@ -26,6 +26,10 @@ pub struct NewRun {
     pub deadline: Option<Timestamp>,
     /// Fired by a schedule.
     pub scheduled: bool,
+    /// The schedule that fired it; `None` for a manual run.
+    pub schedule_name: Option<String>,
+    /// A manual run created while a fleet freeze was in force (allowed, but marked).
+    pub during_freeze: bool,
 }
 
 /// One stored run.
@@ -47,6 +51,10 @@ pub struct Run {
     pub deadline: Option<Timestamp>,
     /// Fired by a schedule.
     pub scheduled: bool,
+    /// The schedule that fired it; `None` for a manual run.
+    pub schedule_name: Option<String>,
+    /// Created while a fleet freeze was in force.
+    pub during_freeze: bool,
     /// Derived status.
     pub status: RunStatus,
     /// When it was killed.

@@ -14,7 +14,7 @@ use tutti_proto::{AgentId, GroupName, JobId, ResultId, RunId};
 
 use super::{
     SqliteStore, accounts, agents, anomalies, api_tokens, audit, events, inventory, jobs, results,
-    runs, sessions, sql, tokens,
+    runs, schedules, sessions, sql, tokens,
 };
 use crate::error::StoreResult;
 use crate::model::accounts::{
@@ -29,6 +29,7 @@ use crate::model::jobs::{Job, JobDraft, JobVersion, PutJobOutcome};
 use crate::model::runs::{
     CommandPublished, NewRun, Run, RunDetail, RunQuery, StoredResult, Target, TargetQuery,
 };
+use crate::model::schedules::{PutScheduleOutcome, Schedule, ScheduleDraft, ScheduleFire};
 use crate::model::tokens::{EnrollmentToken, NewEnrollmentToken};
 use crate::page::{Page, Paged};
 
@@ -592,6 +593,91 @@ impl SqliteStore {
     pub async fn revoke_api_token(&self, token_id: &str, now: Timestamp) -> StoreResult<()> {
         let token_id = token_id.to_string();
         self.write(move |tx| api_tokens::revoke(tx, &token_id, now))
+            .await
+    }
+
+    /// See [`crate::Store::put_schedule`].
+    pub async fn put_schedule(
+        &self,
+        draft: ScheduleDraft,
+        actor: &str,
+        now: Timestamp,
+    ) -> StoreResult<PutScheduleOutcome> {
+        let actor = actor.to_string();
+        self.write(move |tx| schedules::put(tx, &draft, &actor, now))
+            .await
+    }
+
+    /// See [`crate::Store::get_schedule`].
+    pub async fn get_schedule(&self, name: &str) -> StoreResult<Schedule> {
+        let name = name.to_string();
+        self.read(move |tx| schedules::get(tx, &name)).await
+    }
+
+    /// See [`crate::Store::list_schedules`].
+    pub async fn list_schedules(
+        &self,
+        only_enabled: bool,
+        page: Page,
+    ) -> StoreResult<Paged<Schedule>> {
+        self.read(move |tx| schedules::list(tx, only_enabled, page))
+            .await
+    }
+
+    /// See [`crate::Store::set_schedule_enabled`].
+    pub async fn set_schedule_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let name = name.to_string();
+        self.write(move |tx| schedules::set_enabled(tx, &name, enabled, now))
+            .await
+    }
+
+    /// See [`crate::Store::delete_schedule`].
+    pub async fn delete_schedule(&self, name: &str, now: Timestamp) -> StoreResult<()> {
+        let name = name.to_string();
+        self.write(move |tx| schedules::delete(tx, &name, now))
+            .await
+    }
+
+    /// See [`crate::Store::claim_schedule_fire`].
+    pub async fn claim_schedule_fire(
+        &self,
+        name: &str,
+        fire_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let name = name.to_string();
+        self.write(move |tx| schedules::claim_fire(tx, &name, fire_at, now))
+            .await
+    }
+
+    /// See [`crate::Store::settle_schedule_fire`].
+    pub async fn settle_schedule_fire(
+        &self,
+        name: &str,
+        fire_at: Timestamp,
+        run_id: Option<String>,
+        skipped: Option<String>,
+    ) -> StoreResult<()> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            schedules::settle_fire(tx, &name, fire_at, run_id.as_deref(), skipped.as_deref())
+        })
+        .await
+    }
+
+    /// See [`crate::Store::list_schedule_fires`].
+    pub async fn list_schedule_fires(
+        &self,
+        name: &str,
+        page: Page,
+    ) -> StoreResult<Paged<ScheduleFire>> {
+        let name = name.to_string();
+        self.read(move |tx| schedules::list_fires(tx, &name, page))
             .await
     }
 }

@@ -19,6 +19,7 @@ mod jobs;
 pub(crate) mod migrate;
 mod results;
 mod runs;
+mod schedules;
 mod sessions;
 mod sql;
 mod tokens;

@@ -24,8 +24,8 @@ pub(super) fn create_run(conn: &Connection, run: &NewRun, targets: &[AgentId]) -
     ensure_job_version(conn, run)?;
     let inserted = conn.execute(
         "INSERT INTO runs (run_id, job_id, job_version, created_at, created_by, targets_spec,
-             deadline, scheduled, status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued')
+             deadline, scheduled, schedule_name, during_freeze, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'queued')
          ON CONFLICT (run_id) DO NOTHING",
         params![
             run.run_id.to_string(),
@@ -36,6 +36,8 @@ pub(super) fn create_run(conn: &Connection, run: &NewRun, targets: &[AgentId]) -
             sql::to_json(&run.targets_spec)?,
             opt_to_ms(run.deadline),
             run.scheduled,
+            run.schedule_name,
+            run.during_freeze,
         ],
     )?;
     if inserted == 0 {
@@ -292,7 +294,8 @@ fn ensure_run(conn: &Connection, run_id: &str) -> StoreResult<()> {
 }
 
 const RUN_COLUMNS: &str = "r.run_id, r.job_id, r.job_version, r.created_at, r.created_by,
-    r.targets_spec, r.deadline, r.scheduled, r.status, r.killed_at, r.killed_by";
+    r.targets_spec, r.deadline, r.scheduled, r.status, r.killed_at, r.killed_by,
+    r.schedule_name, r.during_freeze";
 
 fn decode_run(row: &Row<'_>) -> StoreResult<Run> {
     let status: String = row.get(8)?;
@@ -309,6 +312,8 @@ fn decode_run(row: &Row<'_>) -> StoreResult<Run> {
             .ok_or_else(|| StoreError::other(format!("stored run status {status:?} is unknown")))?,
         killed_at: opt_from_ms(row.get(9)?)?,
         killed_by: row.get(10)?,
+        schedule_name: row.get(11)?,
+        during_freeze: row.get(12)?,
     })
 }
 

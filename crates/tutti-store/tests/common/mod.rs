@@ -94,6 +94,8 @@ pub(crate) fn new_run(run: RunId, job: &str, created: i64) -> NewRun {
         targets_spec: serde_json::json!({ "all": true }),
         deadline: None,
         scheduled: false,
+        schedule_name: None,
+        during_freeze: false,
     }
 }
 
