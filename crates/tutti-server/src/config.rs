@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub runs: RunsConfig,
     /// Sign-in: sessions, cookies, throttling, MFA policy.
     pub auth: AuthConfig,
+    /// The scheduler and its leader lease.
+    pub scheduler: SchedulerConfig,
 }
 
 /// Sizes and replicas of the streams, buckets and object stores.
@@ -119,6 +121,7 @@ impl Default for ServerConfig {
             projector: ProjectorConfig::default(),
             runs: RunsConfig::default(),
             auth: AuthConfig::default(),
+            scheduler: SchedulerConfig::default(),
         }
     }
 }
@@ -148,6 +151,29 @@ impl Default for ProjectorConfig {
             batch_window_ms: 250,
             ack_wait_secs: 30,
             consumer_prefix: "tutti-server".to_string(),
+        }
+    }
+}
+
+/// `[scheduler]`: firing schedules, on one server of many.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// Whether this server takes part in the leader election and fires schedules.
+    pub enabled: bool,
+    /// How often the leader looks for due fires, in milliseconds.
+    pub tick_ms: u64,
+    /// How long a leader's lease lasts without renewal, in seconds (below the leases
+    /// bucket's 30 s history so a term is never reused).
+    pub lease_ttl_secs: u64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            enabled: true,
+            tick_ms: 1000,
+            lease_ttl_secs: 15,
         }
     }
 }
@@ -236,6 +262,9 @@ impl ServerConfig {
             return Err(
                 "auth.session_ttl_secs and auth.session_idle_secs must be at least 1".into(),
             );
+        }
+        if self.scheduler.tick_ms < 100 || !(2..30).contains(&self.scheduler.lease_ttl_secs) {
+            return Err("scheduler.tick_ms must be at least 100 and scheduler.lease_ttl_secs between 2 and 29".into());
         }
         if auth.max_failures_per_account == 0 || auth.max_failures_per_source == 0 {
             return Err(

@@ -18,6 +18,8 @@ use crate::auth::signin::{self, IssuedToken};
 use crate::config::ServerConfig;
 use crate::engine::sweep;
 use crate::projector::{self, Kind, heartbeats};
+use crate::schedule::lease::{self, LeaseConfig, LeaseHandle};
+use crate::schedule::scheduler;
 use crate::tokens::{self, CreatedToken, TokenRequest};
 
 /// How long open HTTP connections (live views) get to finish at shutdown.
@@ -30,6 +32,7 @@ pub struct Server {
     local_addr: SocketAddr,
     tasks: JoinSet<()>,
     http: JoinHandle<std::io::Result<()>>,
+    leader: Option<LeaseHandle>,
 }
 
 /// Runs the server on `listener` until `shutdown` resolves.
@@ -55,6 +58,7 @@ impl Server {
         tasks.spawn(heartbeats::run(app.clone(), app.shutdown_signal()));
         let sweep_every = Duration::from_secs(app.config.runs.expiry_sweep_secs.max(1));
         tasks.spawn(sweep::run(app.clone(), sweep_every, app.shutdown_signal()));
+        let leader = start_scheduler(&app, &mut tasks).await?;
         let http = tokio::spawn(serve(app.clone(), listener));
         tracing::info!(address = %local_addr, key_id = %app.key.key_id(), "The tutti server is listening.");
         Ok(Server {
@@ -62,6 +66,7 @@ impl Server {
             local_addr,
             tasks,
             http,
+            leader,
         })
     }
 
@@ -73,6 +78,11 @@ impl Server {
     /// `http://<address>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.local_addr)
+    }
+
+    /// The scheduler lease's term while this server leads the scheduler.
+    pub fn scheduler_term(&self) -> Option<u64> {
+        self.leader.as_ref().and_then(LeaseHandle::term)
     }
 
     /// The shared state (store, bus, key, ...).
@@ -132,9 +142,48 @@ impl Server {
         while let Some(joined) = self.tasks.join_next().await {
             joined.context("a server task panicked")?;
         }
+        if let Some(lease) = self.leader.take() {
+            // Released leases let another server take over at once instead of after the TTL.
+            if tokio::time::timeout(HTTP_DRAIN, lease.join())
+                .await
+                .is_err()
+            {
+                tracing::warn!("The scheduler lease was not released in time.");
+            }
+        }
         tracing::info!("The tutti server stopped.");
         Ok(())
     }
+}
+
+/// Joins the scheduler's leader election and starts the loop that fires schedules while
+/// this server leads; nothing when `[scheduler] enabled = false`.
+async fn start_scheduler(
+    app: &App,
+    tasks: &mut JoinSet<()>,
+) -> anyhow::Result<Option<LeaseHandle>> {
+    let config = &app.config.scheduler;
+    if !config.enabled {
+        return Ok(None);
+    }
+    let bucket = tutti_kv::Bucket::open(
+        app.bus.jetstream(),
+        tutti_proto::catalog::LEASES_BUCKET,
+        app.bus.request_timeout(),
+    )
+    .await
+    .context("cannot open the leases bucket")?;
+    let holder = format!("{}-{}", app.config.bus.name, ulid::Ulid::new());
+    let lease_config = LeaseConfig::with_ttl(Duration::from_secs(config.lease_ttl_secs));
+    let lease = lease::spawn(bucket, holder, lease_config, app.shutdown_signal());
+    let every = Duration::from_millis(config.tick_ms);
+    tasks.spawn(scheduler::run(
+        app.clone(),
+        every,
+        lease.changes(),
+        app.shutdown_signal(),
+    ));
+    Ok(Some(lease))
 }
 
 async fn serve(app: App, listener: TcpListener) -> std::io::Result<()> {

@@ -21,6 +21,7 @@ fn concrete(path: &str) -> String {
         .replace("{group}", "no-such-group")
         .replace("{token_id}", "0000000000000000")
         .replace("{username}", "nobody")
+        .replace("{name}", "no-such-schedule")
 }
 
 async fn call(client: &reqwest::Client, base: &str, method: &str, path: &str) -> u16 {

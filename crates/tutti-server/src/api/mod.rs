@@ -101,6 +101,19 @@ pub fn router(app: App) -> Router {
         .route("/jobs/{job_id}", get(jobs::detail).delete(jobs::delete))
         .route("/jobs/{job_id}/versions", get(jobs::versions))
         .route("/jobs/{job_id}/revoke", post(jobs::revoke))
+        .route(
+            "/schedules",
+            get(schedules::list)
+                .post(schedules::apply)
+                .layer(DefaultBodyLimit::max(manifest_limit)),
+        )
+        .route(
+            "/schedules/{name}",
+            get(schedules::detail)
+                .patch(schedules::set_enabled)
+                .delete(schedules::delete),
+        )
+        .route("/schedules/{name}/preview", get(schedules::preview))
         .route("/runs", get(runs::list).post(runs::create))
         .route("/runs/{run_id}", get(runs::detail))
         .route("/runs/{run_id}/results", get(runs::results))

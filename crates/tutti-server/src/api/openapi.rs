@@ -10,7 +10,7 @@ use utoipa::OpenApi;
 
 use crate::api::{
     accounts, agents, api_tokens, audit_log, auth, enroll, error, fleet_config, freeze, groups,
-    health, inventory, jobs, live, runs, tokens,
+    health, inventory, jobs, live, runs, schedules, tokens,
 };
 
 /// The API description.
@@ -67,6 +67,12 @@ use crate::api::{
         jobs::versions,
         jobs::delete,
         jobs::revoke,
+        schedules::apply,
+        schedules::list,
+        schedules::detail,
+        schedules::preview,
+        schedules::set_enabled,
+        schedules::delete,
         runs::create,
         runs::list,
         runs::detail,
@@ -116,6 +122,10 @@ use crate::api::{
         accounts::NewAccountRequest,
         accounts::AccountWithPassword,
         accounts::AccountPatch,
+        schedules::ApplyResponse,
+        schedules::AppliedSchedule,
+        schedules::Preview,
+        schedules::SchedulePatch,
     ))
 )]
 pub struct ApiDoc;

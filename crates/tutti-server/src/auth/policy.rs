@@ -26,6 +26,7 @@ const OPERATOR: Access = Access::Role(Role::Operator);
 const ADMIN: Access = Access::Role(Role::Admin);
 
 /// Every route: method, path template as the router matches it, access.
+/// (`tests/access.rs` fills `{name}` with a schedule name that does not exist.)
 pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/healthz", Public),
     ("GET", "/readyz", Public),
@@ -74,6 +75,12 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("DELETE", "/api/v1/jobs/{job_id}", OPERATOR),
     ("GET", "/api/v1/jobs/{job_id}/versions", VIEWER),
     ("POST", "/api/v1/jobs/{job_id}/revoke", OPERATOR),
+    ("GET", "/api/v1/schedules", VIEWER),
+    ("POST", "/api/v1/schedules", OPERATOR),
+    ("GET", "/api/v1/schedules/{name}", VIEWER),
+    ("PATCH", "/api/v1/schedules/{name}", OPERATOR),
+    ("DELETE", "/api/v1/schedules/{name}", OPERATOR),
+    ("GET", "/api/v1/schedules/{name}/preview", VIEWER),
     ("GET", "/api/v1/runs", VIEWER),
     ("POST", "/api/v1/runs", OPERATOR),
     ("GET", "/api/v1/runs/{run_id}", VIEWER),

@@ -82,10 +82,36 @@ pub struct KillOutcome {
     pub n_messages: usize,
 }
 
+/// Where a run comes from: an operator, or a schedule (which may pin a job version).
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The schedule that fired it; `None` for a manual run.
+    pub schedule_name: Option<String>,
+    /// Run this version of the job instead of its current one.
+    pub job_version: Option<u32>,
+}
+
 /// Creates a run, stores its targets and publishes its command.
 pub async fn create_run(app: &App, request: RunRequest, actor: &Actor) -> Result<CreatedRun> {
+    create_run_from(app, request, actor, Origin::default()).await
+}
+
+/// Creates a run for `origin`: a scheduled run carries `scheduled: true` in its command
+/// (agents skip it during a freeze) and its schedule's name in the store.
+pub async fn create_run_from(
+    app: &App,
+    request: RunRequest,
+    actor: &Actor,
+    origin: Origin,
+) -> Result<CreatedRun> {
     check_deadline(request.deadline)?;
-    let choice = job_for(app, &request).await?;
+    let choice = match (origin.job_version, &request.job_id) {
+        (Some(version), Some(job_id)) => {
+            let (job_id, version, spec) = pinned_job(app, job_id, version).await?;
+            JobChoice::Stored(job_id, version, spec)
+        }
+        _ => job_for(app, &request).await?,
+    };
     let resolution = targets::resolve(&app.store, &request.targets).await?;
     // The anonymous job is stored only once everything else is valid, so a rejected
     // request leaves nothing behind.
@@ -104,14 +130,17 @@ pub async fn create_run(app: &App, request: RunRequest, actor: &Actor) -> Result
         created_by: actor.name.clone(),
         targets_spec: to_json(&request.targets)?,
         deadline: request.deadline,
-        scheduled: false,
-        schedule_name: None,
+        scheduled: origin.schedule_name.is_some(),
+        schedule_name: origin.schedule_name.clone(),
         during_freeze,
     };
     app.store
         .create_run(new_run, resolution.agents.clone())
         .await?;
-    let body = run_body(run_id, &job_id, job_version, &spec, request.deadline);
+    let mut body = run_body(run_id, &job_id, job_version, &spec, request.deadline);
+    if let CommandBody::Run(command) = &mut body {
+        command.scheduled = origin.schedule_name.is_some();
+    }
     publish_run(app, run_id, &resolution, &body).await?;
     app.metrics
         .runs_created
@@ -221,6 +250,18 @@ async fn stored_job(app: &App, job_id: &JobId) -> Result<(JobId, u32, JobSpec)> 
     let spec: JobSpec = serde_json::from_value(job.definition)
         .map_err(|err| Error::internal("stored job definition", err))?;
     Ok((job.job_id, job.version, spec))
+}
+
+/// One stored version of a job (a schedule pinned to it).
+async fn pinned_job(app: &App, job_id: &JobId, version: u32) -> Result<(JobId, u32, JobSpec)> {
+    let job = app.store.get_job(job_id).await?;
+    if job.revoked_at.is_some() {
+        return Err(Error::Conflict(format!("job {job_id} is revoked")));
+    }
+    let stored = app.store.get_job_version(job_id, version).await?;
+    let spec: JobSpec = serde_json::from_value(stored.definition)
+        .map_err(|err| Error::internal("stored job definition", err))?;
+    Ok((job_id.clone(), version, spec))
 }
 
 /// Stores an ad-hoc script as an anonymous job named after its content, so the same

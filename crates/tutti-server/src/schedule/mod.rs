@@ -13,6 +13,7 @@
 pub mod cron;
 pub mod lease;
 pub mod plan;
+pub mod scheduler;
 pub mod spec;
 pub mod values;
 

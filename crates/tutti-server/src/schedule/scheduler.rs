@@ -1,0 +1,182 @@
+//! The scheduler loop: on the server that holds the leader lease (`lease.rs`), once a
+//! tick, every enabled cron schedule's due fires are claimed in the store and turned into
+//! runs. Desired-state schedules are not fired yet (see the crate README).
+//!
+//! A fire is claimed before its run is created, keyed by (schedule, fire time): a fire is
+//! acted on at most once, by whichever server claims it, even across a takeover in the
+//! middle of a tick. A server that dies between the claim and the run leaves the fire
+//! claimed without a run (visible in the schedule's fires); firing twice would be worse.
+//! During a fleet freeze a due fire is recorded as skipped (`frozen`), never delayed.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::watch;
+use tutti_proto::audit::AuditOutcome;
+use tutti_store::{Page, Schedule};
+
+use super::plan::{self, Due};
+use super::spec::{ScheduleSpec, Trigger};
+use crate::actor::Actor;
+use crate::api::schedules::parse_stored;
+use crate::app::App;
+use crate::engine::{self, Origin, RunRequest};
+use crate::error::Result;
+
+/// Schedules read per page when listing the enabled ones.
+const PAGE: u32 = 500;
+
+/// Ticks every `every` while `leader` says this server leads, until `shutdown` changes.
+pub async fn run(
+    app: App,
+    every: Duration,
+    leader: watch::Receiver<Option<u64>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if leader.borrow().is_none() {
+            continue;
+        }
+        if let Err(err) = tick(&app, Timestamp::now()).await {
+            tracing::warn!(error = %err, "A scheduler tick failed; the next tick retries.");
+        }
+    }
+}
+
+/// One pass over every enabled schedule as if the time were `now`. Public so tests can
+/// drive the scheduler with a clock of their own.
+pub async fn tick(app: &App, now: Timestamp) -> Result<()> {
+    for schedule in enabled_schedules(app).await? {
+        let spec = match parse_stored(&schedule) {
+            Ok(spec) => spec,
+            Err(err) => {
+                tracing::error!(schedule = %schedule.name, error = %err, "A stored schedule does not parse; it is not fired.");
+                continue;
+            }
+        };
+        if let Trigger::Cron(_) = spec.trigger {
+            fire_due(app, &schedule, &spec, now).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn enabled_schedules(app: &App) -> Result<Vec<Schedule>> {
+    let mut schedules = Vec::new();
+    loop {
+        let page = Page::new(PAGE, schedules.len() as u64);
+        let found = app.store.list_schedules(true, page).await?;
+        let n_found = found.items.len();
+        schedules.extend(found.items);
+        if n_found < PAGE as usize {
+            return Ok(schedules);
+        }
+    }
+}
+
+async fn fire_due(
+    app: &App,
+    schedule: &Schedule,
+    spec: &ScheduleSpec,
+    now: Timestamp,
+) -> Result<()> {
+    let last = app
+        .store
+        .list_schedule_fires(&schedule.name, Page::new(1, 0))
+        .await?
+        .items
+        .first()
+        .map(|fire| fire.fire_at);
+    let since = last.map_or(schedule.updated_at, |last| last.max(schedule.updated_at));
+    for due in plan::due_fires(&schedule.name, spec, since, now) {
+        let fire_at = match due {
+            Due::Run(at) | Due::Missed(at) => at,
+        };
+        if !app
+            .store
+            .claim_schedule_fire(&schedule.name, fire_at, now)
+            .await?
+        {
+            continue;
+        }
+        match due {
+            Due::Missed(_) => skip(app, schedule, fire_at, "missed").await?,
+            Due::Run(_) => fire(app, schedule, spec, fire_at, now).await?,
+        }
+    }
+    Ok(())
+}
+
+async fn fire(
+    app: &App,
+    schedule: &Schedule,
+    spec: &ScheduleSpec,
+    fire_at: Timestamp,
+    now: Timestamp,
+) -> Result<()> {
+    let freeze = app.kv.get_freeze().await?;
+    if freeze.is_some_and(|freeze| freeze.in_force(now)) {
+        return skip(app, schedule, fire_at, "frozen").await;
+    }
+    let deadline = spec.deadline_secs.map(|secs| {
+        let secs = SignedDuration::from_secs(i64::try_from(secs.get()).unwrap_or(i64::MAX));
+        now.checked_add(secs).unwrap_or(Timestamp::MAX)
+    });
+    let request = RunRequest {
+        job_id: Some(spec.job.clone()),
+        script: None,
+        targets: spec.targets.clone(),
+        deadline,
+    };
+    let origin = Origin {
+        schedule_name: Some(schedule.name.clone()),
+        job_version: spec.job_version.map(|version| version.get()),
+    };
+    let actor = Actor::system(&format!("schedule:{}", schedule.name));
+    let target = format!("schedule/{}", schedule.name);
+    match engine::create_run_from(app, request, &actor, origin).await {
+        Ok(created) => {
+            let run_id = created.run_id.to_string();
+            app.store
+                .settle_schedule_fire(&schedule.name, fire_at, Some(run_id.clone()), None)
+                .await?;
+            let summary = serde_json::json!({ "fire_at": fire_at, "run_id": run_id, "n_targets": created.n_targets });
+            app.auditor
+                .succeeded(&actor, "schedule.fire", target, summary)
+                .await;
+            tracing::info!(schedule = %schedule.name, %fire_at, run_id, "A schedule fired.");
+        }
+        Err(err) => {
+            let reason = format!("error: {err}");
+            app.store
+                .settle_schedule_fire(&schedule.name, fire_at, None, Some(reason.clone()))
+                .await?;
+            let summary = serde_json::json!({ "fire_at": fire_at, "error": err.to_string() });
+            app.auditor
+                .record(
+                    &actor,
+                    "schedule.fire",
+                    target,
+                    summary,
+                    AuditOutcome::Failed,
+                )
+                .await;
+            tracing::warn!(schedule = %schedule.name, %fire_at, error = %err, "A schedule could not fire.");
+        }
+    }
+    Ok(())
+}
+
+async fn skip(app: &App, schedule: &Schedule, fire_at: Timestamp, reason: &str) -> Result<()> {
+    app.store
+        .settle_schedule_fire(&schedule.name, fire_at, None, Some(reason.to_string()))
+        .await?;
+    tracing::info!(schedule = %schedule.name, %fire_at, reason, "A schedule fire was skipped.");
+    Ok(())
+}
