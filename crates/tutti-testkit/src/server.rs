@@ -96,6 +96,11 @@ impl TestServer {
         self.running().url()
     }
 
+    /// The scheduler lease's term while this server leads the scheduler.
+    pub fn scheduler_term(&self) -> Option<u64> {
+        self.running().scheduler_term()
+    }
+
     /// The server's shared state: store, bus, signing key.
     pub fn app(&self) -> &App {
         self.running().app()
