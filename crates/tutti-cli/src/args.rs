@@ -90,6 +90,18 @@ pub(crate) enum Command {
     ///   tutti config set agent web-01 concurrency=    (empty value: unset, inherit again)
     #[command(verbatim_doc_comment)]
     Config(ConfigArgs),
+    /// List schedules, show one, preview its fire times, switch it on or off, delete it.
+    ///
+    /// Schedules are written as `kind: Schedule` manifests and applied with `tutti apply`.
+    ///
+    /// Examples:
+    ///   tutti apply -f schedules/nightly.yaml
+    ///   tutti schedules
+    ///   tutti schedules preview nightly --n 5
+    ///   tutti schedules show nightly
+    ///   tutti schedules disable nightly
+    #[command(verbatim_doc_comment)]
+    Schedules(SchedulesArgs),
     /// Freeze the fleet, lift the freeze, or show it.
     ///
     /// While a freeze is in force, agents skip runs fired by schedules and the server fires
@@ -556,6 +568,66 @@ pub(crate) enum ConfigAction {
         /// `global KEY=VALUE...`, `group GROUP KEY=VALUE...` or `agent AGENT KEY=VALUE...`.
         #[arg(required = true, num_args = 2.., value_name = "SCOPE KEY=VALUE")]
         words: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SchedulesArgs {
+    #[command(subcommand)]
+    pub(crate) action: Option<SchedulesAction>,
+    /// Rows per page.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) limit: u32,
+    /// Rows to skip.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) offset: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SchedulesAction {
+    /// The manifest as applied, the next fires and the last twenty fires.
+    ///
+    /// Example: `tutti schedules show nightly`
+    Show {
+        /// The schedule.
+        name: String,
+    },
+    /// The next fire times, in UTC and in the schedule's time zone.
+    ///
+    /// Examples:
+    ///   tutti schedules preview nightly
+    ///   tutti schedules preview nightly --n 20 --after 2026-03-28T00:00:00Z
+    #[command(verbatim_doc_comment)]
+    Preview {
+        /// The schedule.
+        name: String,
+        /// How many fire times (1 to 100).
+        #[arg(long, default_value_t = 10)]
+        n: usize,
+        /// Start after this instant (RFC 3339; default now).
+        #[arg(long, value_name = "TIME")]
+        after: Option<String>,
+    },
+    /// Let a schedule fire again.
+    ///
+    /// Example: `tutti schedules enable nightly`
+    Enable {
+        /// The schedule.
+        name: String,
+    },
+    /// Keep a schedule but stop it firing (applying its manifest again restores its flag).
+    ///
+    /// Example: `tutti schedules disable nightly`
+    Disable {
+        /// The schedule.
+        name: String,
+    },
+    /// Delete a schedule; its past runs and fires stay.
+    ///
+    /// Example: `tutti schedules delete nightly`
+    Delete {
+        /// The schedule.
+        name: String,
     },
 }
 

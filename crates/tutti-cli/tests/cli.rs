@@ -796,3 +796,71 @@ async fn completions_cover_the_command_tree() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_applied_listed_previewed_and_switched() {
+    let nats = TestNats::start();
+    let server = TestServer::start(&nats).await;
+    let home = TempDir::new().unwrap();
+    let cli = async |args: &[&str]| tutti(home.path(), Some(&server), args).await;
+    let dir = TempDir::new().unwrap();
+    std::fs::write(dir.path().join("a-job.yaml"), ROTATE).unwrap();
+    let schedule = "# nightly rotation\nkind: Schedule\nname: nightly\njob: rotate-logs\ntargets: {all: true}\ncron: \"0 3 * * *\"\ntimezone: Europe/Berlin\n";
+    std::fs::write(dir.path().join("b-schedule.yaml"), schedule).unwrap();
+    let applied = expect_code(
+        &cli(&["apply", "-f", dir.path().to_str().unwrap()]).await,
+        0,
+    );
+    assert!(
+        applied.contains("schedule nightly") && applied.contains("created"),
+        "{applied}"
+    );
+
+    let listed = parse(&expect_code(&cli(&["schedules", "--json"]).await, 0));
+    assert_eq!(listed["total"], 1);
+    assert!(listed["items"][0]["next_fire"].is_string(), "{listed:#}");
+    let table = expect_code(&cli(&["schedules"]).await, 0);
+    assert!(
+        table.contains("cron 0 3 * * *") && table.contains("Europe/Berlin"),
+        "{table}"
+    );
+
+    let args = [
+        "schedules",
+        "preview",
+        "nightly",
+        "--n",
+        "2",
+        "--after",
+        "2026-03-28T00:00:00Z",
+    ];
+    let preview = expect_code(&cli(&args).await, 0);
+    assert!(
+        preview.contains("2026-03-28 03:00:00 +01:00")
+            && preview.contains("2026-03-29 03:00:00 +02:00"),
+        "{preview}"
+    );
+    expect_code(&cli(&["schedules", "disable", "nightly"]).await, 0);
+    let listed = parse(&expect_code(&cli(&["schedules", "--json"]).await, 0));
+    assert_eq!(
+        (
+            listed["items"][0]["enabled"].clone(),
+            listed["items"][0]["next_fire"].clone()
+        ),
+        (Value::from(false), Value::Null)
+    );
+    let shown = expect_code(&cli(&["schedules", "show", "nightly"]).await, 0);
+    assert!(
+        shown.starts_with("# nightly rotation") && shown.contains("next fires: none"),
+        "{shown}"
+    );
+
+    let mixed = dir.path().join("c-mixed.yaml");
+    std::fs::write(&mixed, format!("{ROTATE}---\n{schedule}")).unwrap();
+    let refused = cli(&["apply", "-f", mixed.to_str().unwrap()]).await;
+    expect_code(&refused, 2);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("one kind of manifest"));
+    expect_code(&cli(&["schedules", "delete", "nightly"]).await, 0);
+    let missing = cli(&["schedules", "show", "nightly"]).await;
+    expect_code(&missing, 3);
+}

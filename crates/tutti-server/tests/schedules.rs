@@ -106,7 +106,7 @@ async fn schedules_are_applied_previewed_across_dst_switched_and_deleted() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status().as_u16(), 204);
+    assert_eq!(response.status().as_u16(), 200);
     let listed: Value = server.get("/api/v1/schedules").await;
     assert_eq!(
         (

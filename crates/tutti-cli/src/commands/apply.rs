@@ -26,15 +26,12 @@ pub(crate) async fn apply(client: &ApiClient, args: ApplyArgs, json: bool) -> Re
     let files = manifest_files(&args.path)?;
     let mut answers = Vec::new();
     let mut n_refused = 0;
-    let route = if args.dry_run {
-        "jobs?dry_run=true"
-    } else {
-        "jobs"
-    };
+    let query = if args.dry_run { "?dry_run=true" } else { "" };
     for file in &files {
         let text = std::fs::read_to_string(file)
             .map_err(|err| CliError::Usage(format!("cannot read {}: {err}", file.display())))?;
-        match client.post_yaml::<Value>(route, text.clone()).await {
+        let route = format!("{}{query}", route_of(file, &text)?);
+        match client.post_yaml::<Value>(&route, text.clone()).await {
             Ok(answer) => answers.push((file.clone(), answer, text)),
             Err(CliError::Refused {
                 status: 400,
@@ -57,10 +54,7 @@ pub(crate) async fn apply(client: &ApiClient, args: ApplyArgs, json: bool) -> Re
         match args.dry_run {
             true => {
                 print_planned_diffs(client, &answers).await;
-                println!(
-                    "
-dry run: nothing was stored"
-                );
+                println!("\ndry run: nothing was stored");
             }
             false => print_diffs(client, &answers).await,
         }
@@ -72,6 +66,28 @@ dry run: nothing was stored"
         )));
     }
     Ok(())
+}
+
+/// The collection a file's manifests go to, from their `kind:` lines. A file holds one
+/// kind, so that the server's line numbers stay the file's.
+fn route_of(file: &Path, text: &str) -> Result<&'static str, CliError> {
+    let kinds: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("kind:"))
+        .map(|kind| kind.trim().trim_matches(|c| c == '"' || c == '\''))
+        .collect();
+    match kinds.into_iter().collect::<Vec<_>>().as_slice() {
+        ["Schedule"] => Ok("schedules"),
+        ["Job"] | [] => Ok("jobs"),
+        [one] => Err(CliError::Usage(format!(
+            "{}: unknown kind {one:?} (expected Job or Schedule)",
+            file.display()
+        ))),
+        _ => Err(CliError::Usage(format!(
+            "{}: a file holds one kind of manifest; put jobs and schedules in separate files",
+            file.display()
+        ))),
+    }
 }
 
 /// The file itself, or the `*.yaml` / `*.yml` files of a directory sorted by name.
@@ -121,19 +137,25 @@ fn located(file: &Path, message: &str) -> String {
 type Answer = (PathBuf, Value, String);
 
 fn print_table(answers: &[Answer]) {
-    let mut rows = table(&["FILE", "JOB", "RESULT", "VERSION"]);
+    let mut rows = table(&["FILE", "NAME", "RESULT", "VERSION"]);
     for (file, answer, _) in answers {
         for applied in answer["applied"].as_array().into_iter().flatten() {
             let result = text(applied, "result");
-            let version = applied["version"].as_u64().unwrap_or(0);
-            let shown_version = if result == "changed" {
-                format!("{} → {version}", version.saturating_sub(1))
-            } else {
-                version.to_string()
+            // Schedules have no versions; their answers name them with `name`.
+            let shown_version = match applied["version"].as_u64() {
+                Some(version) if result == "changed" => {
+                    format!("{} → {version}", version.saturating_sub(1))
+                }
+                Some(version) => version.to_string(),
+                None => "-".to_string(),
+            };
+            let name = match applied.get("job_id") {
+                Some(_) => text(applied, "job_id"),
+                None => format!("schedule {}", text(applied, "name")),
             };
             rows.add_row(vec![
                 comfy_table::Cell::new(file.display()),
-                comfy_table::Cell::new(text(applied, "job_id")),
+                comfy_table::Cell::new(name),
                 result_cell(&result),
                 comfy_table::Cell::new(shown_version),
             ]);
@@ -157,7 +179,7 @@ async fn print_diffs(client: &ApiClient, answers: &[Answer]) {
     let changed = answers
         .iter()
         .flat_map(|(_, answer, _)| answer["applied"].as_array().into_iter().flatten())
-        .filter(|applied| text(applied, "result") == "changed");
+        .filter(|applied| text(applied, "result") == "changed" && applied.get("job_id").is_some());
     for applied in changed {
         let job_id = text(applied, "job_id");
         let Ok(versions) = client
@@ -190,7 +212,9 @@ async fn print_planned_diffs(client: &ApiClient, answers: &[Answer]) {
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|applied| text(applied, "result") == "changed");
+            .filter(|applied| {
+                text(applied, "result") == "changed" && applied.get("job_id").is_some()
+            });
         for applied in changed {
             let job_id = text(applied, "job_id");
             let Ok(stored) = client.get::<Value>(&format!("jobs/{job_id}")).await else {

@@ -14,6 +14,7 @@ mod login;
 mod passwd;
 mod run;
 mod runs;
+mod schedules;
 mod tokens;
 mod up;
 mod users;
@@ -71,6 +72,7 @@ async fn over_http(client: &ApiClient, command: Command, json: bool) -> Result<E
         Command::Config(args) => config::config(client, args, json).await.map(done),
         Command::Audit(args) => audit::audit(client, args, json).await.map(done),
         Command::Freeze(args) => freeze::freeze(client, args.action, json).await.map(done),
+        Command::Schedules(args) => schedules::schedules(client, args, json).await.map(done),
         Command::EnrollToken(args) => enroll_token::enroll_token(client, args.action, json)
             .await
             .map(done),

@@ -268,14 +268,14 @@ pub struct SchedulePatch {
     pub enabled: bool,
 }
 
-#[utoipa::path(patch, path = "/api/v1/schedules/{name}", request_body = SchedulePatch, responses((status = 204, description = "Switched"), (status = 404, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/schedules/{name}", request_body = SchedulePatch, responses((status = 200, description = "The schedule, switched", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
 /// Switches a schedule on or off (applying its manifest again restores the manifest's flag).
 pub async fn set_enabled(
     State(app): State<App>,
     actor: Actor,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<SchedulePatch>,
-) -> Result<StatusCode> {
+) -> Result<Json<Schedule>> {
     app.store
         .set_schedule_enabled(&name, body.enabled, Timestamp::now())
         .await?;
@@ -292,7 +292,7 @@ pub async fn set_enabled(
             serde_json::Value::Null,
         )
         .await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(app.store.get_schedule(&name).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/schedules/{name}", responses((status = 204, description = "Deleted (its fires and runs stay)"), (status = 404, body = crate::api::error::ErrorBody)))]

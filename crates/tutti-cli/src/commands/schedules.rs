@@ -1,0 +1,168 @@
+//! `tutti schedules`: list schedules with their next fire, show one (manifest, next fires,
+//! recent fires), preview fire times in the schedule's zone, switch one on or off, delete
+//! one. Schedules are created and changed with `tutti apply -f` like jobs.
+
+use serde_json::{Value, json};
+
+use crate::args::{SchedulesAction, SchedulesArgs};
+use crate::client::{ApiClient, CliError, urlencode};
+use crate::output::{print_json, print_page_footer, table, text};
+
+/// Dispatches the `schedules` subcommands.
+pub(crate) async fn schedules(
+    client: &ApiClient,
+    args: SchedulesArgs,
+    json: bool,
+) -> Result<(), CliError> {
+    match args.action {
+        None => list(client, &args, json).await,
+        Some(SchedulesAction::Show { name }) => show(client, &name, json).await,
+        Some(SchedulesAction::Preview { name, n, after }) => {
+            preview(client, &name, n, after.as_deref(), json).await
+        }
+        Some(SchedulesAction::Enable { name }) => switch(client, &name, true, json).await,
+        Some(SchedulesAction::Disable { name }) => switch(client, &name, false, json).await,
+        Some(SchedulesAction::Delete { name }) => {
+            client
+                .delete(&format!("schedules/{}", urlencode(&name)))
+                .await?;
+            match json {
+                true => print_json(&json!({ "deleted": name })),
+                false => println!("schedule {name} deleted; its past runs stay"),
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn list(client: &ApiClient, args: &SchedulesArgs, json: bool) -> Result<(), CliError> {
+    let path = format!("schedules?limit={}&offset={}", args.limit, args.offset);
+    let page: Value = client.get(&path).await?;
+    if json {
+        print_json(&page);
+        return Ok(());
+    }
+    let mut rows = table(&["SCHEDULE", "JOB", "TRIGGER", "ZONE", "ENABLED", "NEXT FIRE"]);
+    for schedule in page["items"].as_array().into_iter().flatten() {
+        let definition = &schedule["definition"];
+        rows.add_row(vec![
+            text(schedule, "name"),
+            text(definition, "job"),
+            trigger(definition),
+            text(definition, "timezone"),
+            text(schedule, "enabled"),
+            text(schedule, "next_fire"),
+        ]);
+    }
+    println!("{rows}");
+    print_page_footer(&page, args.offset, "schedules");
+    Ok(())
+}
+
+/// `cron 0 3 * * *`, `once per version`, `every 24 h`.
+fn trigger(definition: &Value) -> String {
+    let trigger = &definition["trigger"];
+    if let Some(cron) = trigger["cron"].as_str() {
+        return format!("cron {cron}");
+    }
+    let desired = &trigger["desired_state"];
+    match desired["every_hours"].as_u64() {
+        Some(hours) => format!("every {hours} h"),
+        None => "once per version".to_string(),
+    }
+}
+
+async fn show(client: &ApiClient, name: &str, json: bool) -> Result<(), CliError> {
+    let detail: Value = client
+        .get(&format!("schedules/{}", urlencode(name)))
+        .await?;
+    if json {
+        print_json(&detail);
+        return Ok(());
+    }
+    let schedule = &detail["schedule"];
+    print!("{}", text(schedule, "source_yaml"));
+    println!(
+        "\nenabled: {}   updated: {} by {}",
+        text(schedule, "enabled"),
+        text(schedule, "updated_at"),
+        text(schedule, "created_by")
+    );
+    let next: Vec<String> = detail["next_fires"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|fire| fire.as_str().map(str::to_string))
+        .collect();
+    println!(
+        "next fires: {}",
+        if next.is_empty() {
+            "none".into()
+        } else {
+            next.join(", ")
+        }
+    );
+    let mut rows = table(&["FIRE", "RUN", "SKIPPED"]);
+    for fire in detail["recent_fires"].as_array().into_iter().flatten() {
+        rows.add_row(vec![
+            text(fire, "fire_at"),
+            text(fire, "run_id"),
+            text(fire, "skipped"),
+        ]);
+    }
+    println!("\nrecent fires:\n{rows}");
+    Ok(())
+}
+
+async fn preview(
+    client: &ApiClient,
+    name: &str,
+    n: usize,
+    after: Option<&str>,
+    json: bool,
+) -> Result<(), CliError> {
+    let mut path = format!("schedules/{}/preview?n={n}", urlencode(name));
+    if let Some(after) = after {
+        path.push_str(&format!("&after={}", urlencode(after)));
+    }
+    let preview: Value = client.get(&path).await?;
+    if json {
+        print_json(&preview);
+        return Ok(());
+    }
+    let mut rows = table(&["UTC", &format!("LOCAL ({})", text(&preview, "timezone"))]);
+    let utc = preview["fires"].as_array().cloned().unwrap_or_default();
+    let local = preview["local"].as_array().cloned().unwrap_or_default();
+    for (utc, local) in utc.iter().zip(&local) {
+        rows.add_row(vec![
+            utc.as_str().unwrap_or_default(),
+            local.as_str().unwrap_or_default(),
+        ]);
+    }
+    println!("{rows}");
+    if utc.is_empty() {
+        println!("(no fires: a desired-state schedule, or its active period has ended)");
+    }
+    Ok(())
+}
+
+async fn switch(client: &ApiClient, name: &str, enabled: bool, json: bool) -> Result<(), CliError> {
+    let schedule: Value = client
+        .patch(
+            &format!("schedules/{}", urlencode(name)),
+            &json!({ "enabled": enabled }),
+        )
+        .await?;
+    match json {
+        true => print_json(&schedule),
+        false => println!(
+            "schedule {name} {}",
+            if enabled {
+                "enabled"
+            } else {
+                "disabled (applying its manifest again restores the manifest's flag)"
+            }
+        ),
+    }
+    Ok(())
+}
