@@ -317,6 +317,29 @@ pub(crate) enum AgentsAction {
         /// The agent id.
         agent_id: String,
     },
+    /// Set an agent's groups (replacing them), in configuration-layer order; no group
+    /// names clears them.
+    ///
+    /// Examples:
+    ///   tutti agents groups web-01 set web eu-west
+    ///   tutti agents groups web-01 set
+    #[command(verbatim_doc_comment)]
+    Groups {
+        /// The agent id.
+        agent_id: String,
+        /// What to do with its groups.
+        #[command(subcommand)]
+        action: GroupsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GroupsAction {
+    /// Replace the agent's groups with these.
+    Set {
+        /// Group names, in order.
+        groups: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -113,6 +113,21 @@ async fn run_wait_json_on_two_agents_then_show_results_and_a_failure() {
         shown.contains("web-01") && shown.contains("db-01") && shown.contains("succeeded"),
         "{shown}"
     );
+
+    // Groups set from the CLI address a run to one agent.
+    let grouped = expect_code(&cli(&["agents", "groups", "web-01", "set", "web"]).await, 0);
+    assert!(grouped.contains("web-01 is in web"), "{grouped}");
+    let output = cli(&[
+        "run", "--group", "web", "--wait", "--json", "--", "echo", "web",
+    ])
+    .await;
+    let report = parse(&expect_code(&output, 0));
+    let targets = report["run"]["targets"]["items"].as_array().unwrap();
+    assert_eq!(
+        (targets.len(), &targets[0]["agent_id"]),
+        (1, &Value::from("web-01")),
+        "{report:#}"
+    );
     let results = expect_code(
         &cli(&["runs", "results", &run_id, "--agent", "db-01"]).await,
         0,

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::args::{AgentsAction, AgentsArgs};
+use crate::args::{AgentsAction, AgentsArgs, GroupsAction};
 use crate::client::{ApiClient, CliError, urlencode};
 use crate::output::{print_json, state_cell, table, text};
 
@@ -14,6 +14,10 @@ pub(crate) async fn agents(
 ) -> Result<(), CliError> {
     match args.action {
         Some(AgentsAction::Show { agent_id }) => show(client, &agent_id, json).await,
+        Some(AgentsAction::Groups {
+            agent_id,
+            action: GroupsAction::Set { groups },
+        }) => set_groups(client, &agent_id, groups, json).await,
         None => list(client, args.search.as_deref(), args.limit, json).await,
     }
 }
@@ -69,6 +73,24 @@ async fn list(
         page["items"].as_array().map_or(0, Vec::len),
         page["total"]
     );
+    Ok(())
+}
+
+async fn set_groups(
+    client: &ApiClient,
+    agent_id: &str,
+    groups: Vec<String>,
+    json: bool,
+) -> Result<(), CliError> {
+    let path = format!("agents/{}/groups", crate::client::urlencode(agent_id));
+    let answer: serde_json::Value = client
+        .put(&path, &serde_json::json!({ "groups": groups }))
+        .await?;
+    match json {
+        true => print_json(&answer),
+        false if groups.is_empty() => println!("{agent_id} is in no group now"),
+        false => println!("{agent_id} is in {} now", groups.join(", ")),
+    }
     Ok(())
 }
 
