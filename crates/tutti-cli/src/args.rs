@@ -30,6 +30,7 @@ pub(crate) enum Command {
     ///
     /// Examples:
     ///   tutti run --all --wait -- uname -a
+    ///   tutti run --group web --waves 5%,50%,100% --wave-wait 10m --max-failure-ratio 0.1 --job patch-openssl
     ///   tutti run --group web --timeout 60 --wait -- systemctl restart nginx
     ///   tutti run --job patch-openssl --agent web-01 --wait
     #[command(verbatim_doc_comment)]
@@ -254,6 +255,21 @@ pub(crate) struct RunArgs {
     /// Stream live output while waiting.
     #[arg(long)]
     pub(crate) follow: bool,
+    /// Roll out in cumulative waves of targets, e.g. `5%,50%,100%` or `1,10,100%`.
+    #[arg(long, value_name = "WAVES", value_delimiter = ',')]
+    pub(crate) waves: Vec<String>,
+    /// Wait this long between waves, e.g. `10m` (with --waves).
+    #[arg(long, value_name = "DURATION", requires = "waves")]
+    pub(crate) wave_wait: Option<String>,
+    /// Abort the rollout when more than this share of released targets failed, e.g. `0.1`.
+    #[arg(long, value_name = "RATIO", requires = "waves")]
+    pub(crate) max_failure_ratio: Option<f64>,
+    /// Abort the rollout when more than this many released targets failed.
+    #[arg(long, value_name = "N", requires = "waves")]
+    pub(crate) max_failures: Option<u64>,
+    /// At most this many targets of the rollout running at once.
+    #[arg(long, value_name = "N", requires = "waves")]
+    pub(crate) batch_size: Option<u64>,
     /// The command to run (after `--`).
     #[arg(last = true)]
     pub(crate) command: Vec<String>,
@@ -291,6 +307,28 @@ pub(crate) enum RunsAction {
     ///
     /// Example: `tutti runs kill 01J9Z6Q3V8R7M2K4T5W6X7Y8Z9`
     Kill {
+        /// The run id.
+        run_id: String,
+    },
+    /// Stop a rollout: no further wave is released, held targets are skipped; released
+    /// targets finish. `tutti runs resume` continues it.
+    ///
+    /// Example: `tutti runs abort 01J9Z6Q3V8R7M2K4T5W6X7Y8Z9`
+    Abort {
+        /// The run id.
+        run_id: String,
+    },
+    /// Hold a rollout where it is (no further wave); `tutti runs resume` continues it.
+    ///
+    /// Example: `tutti runs pause 01J9Z6Q3V8R7M2K4T5W6X7Y8Z9`
+    Pause {
+        /// The run id.
+        run_id: String,
+    },
+    /// Continue a paused rollout, or one an operator aborted.
+    ///
+    /// Example: `tutti runs resume 01J9Z6Q3V8R7M2K4T5W6X7Y8Z9`
+    Resume {
         /// The run id.
         run_id: String,
     },

@@ -879,3 +879,46 @@ async fn schedules_are_applied_listed_previewed_and_switched() {
     let missing = cli(&["schedules", "show", "nightly"]).await;
     expect_code(&missing, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_is_started_paused_and_resumed_from_the_cli() {
+    let nats = TestNats::start();
+    let server = TestServer::start(&nats).await;
+    let _a = TestAgent::spawn(&server, "a-01").await;
+    let _b = TestAgent::spawn(&server, "b-01").await;
+    wait_online(&server, &["a-01", "b-01"]).await;
+    let home = TempDir::new().unwrap();
+    let cli = async |args: &[&str]| tutti(home.path(), Some(&server), args).await;
+
+    let args = [
+        "run",
+        "--all",
+        "--waves",
+        "1,100%",
+        "--wave-wait",
+        "1h",
+        "--json",
+        "--",
+        "echo",
+        "hi",
+    ];
+    let created = parse(&expect_code(&cli(&args).await, 0));
+    let run_id = created["run_id"].as_str().unwrap().to_string();
+    let paused = parse(&expect_code(
+        &cli(&["runs", "pause", &run_id, "--json"]).await,
+        0,
+    ));
+    assert_eq!(paused["state"], "paused", "{paused:#}");
+    assert_eq!(paused["held"], 1, "the second wave is held: {paused:#}");
+    let resumed = expect_code(&cli(&["runs", "resume", &run_id]).await, 0);
+    assert!(
+        resumed.contains("rollout of run") && !resumed.contains("paused"),
+        "{resumed}"
+    );
+    let bad = cli(&["run", "--all", "--waves", "50%,10%", "--", "true"]).await;
+    expect_code(&bad, 3);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("waves"),
+        "the server says what is wrong"
+    );
+}

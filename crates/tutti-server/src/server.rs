@@ -1,5 +1,5 @@
 //! Running the server: [`Server::start`] opens the [`App`], starts the projectors, the
-//! heartbeat collector, the expiry sweep and the HTTP listener; [`Server::stop`] stops them
+//! heartbeat collector, the expiry sweep, the rollout driver and the HTTP listener; [`Server::stop`] stops them
 //! in order. [`run`] is the whole lifecycle for `main.rs`.
 //!
 //! The listener is bound by the caller (port 0 in tests, the configured address in
@@ -16,7 +16,7 @@ use crate::actor::{Actor, Role};
 use crate::app::App;
 use crate::auth::signin::{self, IssuedToken};
 use crate::config::ServerConfig;
-use crate::engine::sweep;
+use crate::engine::{rollout, sweep};
 use crate::projector::{self, Kind, heartbeats};
 use crate::schedule::lease::{self, LeaseConfig, LeaseHandle};
 use crate::schedule::scheduler;
@@ -58,6 +58,11 @@ impl Server {
         tasks.spawn(heartbeats::run(app.clone(), app.shutdown_signal()));
         let sweep_every = Duration::from_secs(app.config.runs.expiry_sweep_secs.max(1));
         tasks.spawn(sweep::run(app.clone(), sweep_every, app.shutdown_signal()));
+        tasks.spawn(rollout::run(
+            app.clone(),
+            rollout::TICK,
+            app.shutdown_signal(),
+        ));
         let leader = start_scheduler(&app, &mut tasks).await?;
         let http = tokio::spawn(serve(app.clone(), listener));
         tracing::info!(address = %local_addr, key_id = %app.key.key_id(), "The tutti server is listening.");

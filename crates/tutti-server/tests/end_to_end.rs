@@ -28,7 +28,7 @@ async fn scripts_run_on_all_on_a_group_and_on_one_agent() {
     let run_id = create_run(
         &server,
         json!({
-            "script": {"shell": "sh", "script": "sleep 1; echo hello from $(hostname)"},
+            "script": {"shell": "sh", "script": "sleep 2; echo hello from $(hostname)"},
             "targets": {"all": true}
         }),
     )

@@ -29,11 +29,15 @@ pub use model::accounts::{
 };
 pub use model::agents::{Agent, AgentQuery, AgentSort, Group, HeartbeatStats, Liveness, NewAgent};
 pub use model::audit::{AuditEntry, AuditQuery};
+pub use model::coverage::{AgentCoverage, CoverageQuery};
 pub use model::ingest::{Anomaly, AnomalyKind, ApplyOutcome, Sequenced};
 pub use model::inventory::{
     AgentInventory, ChangeKind, InventoryChange, ItemType, PackageHit, PackageQuery,
 };
 pub use model::jobs::{Job, JobDraft, JobVersion, PutJobOutcome};
+pub use model::rollouts::{
+    HeldTargets, NewRollout, PendingRelease, Rollout, RolloutChange, RolloutState, WaveCounts,
+};
 pub use model::runs::{
     CommandPublished, Covers, NewRun, Run, RunDetail, RunQuery, StoredResult, Target, TargetQuery,
 };

@@ -23,9 +23,11 @@ use crate::model::accounts::{
 };
 use crate::model::agents::{Agent, AgentQuery, Group, NewAgent};
 use crate::model::audit::{AuditEntry, AuditQuery};
+use crate::model::coverage::{AgentCoverage, CoverageQuery};
 use crate::model::ingest::{Anomaly, ApplyOutcome, Sequenced};
 use crate::model::inventory::{AgentInventory, InventoryChange, PackageHit, PackageQuery};
 use crate::model::jobs::{Job, JobDraft, JobVersion, PutJobOutcome};
+use crate::model::rollouts::{NewRollout, PendingRelease, Rollout, RolloutChange, WaveCounts};
 use crate::model::runs::{
     CommandPublished, NewRun, Run, RunDetail, RunQuery, StoredResult, Target, TargetQuery,
 };
@@ -260,4 +262,38 @@ dispatch! {
     fn settle_schedule_fire(&self, name: &str, fire_at: Timestamp, run_id: Option<String>, skipped: Option<String>) -> ();
     /// A schedule's fires, newest first.
     fn list_schedule_fires(&self, name: &str, page: Page) -> Paged<ScheduleFire>;
+    /// Per agent, by agent id, what the runs of a schedule (of one job, at one version or
+    /// any) did: the latest target's state and end, the last success, and the failed
+    /// attempts since it (`failed`, `timed_out`, `interrupted`, `missed`, `expired`).
+    /// Open targets are reported even when older than the query's `since`. Agents never
+    /// targeted are absent.
+    fn schedule_coverage(&self, query: &CoverageQuery) -> Vec<AgentCoverage>;
+}
+
+dispatch! {
+    /// Creates a run whose targets are released in waves: the run, one `queued` target per
+    /// agent with its wave (targets in agent id order, cut at `rollout.wave_ends`) and the
+    /// rollout (`running`, wave 1, nothing released), in one transaction. Errors as
+    /// [`Store::create_run`], and `Other` when the wave ends do not cover the targets.
+    fn create_rollout(&self, run: NewRun, targets: Vec<AgentId>, rollout: NewRollout) -> ();
+    /// The rollout of a run; `NotFound` when the run has none.
+    fn get_rollout(&self, run_id: &RunId) -> Rollout;
+    /// Rollouts the driver works on (`running` or `waiting`), oldest first.
+    fn list_active_rollouts(&self) -> Vec<Rollout>;
+    /// Each wave's targets by state, released and never released (held targets are the
+    /// unreleased `queued` ones).
+    fn rollout_wave_counts(&self, run_id: &RunId) -> Vec<WaveCounts>;
+    /// While the rollout is `running`: releases held targets of waves up to the current
+    /// one (wave, then agent id order), each with a fresh command id; with `batch_size`,
+    /// only as many as keep the released unfinished targets at or under it. Returns how
+    /// many. Publishing is the caller's, afterwards (see [`Store::pending_releases`]).
+    fn release_targets(&self, run_id: &RunId, batch_size: Option<u64>, now: Timestamp) -> u64;
+    /// Released targets still `queued` whose publish was not recorded (by
+    /// `set_run_command_seq`), with the command ids chosen at release: publishing them
+    /// again after a crash reuses the ids, which the stream and the agents de-duplicate.
+    fn pending_releases(&self, run_id: &RunId) -> Vec<PendingRelease>;
+    /// Applies a conditional change of state (and of held targets) in one transaction;
+    /// `None` when the rollout was not in the expected state and wave. `NotFound` when the
+    /// run has no rollout.
+    fn set_rollout_state(&self, run_id: &RunId, change: RolloutChange, now: Timestamp) -> Option<u64>;
 }

@@ -75,13 +75,14 @@ fn request_body(args: &RunArgs) -> Result<Value, CliError> {
         ));
     }
     let targets = json!({ "all": args.all, "groups": args.group, "agents": args.agent });
+    let rollout = rollout(args)?;
     if let Some(job_id) = &args.job {
         if !args.command.is_empty() {
             return Err(CliError::Usage(
                 "give either --job or a command after --, not both".into(),
             ));
         }
-        return Ok(json!({ "job_id": job_id, "targets": targets }));
+        return Ok(json!({ "job_id": job_id, "targets": targets, "rollout": rollout }));
     }
     if args.command.is_empty() {
         return Err(CliError::Usage(
@@ -102,7 +103,39 @@ fn request_body(args: &RunArgs) -> Result<Value, CliError> {
     Ok(json!({
         "targets": targets,
         "script": { "shell": args.shell, "script": script, "timeout_secs": timeout_secs, "env": env },
+        "rollout": rollout,
     }))
+}
+
+/// The `rollout` of the request from `--waves` and its companions (null without waves).
+/// The server checks the plan and says precisely what is wrong with it.
+fn rollout(args: &RunArgs) -> Result<Value, CliError> {
+    if args.waves.is_empty() {
+        return Ok(Value::Null);
+    }
+    let waves: Vec<Value> = args
+        .waves
+        .iter()
+        .map(|wave| match wave.trim().parse::<u64>() {
+            Ok(count) => json!(count),
+            Err(_) => json!(wave.trim()),
+        })
+        .collect();
+    let wait_secs = match &args.wave_wait {
+        Some(wait) => crate::duration::parse_secs("--wave-wait", wait)?,
+        None => 0,
+    };
+    let mut plan = json!({ "waves": waves, "wait_secs": wait_secs });
+    if let Some(ratio) = args.max_failure_ratio {
+        plan["max_failure_ratio"] = json!(ratio);
+    }
+    if let Some(n) = args.max_failures {
+        plan["max_failures"] = json!(n);
+    }
+    if let Some(n) = args.batch_size {
+        plan["batch_size"] = json!(n);
+    }
+    Ok(plan)
 }
 
 /// One argument is taken as script text (`-- 'echo a | wc -c'`); several are quoted for the

@@ -15,6 +15,9 @@ pub(crate) async fn runs(client: &ApiClient, args: RunsArgs, json: bool) -> Resu
             results(client, &run_id, agent.as_deref(), json).await
         }
         Some(RunsAction::Kill { run_id }) => kill(client, &run_id, json).await,
+        Some(RunsAction::Abort { run_id }) => rollout(client, &run_id, "abort", json).await,
+        Some(RunsAction::Pause { run_id }) => rollout(client, &run_id, "pause", json).await,
+        Some(RunsAction::Resume { run_id }) => rollout(client, &run_id, "resume", json).await,
     }
 }
 
@@ -111,6 +114,31 @@ async fn results(
     }
     if json {
         print_json(&json!(all));
+    }
+    Ok(())
+}
+
+/// Aborts, pauses or resumes a run's rollout and shows where it stands.
+async fn rollout(
+    client: &ApiClient,
+    run_id: &str,
+    action: &str,
+    json: bool,
+) -> Result<(), CliError> {
+    let view: Value = client
+        .post(&format!("runs/{run_id}/rollout/{action}"), &json!({}))
+        .await?;
+    if json {
+        print_json(&view);
+    } else {
+        println!(
+            "rollout of run {run_id}: {} at wave {}; {} target(s) released, {} held, {} failure(s)",
+            text(&view, "state"),
+            text(&view, "current_wave"),
+            view["released"],
+            view["held"],
+            view["failures"]
+        );
     }
     Ok(())
 }

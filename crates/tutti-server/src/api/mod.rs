@@ -17,6 +17,7 @@ pub mod agents;
 pub mod api_tokens;
 pub mod audit_log;
 pub mod auth;
+pub mod coverage;
 pub mod enroll;
 pub mod error;
 pub mod fleet_config;
@@ -28,6 +29,7 @@ pub mod jobs;
 pub mod json;
 pub mod live;
 pub mod openapi;
+pub mod rollouts;
 pub mod runs;
 pub mod schedules;
 pub mod tokens;
@@ -114,6 +116,7 @@ pub fn router(app: App) -> Router {
                 .delete(schedules::delete),
         )
         .route("/schedules/{name}/preview", get(schedules::preview))
+        .route("/schedules/{name}/coverage", get(coverage::coverage))
         .route("/runs", get(runs::list).post(runs::create))
         .route("/runs/{run_id}", get(runs::detail))
         .route("/runs/{run_id}/results", get(runs::results))
@@ -122,6 +125,9 @@ pub fn router(app: App) -> Router {
             get(runs::result_detail),
         )
         .route("/runs/{run_id}/kill", post(runs::kill))
+        .route("/runs/{run_id}/rollout/abort", post(rollouts::abort))
+        .route("/runs/{run_id}/rollout/pause", post(rollouts::pause))
+        .route("/runs/{run_id}/rollout/resume", post(rollouts::resume))
         .route("/runs/{run_id}/progress", get(live::progress))
         .route("/runs/{run_id}/output", get(live::output))
         .route("/inventory/packages", get(inventory::search))

@@ -9,8 +9,8 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use crate::api::{
-    accounts, agents, api_tokens, audit_log, auth, enroll, error, fleet_config, freeze, groups,
-    health, inventory, jobs, live, runs, schedules, tokens,
+    accounts, agents, api_tokens, audit_log, auth, coverage, enroll, error, fleet_config, freeze,
+    groups, health, inventory, jobs, live, rollouts, runs, schedules, tokens,
 };
 
 /// The API description.
@@ -71,6 +71,7 @@ use crate::api::{
         schedules::list,
         schedules::detail,
         schedules::preview,
+        coverage::coverage,
         schedules::set_enabled,
         schedules::delete,
         runs::create,
@@ -79,6 +80,9 @@ use crate::api::{
         runs::results,
         runs::result_detail,
         runs::kill,
+        rollouts::abort,
+        rollouts::pause,
+        rollouts::resume,
         live::progress,
         live::output,
         tokens::create,
@@ -95,6 +99,9 @@ use crate::api::{
         crate::engine::RunRequest,
         crate::engine::CreatedRun,
         crate::engine::KillOutcome,
+        crate::engine::rollout::RolloutSpec,
+        crate::engine::rollout::RolloutView,
+        crate::engine::rollout::WaveView,
         crate::engine::targets::TargetSpec,
         crate::manifest::JobSpec,
         crate::manifest::ScriptObject,
@@ -126,6 +133,10 @@ use crate::api::{
         schedules::AppliedSchedule,
         schedules::Preview,
         schedules::SchedulePatch,
+        coverage::Coverage,
+        coverage::CoverageTotals,
+        coverage::AgentCoverageView,
+        coverage::CoverageStatus,
     ))
 )]
 pub struct ApiDoc;

@@ -79,8 +79,12 @@ pub struct RunView {
     /// The run and its counts.
     #[serde(flatten)]
     pub detail: RunDetail,
-    /// Per-state counts by name, e.g. `{"succeeded": 3, "queued": 1}`.
+    /// Per-state counts by name, e.g. `{"succeeded": 3, "queued": 1}`. Held rollout
+    /// targets (stored `queued`, no command sent) are counted as `held`, not `queued`, so
+    /// `queued` means "waiting for the agent".
     pub count_by_state: std::collections::BTreeMap<&'static str, u64>,
+    /// The rollout, for a run released in waves.
+    pub rollout: Option<engine::rollout::RolloutView>,
     /// A page of targets, by agent id.
     pub targets: Paged<Target>,
 }
@@ -176,10 +180,23 @@ pub async fn detail(
         page: Page::new(params.limit.unwrap_or(500), params.offset.unwrap_or(0)),
     };
     let targets = app.store.list_targets(&run_id, &query).await?;
-    let count_by_state = counts_by_name(&detail.counts);
+    let rollout = engine::rollout::view(&app, run_id).await?;
+    let mut count_by_state = counts_by_name(&detail.counts);
+    if let Some(held) = rollout
+        .as_ref()
+        .map(|view| view.held)
+        .filter(|held| *held > 0)
+    {
+        count_by_state.insert("held", held);
+        if let Some(queued) = count_by_state.get_mut("queued") {
+            *queued = queued.saturating_sub(held);
+        }
+        count_by_state.retain(|_, n| *n > 0);
+    }
     Ok(Json(RunView {
         detail,
         count_by_state,
+        rollout,
         targets,
     }))
 }

@@ -14,8 +14,11 @@
 //!   store. Running targets finish through the agent's `killed` result.
 //! - Projectors move targets forward from agent events and results (`projector/`); the
 //!   expiry sweep (`sweep.rs`) marks queued targets of runs past their deadline.
+//! - A run with a rollout is stored with every target's wave and only its first wave is
+//!   published at creation; `rollout/` releases the rest and decides when to stop.
 
 pub mod publish;
+pub mod rollout;
 pub mod sweep;
 pub mod targets;
 
@@ -24,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use tutti_proto::command::{CommandBody, JobRef, KillCommand, RunCommand};
 use tutti_proto::fleet::Revocation;
 use tutti_proto::{AgentId, JobId, RunId};
-use tutti_store::{JobDraft, MAX_PAGE_LIMIT, NewRun, Page, TargetQuery};
+use tutti_store::{JobDraft, MAX_PAGE_LIMIT, NewRollout, NewRun, Page, TargetQuery};
 
 use crate::actor::Actor;
 use crate::app::App;
@@ -49,6 +52,9 @@ pub struct RunRequest {
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub deadline: Option<Timestamp>,
+    /// Release the command in waves instead of to every target at once.
+    #[serde(default)]
+    pub rollout: Option<rollout::RolloutSpec>,
 }
 
 /// What a created run looks like to the client.
@@ -105,6 +111,9 @@ pub async fn create_run_from(
     origin: Origin,
 ) -> Result<CreatedRun> {
     check_deadline(request.deadline)?;
+    if let Some(spec) = &request.rollout {
+        spec.check()?;
+    }
     let choice = match (origin.job_version, &request.job_id) {
         (Some(version), Some(job_id)) => {
             let (job_id, version, spec) = pinned_job(app, job_id, version).await?;
@@ -113,6 +122,10 @@ pub async fn create_run_from(
         _ => job_for(app, &request).await?,
     };
     let resolution = targets::resolve(&app.store, &request.targets).await?;
+    let rollout_plan = match &request.rollout {
+        Some(spec) => Some(spec.plan(resolution.agents.len() as u64)?),
+        None => None,
+    };
     // The anonymous job is stored only once everything else is valid, so a rejected
     // request leaves nothing behind.
     let (job_id, job_version, spec) = match choice {
@@ -134,14 +147,24 @@ pub async fn create_run_from(
         schedule_name: origin.schedule_name.clone(),
         during_freeze,
     };
-    app.store
-        .create_run(new_run, resolution.agents.clone())
-        .await?;
-    let mut body = run_body(run_id, &job_id, job_version, &spec, request.deadline);
-    if let CommandBody::Run(command) = &mut body {
-        command.scheduled = origin.schedule_name.is_some();
-    }
-    publish_run(app, run_id, &resolution, &body).await?;
+    let subjects = match rollout_plan {
+        Some(plan) => start_rollout(app, new_run, &resolution, plan).await?,
+        None => {
+            app.store
+                .create_run(new_run, resolution.agents.clone())
+                .await?;
+            let mut body = run_body(run_id, &job_id, job_version, &spec, request.deadline);
+            if let CommandBody::Run(command) = &mut body {
+                command.scheduled = origin.schedule_name.is_some();
+            }
+            publish_run(app, run_id, &resolution, &body).await?;
+            resolution
+                .outgoing
+                .iter()
+                .map(|o| o.subject.clone())
+                .collect()
+        }
+    };
     app.metrics
         .runs_created
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -151,9 +174,28 @@ pub async fn create_run_from(
         job_id,
         job_version,
         n_targets: resolution.agents.len(),
-        subjects: resolution.outgoing.into_iter().map(|o| o.subject).collect(),
+        subjects,
         during_freeze,
     })
+}
+
+/// Stores a run with its rollout and releases the first wave; returns the subjects the
+/// first wave went to (one per released agent).
+async fn start_rollout(
+    app: &App,
+    new_run: NewRun,
+    resolution: &Resolution,
+    plan: rollout::RolloutPlan,
+) -> Result<Vec<String>> {
+    let run_id = new_run.run_id;
+    let rollout = NewRollout {
+        plan: to_json(&plan)?,
+        wave_ends: plan.wave_ends,
+    };
+    app.store
+        .create_rollout(new_run, resolution.agents.clone(), rollout)
+        .await?;
+    rollout::start(app, run_id).await
 }
 
 /// Whether a fleet freeze is in force at `now`. Read from KV on every run creation rather
@@ -176,13 +218,19 @@ pub async fn kill_run(app: &App, run_id: RunId, actor: &Actor) -> Result<KillOut
     let spec: TargetSpec = serde_json::from_value(detail.run.targets_spec.clone())
         .map_err(|err| Error::internal("stored target spec", err))?;
     let agents = run_agents(app, &run_id).await?;
-    let outgoing = targets::plan(&spec, &agents);
+    // A rollout went to each released agent on its own subject.
+    let outgoing = match app.store.get_rollout(&run_id).await {
+        Ok(_) => agents.iter().map(targets::plan_agent).collect(),
+        Err(tutti_store::StoreError::NotFound(_)) => targets::plan(&spec, &agents),
+        Err(err) => return Err(err.into()),
+    };
     let body = CommandBody::Kill(KillCommand { run_id });
     publish::publish_all(app, run_id, &outgoing, &body).await?;
     let n_skipped = app
         .store
         .kill_run(&run_id, &actor.name, Timestamp::now())
         .await?;
+    rollout::after_kill(app, run_id).await;
     app.notify_run_changed(run_id);
     tracing::info!(run_id = %run_id, n_skipped, "Killed a run.");
     Ok(KillOutcome {
@@ -338,18 +386,26 @@ async fn publish_run(
     }
 }
 
-/// Every target agent of a run, page by page.
+/// Every target agent of a run that a command was sent to (all of them, except the held
+/// targets of a rollout), page by page.
 async fn run_agents(app: &App, run_id: &RunId) -> Result<Vec<AgentId>> {
     let mut agents = Vec::new();
+    let mut offset = 0;
     loop {
         let query = TargetQuery {
             state: None,
-            page: Page::new(MAX_PAGE_LIMIT, agents.len() as u64),
+            page: Page::new(MAX_PAGE_LIMIT, offset),
         };
         let page = app.store.list_targets(run_id, &query).await?;
         let n_page = page.items.len();
-        agents.extend(page.items.into_iter().map(|target| target.agent_id));
-        if n_page < MAX_PAGE_LIMIT as usize || agents.len() as u64 >= page.total {
+        offset += n_page as u64;
+        agents.extend(
+            page.items
+                .into_iter()
+                .filter(|target| target.wave.is_none() || target.released_at.is_some())
+                .map(|target| target.agent_id),
+        );
+        if n_page < MAX_PAGE_LIMIT as usize || offset >= page.total {
             return Ok(agents);
         }
     }

@@ -28,12 +28,28 @@ pub async fn publish_all(
     outgoing: &[Outgoing],
     body: &CommandBody,
 ) -> Result<Vec<CommandPublished>> {
+    let messages: Vec<(Outgoing, CommandId)> = outgoing
+        .iter()
+        .map(|message| (message.clone(), CommandId::new(ulid::Ulid::new())))
+        .collect();
+    publish_with_ids(app, run_id, &messages, body).await
+}
+
+/// [`publish_all`] with command ids chosen by the caller: a rollout stores each target's
+/// id when it releases it, so a publish repeated after a crash carries the same id and is
+/// dropped by the stream's de-duplication (and by the agent, which takes an id in once).
+pub async fn publish_with_ids(
+    app: &App,
+    run_id: RunId,
+    messages: &[(Outgoing, CommandId)],
+    body: &CommandBody,
+) -> Result<Vec<CommandPublished>> {
     let issued_at = Timestamp::now();
     let expires_at = issued_at.checked_add(command_lifetime(app)).ok();
-    let mut pending = Vec::with_capacity(outgoing.len());
-    for message in outgoing {
+    let mut pending = Vec::with_capacity(messages.len());
+    for (message, command_id) in messages {
         let command = Command {
-            command_id: CommandId::new(ulid::Ulid::new()),
+            command_id: *command_id,
             subject: message.subject.clone(),
             issued_at,
             expires_at,

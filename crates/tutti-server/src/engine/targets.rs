@@ -103,13 +103,15 @@ pub fn plan(spec: &TargetSpec, agents: &[AgentId]) -> Vec<Outgoing> {
             covers: Covers::AllTargets,
         }];
     }
-    agents
-        .iter()
-        .map(|agent_id| Outgoing {
-            subject: subjects::cmd_agent(agent_id),
-            covers: Covers::Agents(vec![agent_id.clone()]),
-        })
-        .collect()
+    agents.iter().map(plan_agent).collect()
+}
+
+/// The message that reaches one agent on its own subject (a rollout's releases).
+pub fn plan_agent(agent_id: &AgentId) -> Outgoing {
+    Outgoing {
+        subject: subjects::cmd_agent(agent_id),
+        covers: Covers::Agents(vec![agent_id.clone()]),
+    }
 }
 
 async fn listed_agents(store: &Store, spec: &TargetSpec) -> Result<Vec<AgentId>> {

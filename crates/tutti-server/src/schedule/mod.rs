@@ -9,8 +9,11 @@
 //! `lease.rs` is the exception to "no bus here": a leader lease in the `tutti_leases` KV
 //! bucket so that of several servers on one broker exactly one runs the scheduler.
 //! Otherwise nothing here touches the store or the bus: firing runs is the engine's job.
+//! The two drivers are the exception too: `scheduler.rs` (the leader's loop, which claims
+//! cron fires) and `desired.rs` (which keeps desired-state schedules' agents covered).
 
 pub mod cron;
+pub mod desired;
 pub mod lease;
 pub mod plan;
 pub mod scheduler;

@@ -1,6 +1,7 @@
 //! The scheduler loop: on the server that holds the leader lease (`lease.rs`), once a
 //! tick, every enabled cron schedule's due fires are claimed in the store and turned into
-//! runs. Desired-state schedules are not fired yet (see the crate README).
+//! runs, and every enabled desired-state schedule is reconciled (`desired.rs`: one run for
+//! the agents out of their desired state).
 //!
 //! A fire is claimed before its run is created, keyed by (schedule, fire time): a fire is
 //! acted on at most once, by whichever server claims it, even across a takeover in the
@@ -15,6 +16,7 @@ use tokio::sync::watch;
 use tutti_proto::audit::AuditOutcome;
 use tutti_store::{Page, Schedule};
 
+use super::desired;
 use super::plan::{self, Due};
 use super::spec::{ScheduleSpec, Trigger};
 use crate::actor::Actor;
@@ -60,11 +62,20 @@ pub async fn tick(app: &App, now: Timestamp) -> Result<()> {
                 continue;
             }
         };
-        if let Trigger::Cron(_) = spec.trigger {
-            fire_due(app, &schedule, &spec, now).await?;
+        match spec.trigger {
+            Trigger::Cron(_) => fire_due(app, &schedule, &spec, now).await?,
+            Trigger::DesiredState(_) => reconcile(app, &schedule, &spec, now).await,
         }
     }
     Ok(())
+}
+
+/// Reconciles one desired-state schedule. A failure is logged and does not stop the tick,
+/// so one broken schedule cannot hold back the others; the next tick tries again.
+async fn reconcile(app: &App, schedule: &Schedule, spec: &ScheduleSpec, now: Timestamp) {
+    if let Err(err) = desired::reconcile(app, schedule, spec, now).await {
+        tracing::warn!(schedule = %schedule.name, error = %err, "A desired-state schedule could not be reconciled; the next tick retries.");
+    }
 }
 
 async fn enabled_schedules(app: &App) -> Result<Vec<Schedule>> {
@@ -133,6 +144,7 @@ async fn fire(
         script: None,
         targets: spec.targets.clone(),
         deadline,
+        rollout: None,
     };
     let origin = Origin {
         schedule_name: Some(schedule.name.clone()),

@@ -8,9 +8,11 @@
 pub mod accounts;
 pub mod agents;
 pub mod audit;
+pub mod coverage;
 pub mod ingest;
 pub mod inventory;
 pub mod jobs;
+pub mod rollouts;
 pub mod runs;
 pub mod schedules;
 pub mod tokens;

@@ -95,6 +95,11 @@ pub struct Target {
     pub started_at: Option<Timestamp>,
     /// When the outcome was decided.
     pub finished_at: Option<Timestamp>,
+    /// Its rollout wave (1-based); `None` for a run without a rollout.
+    pub wave: Option<u32>,
+    /// When a rollout released it to its agent; `None` while held (and for a run without
+    /// a rollout, whose targets are all sent at creation).
+    pub released_at: Option<Timestamp>,
 }
 
 /// Which targets a published command reaches.

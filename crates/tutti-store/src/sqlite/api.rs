@@ -13,8 +13,8 @@ use tutti_proto::result::RunResult;
 use tutti_proto::{AgentId, GroupName, JobId, ResultId, RunId};
 
 use super::{
-    SqliteStore, accounts, agents, anomalies, api_tokens, audit, events, inventory, jobs, results,
-    runs, schedules, sessions, sql, tokens,
+    SqliteStore, accounts, agents, anomalies, api_tokens, audit, coverage, events, inventory, jobs,
+    results, rollouts, runs, schedules, sessions, sql, tokens,
 };
 use crate::error::StoreResult;
 use crate::model::accounts::{
@@ -23,9 +23,11 @@ use crate::model::accounts::{
 };
 use crate::model::agents::{Agent, AgentQuery, Group, NewAgent};
 use crate::model::audit::{AuditEntry, AuditQuery};
+use crate::model::coverage::{AgentCoverage, CoverageQuery};
 use crate::model::ingest::{Anomaly, ApplyOutcome, Sequenced};
 use crate::model::inventory::{AgentInventory, InventoryChange, PackageHit, PackageQuery};
 use crate::model::jobs::{Job, JobDraft, JobVersion, PutJobOutcome};
+use crate::model::rollouts::{NewRollout, PendingRelease, Rollout, RolloutChange, WaveCounts};
 use crate::model::runs::{
     CommandPublished, NewRun, Run, RunDetail, RunQuery, StoredResult, Target, TargetQuery,
 };
@@ -88,6 +90,67 @@ impl SqliteStore {
     /// See [`crate::Store::list_anomalies`].
     pub async fn list_anomalies(&self, page: Page) -> StoreResult<Paged<Anomaly>> {
         self.read(move |tx| anomalies::list(tx, page)).await
+    }
+
+    // Rollouts.
+
+    /// See [`crate::Store::create_rollout`].
+    pub async fn create_rollout(
+        &self,
+        run: NewRun,
+        targets: Vec<AgentId>,
+        rollout: NewRollout,
+    ) -> StoreResult<()> {
+        self.write(move |tx| rollouts::create(tx, &run, &targets, &rollout))
+            .await
+    }
+
+    /// See [`crate::Store::get_rollout`].
+    pub async fn get_rollout(&self, run_id: &RunId) -> StoreResult<Rollout> {
+        let run_id = *run_id;
+        self.read(move |tx| rollouts::get(tx, &run_id)).await
+    }
+
+    /// See [`crate::Store::list_active_rollouts`].
+    pub async fn list_active_rollouts(&self) -> StoreResult<Vec<Rollout>> {
+        self.read(|tx| rollouts::list_active(tx)).await
+    }
+
+    /// See [`crate::Store::rollout_wave_counts`].
+    pub async fn rollout_wave_counts(&self, run_id: &RunId) -> StoreResult<Vec<WaveCounts>> {
+        let run_id = *run_id;
+        self.read(move |tx| rollouts::wave_counts(tx, &run_id))
+            .await
+    }
+
+    /// See [`crate::Store::release_targets`].
+    pub async fn release_targets(
+        &self,
+        run_id: &RunId,
+        batch_size: Option<u64>,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let run_id = *run_id;
+        self.write(move |tx| rollouts::release(tx, &run_id, batch_size, now))
+            .await
+    }
+
+    /// See [`crate::Store::pending_releases`].
+    pub async fn pending_releases(&self, run_id: &RunId) -> StoreResult<Vec<PendingRelease>> {
+        let run_id = *run_id;
+        self.read(move |tx| rollouts::pending(tx, &run_id)).await
+    }
+
+    /// See [`crate::Store::set_rollout_state`].
+    pub async fn set_rollout_state(
+        &self,
+        run_id: &RunId,
+        change: RolloutChange,
+        now: Timestamp,
+    ) -> StoreResult<Option<u64>> {
+        let run_id = *run_id;
+        self.write(move |tx| rollouts::set_state(tx, &run_id, &change, now))
+            .await
     }
 
     // Agents and groups.
@@ -679,5 +742,14 @@ impl SqliteStore {
         let name = name.to_string();
         self.read(move |tx| schedules::list_fires(tx, &name, page))
             .await
+    }
+
+    /// See [`crate::Store::schedule_coverage`].
+    pub async fn schedule_coverage(
+        &self,
+        query: &CoverageQuery,
+    ) -> StoreResult<Vec<AgentCoverage>> {
+        let query = query.clone();
+        self.read(move |tx| coverage::coverage(tx, &query)).await
     }
 }

@@ -50,6 +50,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0004_schedules_and_freeze.sql"),
         sha256: "51bf6e33675f4e1f59269b44a418634784bdd81d306d9a9e5f351d478f348215",
     },
+    Migration {
+        version: 5,
+        name: "0005_rollouts.sql",
+        sql: include_str!("../../migrations/0005_rollouts.sql"),
+        sha256: "14c9d6df8e2d9aac9c122fb7e19edf83fb4766c3f78161b68d4de4686bbb2670",
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -154,14 +154,20 @@ pub(super) fn skip_unpicked(
     Ok(skipped as u64)
 }
 
+/// Excludes held rollout targets (a wave, not released): no command for them exists, so
+/// their agent cannot be late. The rollout driver ends them when the deadline passes.
+const NOT_HELD: &str = "(wave IS NULL OR released_at IS NOT NULL)";
+
 /// Expires every `queued` target of a run whose deadline is before `now`; returns how many.
+/// Held rollout targets are left to the rollout driver.
 pub(super) fn expire_targets(conn: &Connection, now: jiff::Timestamp) -> StoreResult<u64> {
     let now_ms = to_ms(now);
     let expirable = TargetState::predecessors_sql(TargetState::Expired);
     let run_ids: Vec<String> = {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT DISTINCT t.run_id FROM runs r JOIN run_targets t ON t.run_id = r.run_id
-             WHERE r.deadline IS NOT NULL AND r.deadline < ?1 AND t.state IN ({expirable})"
+             WHERE r.deadline IS NOT NULL AND r.deadline < ?1 AND t.state IN ({expirable})
+                 AND {NOT_HELD}"
         ))?;
         let rows = stmt.query_map([now_ms], |row| row.get(0))?;
         rows.collect::<Result<_, _>>()?
@@ -172,7 +178,7 @@ pub(super) fn expire_targets(conn: &Connection, now: jiff::Timestamp) -> StoreRe
             &format!(
                 "UPDATE run_targets SET state = 'expired', reason = 'deadline_passed',
                      finished_at = ?2
-                 WHERE run_id = ?1 AND state IN ({expirable})"
+                 WHERE run_id = ?1 AND state IN ({expirable}) AND {NOT_HELD}"
             ),
             params![run_id, now_ms],
         )? as u64;
@@ -387,7 +393,7 @@ pub(super) fn list_runs(conn: &Connection, query: &RunQuery) -> StoreResult<Page
 }
 
 const TARGET_COLUMNS: &str = "run_id, agent_id, state, reason, exit_code, command_seq,
-    queued_at, delivered_at, started_at, finished_at";
+    queued_at, delivered_at, started_at, finished_at, wave, released_at";
 
 fn decode_target(row: &Row<'_>) -> StoreResult<Target> {
     let state: String = row.get(2)?;
@@ -404,6 +410,11 @@ fn decode_target(row: &Row<'_>) -> StoreResult<Target> {
         delivered_at: opt_from_ms(row.get(7)?)?,
         started_at: opt_from_ms(row.get(8)?)?,
         finished_at: opt_from_ms(row.get(9)?)?,
+        wave: row
+            .get::<_, Option<i64>>(10)?
+            .map(sql::to_version)
+            .transpose()?,
+        released_at: opt_from_ms(row.get(11)?)?,
     })
 }
 
