@@ -669,6 +669,14 @@ pub(crate) enum SchedulesAction {
         #[arg(long, value_name = "TIME")]
         after: Option<String>,
     },
+    /// Where a desired-state schedule stands on each targeted agent: done, in flight,
+    /// pending, offline or failed (after its retries).
+    ///
+    /// Example: `tutti schedules coverage laptops-baseline`
+    Coverage {
+        /// The schedule.
+        name: String,
+    },
     /// Let a schedule fire again.
     ///
     /// Example: `tutti schedules enable nightly`

@@ -875,6 +875,21 @@ async fn schedules_are_applied_listed_previewed_and_switched() {
     let refused = cli(&["apply", "-f", mixed.to_str().unwrap()]).await;
     expect_code(&refused, 2);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("one kind of manifest"));
+    let cron_coverage = cli(&["schedules", "coverage", "nightly"]).await;
+    expect_code(&cron_coverage, 3);
+    assert!(String::from_utf8_lossy(&cron_coverage.stderr).contains("desired-state"));
+    let baseline = "kind: Schedule\nname: baseline\njob: rotate-logs\ntargets: {groups: [laptops]}\ndesired_state: {once_per_version: true}\n";
+    let file = dir.path().join("d-baseline.yaml");
+    std::fs::write(&file, baseline).unwrap();
+    expect_code(&cli(&["apply", "-f", file.to_str().unwrap()]).await, 0);
+    let coverage = parse(&expect_code(
+        &cli(&["schedules", "coverage", "baseline", "--json"]).await,
+        0,
+    ));
+    assert_eq!(
+        coverage["totals"]["total"], 0,
+        "nobody in the group yet: {coverage:#}"
+    );
     expect_code(&cli(&["schedules", "delete", "nightly"]).await, 0);
     let missing = cli(&["schedules", "show", "nightly"]).await;
     expect_code(&missing, 3);

@@ -216,6 +216,17 @@ async fn a_fire_runs_once_is_skipped_during_a_freeze_and_missed_after_an_outage(
         target_states(&view),
         [("web-01".to_string(), "succeeded".to_string())]
     );
+    let detail: Value = server.get("/api/v1/schedules/every-five").await;
+    assert_eq!(
+        detail["last_run"]["run"]["run_id"],
+        run_id.as_str(),
+        "{detail:#}"
+    );
+    assert_eq!(
+        detail["last_run"]["counts"]["by_state"],
+        json!([["succeeded", 1]]),
+        "{detail:#}"
+    );
     assert_eq!(
         (
             view["run"]["schedule_name"].clone(),

@@ -20,6 +20,7 @@ pub(crate) async fn schedules(
         Some(SchedulesAction::Preview { name, n, after }) => {
             preview(client, &name, n, after.as_deref(), json).await
         }
+        Some(SchedulesAction::Coverage { name }) => coverage(client, &name, json).await,
         Some(SchedulesAction::Enable { name }) => switch(client, &name, true, json).await,
         Some(SchedulesAction::Disable { name }) => switch(client, &name, false, json).await,
         Some(SchedulesAction::Delete { name }) => {
@@ -142,6 +143,43 @@ async fn preview(
     println!("{rows}");
     if utc.is_empty() {
         println!("(no fires: a desired-state schedule, or its active period has ended)");
+    }
+    Ok(())
+}
+
+async fn coverage(client: &ApiClient, name: &str, json: bool) -> Result<(), CliError> {
+    let coverage: Value = client
+        .get(&format!("schedules/{}/coverage", urlencode(name)))
+        .await?;
+    if json {
+        print_json(&coverage);
+        return Ok(());
+    }
+    let mut rows = table(&["AGENT", "STATUS", "LAST STATE", "FAILED TRIES", "RETRY AT"]);
+    for agent in coverage["agents"].as_array().into_iter().flatten() {
+        rows.add_row(vec![
+            text(agent, "agent_id"),
+            text(agent, "status"),
+            text(agent, "state"),
+            text(agent, "n_failed_attempts"),
+            text(agent, "retry_at"),
+        ]);
+    }
+    println!("{rows}");
+    let totals = &coverage["totals"];
+    println!(
+        "{} of {} done, {} in flight, {} pending, {} offline, {} failed (job {} v{})",
+        totals["done"],
+        totals["total"],
+        totals["in_flight"],
+        totals["pending"],
+        totals["offline"],
+        totals["failed"],
+        text(&coverage, "job_id"),
+        text(&coverage, "job_version"),
+    );
+    if !coverage["held"].is_null() {
+        println!("nothing starts now: {}", coverage["held"]);
     }
     Ok(())
 }

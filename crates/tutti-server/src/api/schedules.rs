@@ -185,6 +185,8 @@ pub struct ScheduleDetail {
     pub next_fires: Vec<Timestamp>,
     /// Its last twenty fires, newest first.
     pub recent_fires: Vec<ScheduleFire>,
+    /// The run of its latest fire that created one, with counts per target state.
+    pub last_run: Option<tutti_store::RunDetail>,
 }
 
 #[utoipa::path(get, path = "/api/v1/schedules/{name}", responses((status = 200, description = "The schedule, its next five fire times and its last twenty fires", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
@@ -198,9 +200,14 @@ pub async fn detail(
         .store
         .list_schedule_fires(&name, Page::new(20, 0))
         .await?;
+    let last_run = match recent.items.iter().find_map(|fire| fire.run_id) {
+        Some(run_id) => Some(app.store.get_run(&run_id).await?),
+        None => None,
+    };
     Ok(Json(ScheduleDetail {
         next_fires: next_fires(&schedule, Timestamp::now(), 5),
         recent_fires: recent.items,
+        last_run,
         schedule,
     }))
 }

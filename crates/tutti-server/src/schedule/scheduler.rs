@@ -22,6 +22,7 @@ use super::spec::{ScheduleSpec, Trigger};
 use crate::actor::Actor;
 use crate::api::schedules::parse_stored;
 use crate::app::App;
+use crate::engine::rollout::{RolloutSpec, WaveSize};
 use crate::engine::{self, Origin, RunRequest};
 use crate::error::Result;
 
@@ -144,7 +145,7 @@ async fn fire(
         script: None,
         targets: spec.targets.clone(),
         deadline,
-        rollout: None,
+        rollout: rollout_of(spec),
     };
     let origin = Origin {
         schedule_name: Some(schedule.name.clone()),
@@ -185,10 +186,77 @@ async fn fire(
     Ok(())
 }
 
+/// A fired run's rollout: the schedule's own, capped at `max_concurrent_targets`; or, for a
+/// cap alone, one wave of everyone released `max_concurrent_targets` at a time, where
+/// failures never abort (a cap is not a safety threshold).
+fn rollout_of(spec: &ScheduleSpec) -> Option<RolloutSpec> {
+    let cap = spec.max_concurrent_targets.map(|cap| cap.get());
+    match (&spec.rollout, cap) {
+        (Some(rollout), cap) => Some(RolloutSpec {
+            batch_size: rollout.batch_size.or(cap),
+            ..rollout.clone()
+        }),
+        (None, Some(cap)) => Some(RolloutSpec {
+            waves: vec![WaveSize::Percent(100.0)],
+            wait_secs: 0,
+            max_failure_ratio: Some(1.0),
+            max_failures: None,
+            batch_size: Some(cap),
+        }),
+        (None, None) => None,
+    }
+}
+
 async fn skip(app: &App, schedule: &Schedule, fire_at: Timestamp, reason: &str) -> Result<()> {
     app.store
         .settle_schedule_fire(&schedule.name, fire_at, None, Some(reason.to_string()))
         .await?;
     tracing::info!(schedule = %schedule.name, %fire_at, reason, "A schedule fire was skipped.");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::parse_yaml;
+
+    fn spec(extra: &str) -> Result<ScheduleSpec, String> {
+        let text = format!("kind: Schedule\nname: s\njob: j\ntargets: {{all: true}}\n{extra}");
+        parse_yaml(&text)
+            .map(|mut parsed| parsed.remove(0).spec)
+            .map_err(|err| err.message)
+    }
+
+    #[test]
+    fn fired_runs_roll_out_as_the_schedule_says_capped_at_its_concurrency() {
+        let plain = spec("cron: '0 3 * * *'").unwrap();
+        assert_eq!(rollout_of(&plain), None);
+
+        let capped = spec("cron: '0 3 * * *'\nmax_concurrent_targets: 5").unwrap();
+        let rollout = rollout_of(&capped).unwrap();
+        assert_eq!(
+            (rollout.batch_size, rollout.max_failure_ratio),
+            (Some(5), Some(1.0))
+        );
+        assert_eq!(rollout.waves, vec![WaveSize::Percent(100.0)]);
+
+        let waves = "cron: '0 3 * * *'\nmax_concurrent_targets: 5\nrollout: {waves: ['10%', '100%'], wait_secs: 600, max_failure_ratio: 0.1}";
+        let rollout = rollout_of(&spec(waves).unwrap()).unwrap();
+        assert_eq!((rollout.batch_size, rollout.wait_secs), (Some(5), 600));
+        assert_eq!(rollout.waves.len(), 2);
+    }
+
+    #[test]
+    fn a_rollout_is_checked_when_the_schedule_is_applied() {
+        let err = spec("cron: '0 3 * * *'\nrollout: {waves: ['50%', '10%']}").unwrap_err();
+        assert!(
+            err.starts_with("line 6") && err.contains("rollout"),
+            "{err}"
+        );
+        let err = spec("desired_state: {once_per_version: true}\nrollout: {waves: ['100%']}")
+            .unwrap_err();
+        assert!(err.contains("rollout applies to cron schedules"), "{err}");
+        let err = spec("cron: '0 3 * * *'\nrollout: {waves: ['100%'], wave: 1}").unwrap_err();
+        assert!(err.contains("unknown field `wave`"), "{err}");
+    }
 }

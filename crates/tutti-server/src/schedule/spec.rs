@@ -22,11 +22,12 @@ use tutti_proto::JobId;
 
 use super::cron::{Cron, SEARCH_HORIZON};
 use super::values::*;
+use crate::engine::rollout::RolloutSpec;
 use crate::engine::targets::TargetSpec;
 use crate::manifest::{ManifestError, is_blank_document, parse_document, split_documents};
 
 /// A validated schedule, without its name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleSpec {
     /// The job to run.
     pub job: JobId,
@@ -54,6 +55,8 @@ pub struct ScheduleSpec {
     pub skip_dates: BTreeSet<Date>,
     /// At most this many targets run the job at once; `None` means no limit.
     pub max_concurrent_targets: Option<MaxConcurrentTargets>,
+    /// Release each fired run in waves (cron schedules only).
+    pub rollout: Option<RolloutSpec>,
 }
 
 /// What makes a schedule fire: exactly one of `cron` and `desired_state`.
@@ -76,7 +79,7 @@ pub enum DesiredState {
 }
 
 /// One parsed document.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ParsedSchedule {
     /// The schedule's name.
     pub name: ScheduleName,
@@ -152,6 +155,7 @@ impl ScheduleSpec {
             "maintenance_window": window,
             "skip_dates": skip_dates,
             "max_concurrent_targets": self.max_concurrent_targets.map(MaxConcurrentTargets::get),
+            "rollout": self.rollout,
         })
     }
 
@@ -210,7 +214,7 @@ enum ScheduleKind {
 
 /// One `kind: Schedule` document as written; [`ScheduleManifest::spec`] checks the rules
 /// across fields.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScheduleManifest {
     /// Read only to reject other kinds.
@@ -243,6 +247,8 @@ struct ScheduleManifest {
     skip_dates: Vec<SkipDate>,
     #[serde(default)]
     max_concurrent_targets: Option<MaxConcurrentTargets>,
+    #[serde(default)]
+    rollout: Option<Spanned<RolloutSpec>>,
 }
 
 /// A rule across fields that does not hold: where to look (`None` for the document's
@@ -256,6 +262,7 @@ impl ScheduleManifest {
         let checked = self.trigger().and_then(|trigger| {
             self.check_targets()?;
             self.check_active_period()?;
+            self.check_rollout(&trigger)?;
             Ok(trigger)
         });
         match checked {
@@ -289,6 +296,24 @@ impl ScheduleManifest {
             .map_err(|err| (Some(targets.referenced), err.to_string()))
     }
 
+    /// A rollout's own rules, and only on cron schedules (a desired-state schedule already
+    /// releases work agent by agent).
+    fn check_rollout(&self, trigger: &Trigger) -> Result<(), BrokenRule> {
+        let Some(rollout) = &self.rollout else {
+            return Ok(());
+        };
+        if let Trigger::DesiredState(_) = trigger {
+            return Err((
+                Some(rollout.referenced),
+                "rollout applies to cron schedules; a desired-state schedule uses max_concurrent_targets".into(),
+            ));
+        }
+        rollout
+            .value
+            .check()
+            .map_err(|err| (Some(rollout.referenced), format!("rollout: {err}")))
+    }
+
     fn check_active_period(&self) -> Result<(), BrokenRule> {
         match (self.active_from, &self.active_until) {
             (Some(from), Some(until)) if until.value <= from => Err((
@@ -317,6 +342,7 @@ impl ScheduleManifest {
             maintenance_window: self.maintenance_window,
             skip_dates: self.skip_dates.iter().map(|date| date.0).collect(),
             max_concurrent_targets: self.max_concurrent_targets,
+            rollout: self.rollout.as_ref().map(|rollout| rollout.value.clone()),
         }
     }
 }
