@@ -5,7 +5,8 @@
 //! kills, revocations, expiry), and serves both over an HTTP API (`api/`, axum, one file
 //! per route group). `auth/` signs operators in and holds the one access table every
 //! route is checked against; `actor.rs` is who a request comes from. `schedule/` parses
-//! schedule manifests and computes fire times (not yet wired to firing). `enroll.rs` and
+//! schedule manifests, elects one scheduler among servers and fires or reconciles
+//! schedules; `engine/rollout/` releases runs in waves. `enroll.rs` and
 //! `tokens.rs` let agents join; `fleet_kv.rs` writes the KV buckets agents follow;
 //! `audit.rs` publishes an audit record for every change; `keys.rs` owns the
 //! command-signing key. `app.rs` holds the shared live resources and `server.rs` starts
