@@ -87,7 +87,9 @@ fn rows(conn: &Connection, query: &CoverageQuery) -> StoreResult<Vec<Row>> {
 
 /// One agent's rows, oldest first, into its coverage.
 fn fold(rows: &[Row]) -> StoreResult<AgentCoverage> {
-    let latest = rows.last().expect("an agent appears with at least one row");
+    let Some(latest) = rows.last() else {
+        return Err(StoreError::other("coverage of an agent without rows"));
+    };
     let mut succeeded_at = None;
     let mut n_failed_attempts = 0;
     let mut failed_at = None;
