@@ -374,6 +374,8 @@ pub(crate) enum AgentsAction {
 #[derive(Debug, Subcommand)]
 pub(crate) enum GroupsAction {
     /// Replace the agent's groups with these.
+    ///
+    /// Example: `tutti agents groups web-01 set web eu-west`
     Set {
         /// Group names, in order.
         groups: Vec<String>,
