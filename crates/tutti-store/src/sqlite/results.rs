@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, Statement, params};
 use tutti_proto::catalog::RESULTS_STREAM;
 use tutti_proto::result::{ObjectRef, Output, ResultStatus, RunResult, SkipReason, Truncation};
 use tutti_proto::{AgentId, ResultId, RunId};
@@ -36,17 +36,20 @@ pub(super) fn apply_results(
 ) -> StoreResult<ApplyOutcome> {
     let mut outcome = ApplyOutcome::default();
     let mut touched_runs = BTreeSet::new();
+    // Prepared once per batch: the statement cache's lookup hashes the whole SQL text.
+    let mut insert = conn.prepare_cached(&INSERT_RESULT)?;
+    let mut insert_if_targeted = conn.prepare_cached(&INSERT_RESULT_IF_TARGETED)?;
     for item in batch {
         let run_id = item.message.run_id.to_string();
         if !item.message.ids_are_consistent() {
             record_anomaly(conn, item, AnomalyKind::InconsistentIds, &mut outcome)?;
         } else if move_for_result(conn, &item.message, &run_id)? {
             outcome.transitions += 1;
-            if insert_result(conn, item, &run_id, &INSERT_RESULT)? {
+            if insert_result(&mut insert, item, &run_id)? {
                 outcome.applied += 1;
             }
             touched_runs.insert(run_id);
-        } else if insert_result(conn, item, &run_id, &INSERT_RESULT_IF_TARGETED)? {
+        } else if insert_result(&mut insert_if_targeted, item, &run_id)? {
             outcome.applied += 1;
         } else {
             match anomaly_kind(conn, &item.message, &run_id)? {
@@ -125,17 +128,15 @@ static INSERT_RESULT: LazyLock<String> =
 static INSERT_RESULT_IF_TARGETED: LazyLock<String> =
     LazyLock::new(|| format!("{INSERT_COLUMNS} {IF_TARGETED_TAIL}"));
 
-/// Inserts the result row with `sql` (one of the two statements above); false when nothing
-/// was inserted (the result id exists, or the conditional insert found no target).
+/// Inserts the result row with `stmt` (one of the two statements above); false when
+/// nothing was inserted (the result id exists, or the conditional insert found no target).
 fn insert_result(
-    conn: &Connection,
+    stmt: &mut Statement<'_>,
     item: &Sequenced<RunResult>,
     run_id: &str,
-    sql: &str,
 ) -> StoreResult<bool> {
     let result = &item.message;
     let skip_reason = skip_reason(&result.status)?;
-    let mut stmt = conn.prepare_cached(sql)?;
     let inserted = stmt.execute(params![
         result.result_id.to_string(),
         run_id,
