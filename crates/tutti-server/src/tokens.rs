@@ -6,14 +6,14 @@
 //! (written to the store and to `tutti_groups` at enrollment, see `enroll.rs`).
 
 use jiff::{SignedDuration, Timestamp};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use tutti_proto::GroupName;
-use tutti_proto::digest::{hex_lower, sha256_hex};
 use tutti_store::NewEnrollmentToken;
 
 use crate::actor::Actor;
 use crate::app::App;
+pub use crate::auth::secret::hash;
+use crate::auth::secret::random_hex;
 use crate::error::{Error, Result};
 
 /// The longest a token may live: 30 days.
@@ -124,11 +124,6 @@ pub async fn create(app: &App, request: TokenRequest, actor: &Actor) -> Result<C
     })
 }
 
-/// The stored form of a token secret.
-pub fn hash(token: &str) -> String {
-    sha256_hex(token.trim().as_bytes())
-}
-
 /// Drops repeated groups, keeping the first position of each.
 fn dedup(groups: Vec<GroupName>) -> Vec<GroupName> {
     let mut seen = std::collections::BTreeSet::new();
@@ -136,10 +131,4 @@ fn dedup(groups: Vec<GroupName>) -> Vec<GroupName> {
         .into_iter()
         .filter(|group| seen.insert(group.clone()))
         .collect()
-}
-
-fn random_hex(n_bytes: usize) -> String {
-    let mut bytes = vec![0u8; n_bytes];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex_lower(&bytes)
 }

@@ -15,7 +15,7 @@ use tutti_proto::JobId;
 use tutti_store::{Job, JobDraft, JobVersion, Paged};
 
 use crate::actor::Actor;
-use crate::api::json::{ApiJson, ApiQuery, media_type, read_body};
+use crate::api::json::{ApiJson, ApiQuery, is_yaml, manifest_text, media_type, read_body};
 use crate::api::{PageParams, parse_id};
 use crate::app::App;
 use crate::error::{Error, Result};
@@ -176,11 +176,7 @@ pub async fn revoke(
 fn parse_manifests(media: Option<&str>, bytes: &[u8]) -> Result<Vec<ParsedJob>> {
     let parsed = match media {
         Some("application/json") => manifest::parse_json(bytes),
-        Some("application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml") => {
-            let text = std::str::from_utf8(bytes)
-                .map_err(|err| Error::bad_request(format!("the manifest is not UTF-8: {err}")))?;
-            manifest::parse_yaml(text)
-        }
+        yaml if is_yaml(yaml) => manifest::parse_yaml(manifest_text(bytes)?),
         _ => {
             return Err(Error::UnsupportedMediaType(
                 "send manifests as application/yaml or application/json".into(),

@@ -116,3 +116,17 @@ where
             })
     }
 }
+
+/// Whether a media type (from [`media_type`]) names YAML, in any of its common spellings.
+pub fn is_yaml(media: Option<&str>) -> bool {
+    matches!(
+        media,
+        Some("application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml")
+    )
+}
+
+/// A manifest body as text; a body that is not UTF-8 is 400.
+pub fn manifest_text(bytes: &[u8]) -> Result<&str, Error> {
+    std::str::from_utf8(bytes)
+        .map_err(|err| Error::bad_request(format!("the manifest is not UTF-8: {err}")))
+}

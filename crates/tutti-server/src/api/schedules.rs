@@ -17,7 +17,7 @@ use tutti_store::{Page, PutScheduleOutcome, Schedule, ScheduleDraft, ScheduleFir
 
 use crate::actor::Actor;
 use crate::api::PageParams;
-use crate::api::json::{ApiJson, ApiQuery, media_type, read_body};
+use crate::api::json::{ApiJson, ApiQuery, is_yaml, manifest_text, media_type, read_body};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::schedule::{ParsedSchedule, ScheduleSpec, parse_yaml};
@@ -59,17 +59,13 @@ pub async fn apply(
     request: Request,
 ) -> Result<Json<ApplyResponse>> {
     let media = media_type(request.headers().get(CONTENT_TYPE));
-    if !matches!(
-        media.as_deref(),
-        Some("application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml")
-    ) {
+    if !is_yaml(media.as_deref()) {
         return Err(Error::UnsupportedMediaType(
             "send schedule manifests as application/yaml".into(),
         ));
     }
     let bytes = read_body(request, &()).await?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|err| Error::bad_request(format!("the manifest is not UTF-8: {err}")))?;
+    let text = manifest_text(&bytes)?;
     let schedules = parse_yaml(text).map_err(|err| Error::BadRequest(err.message))?;
     for schedule in &schedules {
         check_job_exists(&app, schedule).await?;
