@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::stream::{Config as StreamConfig, DiscardPolicy, StorageType};
-use tutti_proto::catalog::{Catalog, Discard, Resource, ResourceKind};
+use tutti_proto::catalog::{Catalog, Discard, MAX_CONSUMERS_PER_STREAM, Resource, ResourceKind};
 
 use crate::connect::Bus;
 use crate::error::{BusError, JS_STORAGE_RESOURCES_EXCEEDED, bounded};
@@ -222,6 +222,7 @@ fn apply_managed_fields(mut config: StreamConfig, resource: &Resource) -> Stream
         Discard::New => DiscardPolicy::New,
     };
     config.num_replicas = resource.replicas.max(1);
+    config.max_consumers = MAX_CONSUMERS_PER_STREAM;
     config.storage = StorageType::File;
     if resource.duplicate_window > Duration::ZERO {
         config.duplicate_window = resource.duplicate_window;
@@ -252,7 +253,7 @@ fn backing_subjects(resource: &Resource) -> Vec<String> {
 }
 
 fn changed_fields(existing: &StreamConfig, desired: &StreamConfig) -> Vec<&'static str> {
-    let checks: [(&'static str, bool); 13] = [
+    let checks: [(&'static str, bool); 14] = [
         ("description", existing.description != desired.description),
         ("subjects", existing.subjects != desired.subjects),
         ("max_age", existing.max_age != desired.max_age),
@@ -277,6 +278,10 @@ fn changed_fields(existing: &StreamConfig, desired: &StreamConfig) -> Vec<&'stat
             existing.allow_rollup != desired.allow_rollup,
         ),
         ("deny_delete", existing.deny_delete != desired.deny_delete),
+        (
+            "max_consumers",
+            existing.max_consumers != desired.max_consumers,
+        ),
         (
             "allow_direct",
             existing.allow_direct != desired.allow_direct,

@@ -49,6 +49,11 @@ pub const MIN_RESOURCE_BYTES: u64 = 1 << 20;
 /// Largest message on any stream: the NATS default `max_payload`, stated on the stream
 /// so a broker configured with a larger payload cannot let one message bloat a stream.
 pub const MAX_STREAM_MSG_BYTES: i32 = 1 << 20;
+/// Consumers one stream may hold. Every agent keeps one on `TUTTI_COMMANDS` and a watcher
+/// on each KV bucket it follows, so this bounds the fleet size. Set explicitly because a
+/// stream without its own limit gets the broker's default (1,000 consumers on the pinned
+/// nats-server), which stops the 1,001st agent from taking its commands.
+pub const MAX_CONSUMERS_PER_STREAM: i32 = 1_000_000;
 /// Largest KV value.
 pub const MAX_KV_VALUE_BYTES: i32 = 256 << 10;
 
