@@ -1,5 +1,6 @@
 //! Results ingest: `apply_results` in batches of 500 against a baseline of plain batched
-//! `INSERT`s of the same rows into the same `results` table, in the same process.
+//! `INSERT`s of the same rows into the same `results` table, in the same process (the
+//! baseline is `tutti_store::baseline::PlainResultInserter`, the one `tutti bench ingest` uses).
 //!
 //! Both sides start from a fresh run with 500 queued targets (created outside the timed
 //! part) and commit one transaction per batch. `apply_results` additionally checks each
@@ -8,15 +9,14 @@
 //! ratio says what that costs. Run with `cargo bench -p tutti-store --bench ingest`; the
 //! summary lines at the end are what the crate README quotes.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use jiff::Timestamp;
-use rusqlite::{Connection, params};
 use tokio::runtime::Runtime;
 use tutti_proto::result::{Output, ResultStatus, RunResult};
 use tutti_proto::{AgentId, CommandId, JobId, ResultId, RunId};
+use tutti_store::baseline::PlainResultInserter;
 use tutti_store::{JobDraft, NewRun, Sequenced, Store};
 
 const BATCH: u64 = 500;
@@ -25,7 +25,7 @@ const BATCH: u64 = 500;
 struct Bench {
     runtime: Runtime,
     store: Store,
-    baseline: Connection,
+    baseline: PlainResultInserter,
     next_run: u64,
     next_seq: u64,
     _dir: tempfile::TempDir,
@@ -50,7 +50,7 @@ impl Bench {
             .block_on(store.put_job(draft, "bench", Timestamp::UNIX_EPOCH))
             .expect("job");
         Bench {
-            baseline: baseline_connection(&path),
+            baseline: PlainResultInserter::open(&path).expect("baseline connection"),
             runtime,
             store,
             next_run: 0,
@@ -121,53 +121,6 @@ fn result(run_id: RunId, agent_id: AgentId) -> RunResult {
     }
 }
 
-fn baseline_connection(path: &Path) -> Connection {
-    let conn = Connection::open(path).expect("baseline connection");
-    conn.busy_timeout(Duration::from_secs(5))
-        .expect("busy timeout");
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .expect("synchronous");
-    conn.pragma_update(None, "foreign_keys", "ON")
-        .expect("foreign keys");
-    conn
-}
-
-/// The baseline: one transaction of plain `INSERT`s, nothing else.
-fn insert_plain(conn: &mut Connection, batch: &[Sequenced<RunResult>]) {
-    let tx = conn.transaction().expect("begin");
-    {
-        let mut stmt = tx
-            .prepare_cached(
-                "INSERT INTO results (result_id, run_id, agent_id, stream_seq, command_id, status,
-                     skip_reason, exit_code, stdout_inline, stdout_total_bytes, stdout_dropped_bytes,
-                     stdout_object, stderr_inline, stderr_total_bytes, stderr_dropped_bytes,
-                     stderr_object, started_at, finished_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, NULL, NULL, ?10, ?11, NULL, NULL, ?12, ?13)",
-            )
-            .expect("prepare");
-        for item in batch {
-            let r = &item.message;
-            stmt.execute(params![
-                r.result_id.to_string(),
-                r.run_id.to_string(),
-                r.agent_id.as_str(),
-                item.stream_seq,
-                r.command_id.to_string(),
-                r.status.state(),
-                r.exit_code,
-                r.stdout.inline,
-                r.stdout.total_bytes,
-                r.stderr.inline,
-                r.stderr.total_bytes,
-                r.started_at.map(|at| at.as_millisecond()),
-                r.finished_at.as_millisecond(),
-            ])
-            .expect("insert");
-        }
-    }
-    tx.commit().expect("commit");
-}
-
 fn criterion_benches(criterion: &mut Criterion) {
     let mut bench = Bench::new();
     let mut group = criterion.benchmark_group("ingest");
@@ -183,7 +136,7 @@ fn criterion_benches(criterion: &mut Criterion) {
     group.bench_function("plain_insert_500", |b| {
         b.iter_custom(|iters| {
             timed(iters, &mut baseline_bench, |bench, batch| {
-                insert_plain(&mut bench.baseline, &batch)
+                bench.baseline.insert(&batch).expect("plain insert")
             })
         });
     });
@@ -218,7 +171,7 @@ fn summary() {
         applied += start.elapsed();
         let batch = bench.prepare();
         let start = Instant::now();
-        insert_plain(&mut bench.baseline, &batch);
+        bench.baseline.insert(&batch).expect("plain insert");
         plain += start.elapsed();
     }
     let n_results = f64::from(ROUNDS) * BATCH as f64;

@@ -14,6 +14,7 @@
 //! explains why); a shipped migration is never edited. The crate README documents each
 //! table.
 
+pub mod baseline;
 mod error;
 pub mod model;
 mod page;
@@ -35,6 +36,7 @@ pub use model::inventory::{
     AgentInventory, ChangeKind, InventoryChange, ItemType, PackageHit, PackageQuery,
 };
 pub use model::jobs::{Job, JobDraft, JobVersion, PutJobOutcome};
+pub use model::overview::FleetOverview;
 pub use model::rollouts::{
     HeldTargets, NewRollout, PendingRelease, Rollout, RolloutChange, RolloutState, WaveCounts,
 };

@@ -8,6 +8,8 @@
 
 use std::path::PathBuf;
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use tutti_proto::audit::AuditRecord;
 use tutti_proto::event::AgentEvent;
@@ -27,6 +29,7 @@ use crate::model::coverage::{AgentCoverage, CoverageQuery};
 use crate::model::ingest::{Anomaly, ApplyOutcome, Sequenced};
 use crate::model::inventory::{AgentInventory, InventoryChange, PackageHit, PackageQuery};
 use crate::model::jobs::{Job, JobDraft, JobVersion, PutJobOutcome};
+use crate::model::overview::FleetOverview;
 use crate::model::rollouts::{NewRollout, PendingRelease, Rollout, RolloutChange, WaveCounts};
 use crate::model::runs::{
     CommandPublished, NewRun, Run, RunDetail, RunQuery, StoredResult, Target, TargetQuery,
@@ -35,6 +38,7 @@ use crate::model::schedules::{PutScheduleOutcome, Schedule, ScheduleDraft, Sched
 use crate::model::tokens::{EnrollmentToken, NewEnrollmentToken};
 use crate::page::{Page, Paged};
 use crate::sqlite::SqliteStore;
+use crate::state::RunCounts;
 
 /// The server's database. Cheap to clone; clones share connections.
 #[derive(Debug, Clone)]
@@ -89,6 +93,11 @@ dispatch! {
     fn projector_position(&self, stream: &str) -> u64;
     /// Recorded anomalies, newest first.
     fn list_anomalies(&self, page: Page) -> Paged<Anomaly>;
+    /// Agent liveness totals, OS and version breakdowns, and failed targets since
+    /// `failures_since`.
+    fn fleet_overview(&self, online_since: Timestamp, failures_since: Timestamp) -> FleetOverview;
+    /// Per-state target counts of each run, keyed by run id (one query per run; for a page).
+    fn counts_of_runs(&self, run_ids: Vec<RunId>) -> BTreeMap<String, RunCounts>;
 
     /// Enrolls an agent with one use of the token whose secret hashes to `token_hash`,
     /// puts it in the token's groups (when the token has any), and returns its groups.

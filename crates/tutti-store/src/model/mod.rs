@@ -12,6 +12,7 @@ pub mod coverage;
 pub mod ingest;
 pub mod inventory;
 pub mod jobs;
+pub mod overview;
 pub mod rollouts;
 pub mod runs;
 pub mod schedules;

@@ -4,6 +4,8 @@
 //! The same methods, with the same signatures, exist on [`crate::Store`], which is what
 //! callers use; these exist so the enum can dispatch to them.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use tutti_proto::audit::AuditRecord;
 use tutti_proto::event::AgentEvent;
@@ -14,7 +16,7 @@ use tutti_proto::{AgentId, GroupName, JobId, ResultId, RunId};
 
 use super::{
     SqliteStore, accounts, agents, anomalies, api_tokens, audit, coverage, events, inventory, jobs,
-    results, rollouts, runs, schedules, sessions, sql, tokens,
+    overview, results, rollouts, runs, schedules, sessions, sql, tokens,
 };
 use crate::error::StoreResult;
 use crate::model::accounts::{
@@ -27,6 +29,7 @@ use crate::model::coverage::{AgentCoverage, CoverageQuery};
 use crate::model::ingest::{Anomaly, ApplyOutcome, Sequenced};
 use crate::model::inventory::{AgentInventory, InventoryChange, PackageHit, PackageQuery};
 use crate::model::jobs::{Job, JobDraft, JobVersion, PutJobOutcome};
+use crate::model::overview::FleetOverview;
 use crate::model::rollouts::{NewRollout, PendingRelease, Rollout, RolloutChange, WaveCounts};
 use crate::model::runs::{
     CommandPublished, NewRun, Run, RunDetail, RunQuery, StoredResult, Target, TargetQuery,
@@ -34,6 +37,7 @@ use crate::model::runs::{
 use crate::model::schedules::{PutScheduleOutcome, Schedule, ScheduleDraft, ScheduleFire};
 use crate::model::tokens::{EnrollmentToken, NewEnrollmentToken};
 use crate::page::{Page, Paged};
+use crate::state::RunCounts;
 
 /// How stale a token's `last_used_at` may get before a use is written.
 const TOKEN_TOUCH_SECS: i64 = 60;
@@ -85,6 +89,25 @@ impl SqliteStore {
     pub async fn projector_position(&self, stream: &str) -> StoreResult<u64> {
         let stream = stream.to_string();
         self.read(move |tx| sql::position(tx, &stream)).await
+    }
+
+    /// See [`crate::Store::fleet_overview`].
+    pub async fn fleet_overview(
+        &self,
+        online_since: Timestamp,
+        failures_since: Timestamp,
+    ) -> StoreResult<FleetOverview> {
+        self.read(move |tx| overview::fleet(tx, online_since, failures_since))
+            .await
+    }
+
+    /// See [`crate::Store::counts_of_runs`].
+    pub async fn counts_of_runs(
+        &self,
+        run_ids: Vec<RunId>,
+    ) -> StoreResult<BTreeMap<String, RunCounts>> {
+        let ids: Vec<String> = run_ids.iter().map(ToString::to_string).collect();
+        self.read(move |tx| overview::run_counts(tx, &ids)).await
     }
 
     /// See [`crate::Store::list_anomalies`].

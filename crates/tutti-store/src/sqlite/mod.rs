@@ -18,6 +18,7 @@ mod events;
 mod inventory;
 mod jobs;
 pub(crate) mod migrate;
+mod overview;
 mod results;
 mod rollouts;
 mod runs;
