@@ -33,6 +33,7 @@ pub mod projector;
 pub mod schedule;
 pub mod server;
 pub mod tokens;
+pub mod web;
 
 pub use app::App;
 pub use config::ServerConfig;

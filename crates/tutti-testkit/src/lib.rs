@@ -8,10 +8,13 @@
 //! With the `server` feature, `TestServer` runs the real tutti server in-process; with
 //! `agent`, `TestAgent` enrolls a real agent through the server's HTTP endpoint and runs
 //! it in-process. They are features so that the crates below the server (bus, kv, store)
-//! do not compile it for their own tests.
+//! do not compile it for their own tests. With `browser`, `Browser` drives a real headless
+//! Chromium over WebDriver for the dashboard tests.
 
 #[cfg(feature = "agent")]
 mod agent;
+#[cfg(feature = "browser")]
+mod browser;
 mod cluster;
 mod nats;
 mod process;
@@ -24,5 +27,7 @@ pub use process::binary as nats_server_binary;
 
 #[cfg(feature = "agent")]
 pub use agent::TestAgent;
+#[cfg(feature = "browser")]
+pub use browser::{BROWSER_WAIT, Browser, Element};
 #[cfg(feature = "server")]
 pub use server::{SERVER_WAIT, TestServer, client_with_token, test_config};

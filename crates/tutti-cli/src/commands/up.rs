@@ -227,7 +227,8 @@ fn print_welcome(
 ) {
     println!("tutti is up.");
     println!();
-    println!("  API and dashboard  {url}");
+    println!("  dashboard          {url}/");
+    println!("  API                {url}/api/v1");
     println!("  data               {}", data_dir.display());
     println!(
         "  CLI profile        {PROFILE_NAME} ({})",

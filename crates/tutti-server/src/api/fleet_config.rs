@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tutti_proto::config::{AgentConfig, layered};
 use tutti_proto::{AgentId, GroupName};
+use tutti_store::Agent;
 
 use crate::actor::Actor;
 use crate::api::json::ApiJson;
@@ -159,16 +160,25 @@ pub async fn effective(
 ) -> Result<Json<EffectiveView>> {
     let agent_id: AgentId = parse_id(&agent_id)?;
     let agent = app.store.get_agent(&agent_id, online_since(&app)).await?;
+    Ok(Json(effective_view(&app, &agent).await?))
+}
+
+/// The layers that apply to `agent` and what they merge to (also the dashboard's agent
+/// page). One KV read per layer: global, each of the agent's groups, its own.
+pub async fn effective_view(app: &App, agent: &Agent) -> Result<EffectiveView> {
     let global = app.kv.get_config(&ConfigScope::Global).await?;
     let mut groups = Vec::with_capacity(agent.groups.len());
-    for group in agent.groups {
+    for group in &agent.groups {
         let layer = app
             .kv
             .get_config(&ConfigScope::Group(group.clone()))
             .await?;
-        groups.push((group, layer));
+        groups.push((group.clone(), layer));
     }
-    let own = app.kv.get_config(&ConfigScope::Agent(agent_id)).await?;
+    let own = app
+        .kv
+        .get_config(&ConfigScope::Agent(agent.agent_id.clone()))
+        .await?;
     let group_layers: Vec<AgentConfig> = groups
         .iter()
         .map(|(_, layer)| layer.clone().unwrap_or_default())
@@ -186,12 +196,12 @@ pub async fn effective(
         "output_limit_bytes": merged.output_limit_bytes,
         "inline_output_limit_bytes": merged.inline_output_limit_bytes,
     });
-    Ok(Json(EffectiveView {
+    Ok(EffectiveView {
         global,
         groups,
         agent: own,
         effective,
-    }))
+    })
 }
 
 async fn get_layer(app: &App, scope: ConfigScope) -> Result<Json<AgentConfig>> {

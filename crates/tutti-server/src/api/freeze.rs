@@ -51,7 +51,8 @@ pub struct FreezeState {
 }
 
 impl FreezeState {
-    fn of(freeze: Option<&FleetFreeze>, now: Timestamp) -> FreezeState {
+    /// The state of a stored freeze (or none) at `now`.
+    pub fn of(freeze: Option<&FleetFreeze>, now: Timestamp) -> FreezeState {
         let Some(freeze) = freeze else {
             return FreezeState {
                 frozen: false,

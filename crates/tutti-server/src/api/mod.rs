@@ -164,6 +164,7 @@ pub fn router(app: App) -> Router {
         .route("/anomalies", get(audit_log::anomalies));
     Router::new()
         .nest("/api/v1", v1)
+        .merge(crate::web::router())
         .route("/api/openapi.json", get(openapi::document))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -282,7 +282,9 @@ fn parse_state(text: &str) -> Result<TargetState> {
         .ok_or_else(|| Error::bad_request(format!("invalid target state {text:?}")))
 }
 
-async fn resolve(app: &App, output: &Output) -> ResolvedOutput {
+/// The full text of one output stream: the verified object when there is one, else the
+/// inline text (the dashboard's run page shows it without script).
+pub async fn resolve(app: &App, output: &Output) -> ResolvedOutput {
     let inline = || ResolvedOutput {
         text: output.inline.clone(),
         source: "inline",

@@ -40,6 +40,7 @@ pub async fn guard(State(app): State<App>, mut request: Request, next: Next) -> 
     if access == Access::Public {
         return next.run(request).await;
     }
+    let page = policy::is_page(&path);
     let (parts, body) = request.into_parts();
     let source = ClientAddr::of(&parts).0;
     match authorise(&app, &parts.headers, &method, access, source).await {
@@ -67,7 +68,7 @@ pub async fn guard(State(app): State<App>, mut request: Request, next: Next) -> 
             }
             response
         }
-        Err(Refusal { error, actor }) => {
+        Err(Refusal { error, actor, duty }) => {
             if let Some(actor) = actor.filter(|_| policy::changes_state(&method)) {
                 let target = format!("route/{method} {path}");
                 let summary = serde_json::json!({ "reason": error.to_string() });
@@ -81,20 +82,39 @@ pub async fn guard(State(app): State<App>, mut request: Request, next: Next) -> 
                     )
                     .await;
             }
+            if page {
+                return page_refusal(&error, duty, &parts.uri);
+            }
             error.into_response()
         }
     }
+}
+
+/// A refused page: a browser without a session (or with a duty to do first, such as a
+/// password to change) goes to the sign-in page; a role refusal is an error page.
+fn page_refusal(error: &Error, duty: bool, uri: &axum::http::Uri) -> Response {
+    if duty || matches!(error, Error::Unauthorized(_)) {
+        let back = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        return crate::web::login_redirect(back);
+    }
+    crate::web::error_page(error)
 }
 
 struct Refusal {
     error: Error,
     /// The caller, when it was identified (a refusal of a known caller is audited).
     actor: Option<Box<Actor>>,
+    /// The caller must first change its password or set up two-factor sign-in.
+    duty: bool,
 }
 
 impl From<Error> for Refusal {
     fn from(error: Error) -> Refusal {
-        Refusal { error, actor: None }
+        Refusal {
+            error,
+            actor: None,
+            duty: false,
+        }
     }
 }
 
@@ -119,6 +139,11 @@ async fn authorise(
     let refuse = |error: Error| Refusal {
         error,
         actor: Some(Box::new(actor.clone())),
+        duty: false,
+    };
+    let duty = |error: Error| Refusal {
+        duty: true,
+        ..refuse(error)
     };
     if policy::changes_state(method) {
         let Some(session_hash) = session_hash(&actor) else {
@@ -137,7 +162,7 @@ async fn authorise(
     }
     if access != Access::SignedIn {
         if session.must_change_password {
-            return Err(refuse(Error::Forbidden(
+            return Err(duty(Error::Forbidden(
                 "change your password first: POST /api/v1/auth/password".into(),
             )));
         }
@@ -145,7 +170,7 @@ async fn authorise(
             && session.role == Role::Admin
             && !session.mfa_enabled
         {
-            return Err(refuse(Error::Forbidden(
+            return Err(duty(Error::Forbidden(
                 "admins must set up two-factor sign-in first: POST /api/v1/auth/mfa/setup".into(),
             )));
         }
@@ -161,6 +186,7 @@ fn check_role(actor: Actor, access: Access) -> Result<Actor, Refusal> {
                 actor.name, actor.role
             )),
             actor: Some(Box::new(actor)),
+            duty: false,
         }),
         _ => Ok(actor),
     }

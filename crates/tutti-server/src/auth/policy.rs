@@ -111,10 +111,36 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/anomalies", VIEWER),
 ];
 
+/// The dashboard's pages (all `GET`; their actions call the API routes above). A browser
+/// without a session is sent to `/login` rather than answered 401 (`guard.rs`).
+pub const PAGES: &[(&str, &str, Access)] = &[
+    ("GET", "/login", Public),
+    ("GET", "/assets/{file}", Public),
+    ("GET", "/", VIEWER),
+    ("GET", "/agents", VIEWER),
+    ("GET", "/agents/{agent_id}", VIEWER),
+    ("GET", "/jobs", VIEWER),
+    ("GET", "/jobs/new", OPERATOR),
+    ("GET", "/jobs/{job_id}", VIEWER),
+    ("GET", "/jobs/{job_id}/edit", OPERATOR),
+    ("GET", "/runs", VIEWER),
+    ("GET", "/runs/{run_id}", VIEWER),
+    ("GET", "/schedules", VIEWER),
+    ("GET", "/schedules/{name}", VIEWER),
+    ("GET", "/audit", VIEWER),
+    ("GET", "/settings", VIEWER),
+];
+
+/// Whether a matched route is a dashboard page.
+pub fn is_page(path: &str) -> bool {
+    PAGES.iter().any(|(_, page, _)| *page == path)
+}
+
 /// The rule for a request, `None` when the table has no row (refused for everybody).
 pub fn rule(method: &Method, path: &str) -> Option<Access> {
     RULES
         .iter()
+        .chain(PAGES)
         .find(|(rule_method, rule_path, _)| *rule_method == method.as_str() && *rule_path == path)
         .map(|(_, _, access)| *access)
 }
@@ -132,7 +158,7 @@ mod tests {
     #[test]
     fn every_rule_is_unique_and_well_formed() {
         let mut seen = std::collections::BTreeSet::new();
-        for (method, path, _) in RULES {
+        for (method, path, _) in RULES.iter().chain(PAGES) {
             assert!(seen.insert((method, path)), "{method} {path} has two rules");
             assert!(path.starts_with('/'), "{path}");
             assert!(

@@ -1,0 +1,427 @@
+//! The dashboard in a real headless Chromium, against a real server with real agents on a
+//! real broker: sign in (with the forced password change), browse the agents, run `echo`
+//! on two agents from the job page and watch both targets turn succeeded live, read the
+//! output, kill a long run, check that output is shown as text, and that a viewer sees
+//! no run button and a forged action from the viewer's session is refused.
+//!
+//! Screenshots of every main page (light, dark, narrow) are written to
+//! `target/tmp/dashboard-screenshots/` for a person to look at.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use tutti_testkit::{Browser, TestAgent, TestNats, TestServer};
+
+mod common;
+
+fn screenshot_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots")
+}
+
+async fn shot(browser: &Browser, name: &str) {
+    browser
+        .screenshot(&screenshot_dir().join(format!("{name}.png")))
+        .await;
+}
+
+/// Signs in through the login page (the current one, when the browser was sent there);
+/// `new_password` answers the forced change.
+async fn sign_in(browser: &Browser, base: &str, user: &str, password: &str, new_password: &str) {
+    if !browser.url().await.contains("/login") {
+        browser.goto(&format!("{base}/login")).await;
+    }
+    browser.find("#username").await.type_text(user).await;
+    browser.find("#password").await.type_text(password).await;
+    browser
+        .find("form[data-step=password] button[type=submit]")
+        .await
+        .click()
+        .await;
+    browser
+        .wait_until(
+            "the password step is done",
+            "return !location.pathname.startsWith('/login') || \
+             !document.querySelector('[data-step=change-password]').hidden",
+            vec![],
+        )
+        .await;
+    if browser.url().await.contains("/login") {
+        browser
+            .find("#new-password")
+            .await
+            .type_text(new_password)
+            .await;
+        browser
+            .find("#new-password-again")
+            .await
+            .type_text(new_password)
+            .await;
+        browser
+            .find("form[data-step=change-password] button[type=submit]")
+            .await
+            .click()
+            .await;
+    }
+    browser
+        .wait_until(
+            "signed in and sent on",
+            "return !location.pathname.startsWith('/login')",
+            vec![],
+        )
+        .await;
+}
+
+async fn apply_job(server: &TestServer, manifest: &str) {
+    let (status, body) = server
+        .post_text("/api/v1/jobs", "application/yaml", manifest)
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Runs `job` on `agents` (space separated) with the job page's form; returns on the run page.
+async fn run_from_job_page(browser: &Browser, base: &str, job: &str, agents: &str) {
+    browser.goto(&format!("{base}/jobs/{job}")).await;
+    browser
+        .find("[data-testid=target-agents]")
+        .await
+        .click()
+        .await;
+    browser
+        .find("[data-testid=target-agents-input]")
+        .await
+        .type_text(agents)
+        .await;
+    browser.find("[data-testid=run-submit]").await.click().await;
+    browser
+        .wait_until(
+            "the run page opened",
+            "return location.pathname.startsWith('/runs/')",
+            vec![],
+        )
+        .await;
+}
+
+/// Waits for the tile of `agent` to show `state`, without reloading the page.
+async fn wait_tile(browser: &Browser, agent: &str, state: &str) {
+    browser
+        .wait_until(
+            &format!("{agent} shows {state}"),
+            "const tile = document.querySelector(`[data-testid='target-${arguments[0]}']`); \
+             return !!tile && tile.dataset.state === arguments[1];",
+            vec![json!(agent), json!(state)],
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_runs_watches_and_kills_from_the_dashboard() {
+    let nats = TestNats::start();
+    let server = TestServer::start(&nats).await;
+    let base = server.url();
+    let web = TestAgent::spawn(&server, "web-01").await;
+    let db = TestAgent::spawn(&server, "db-01").await;
+    common::wait_online(&server, &["web-01", "db-01"]).await;
+    apply_job(
+        &server,
+        "kind: Job\nname: hello\nshell: sh\nscript: echo hello from $(hostname)\n",
+    )
+    .await;
+    apply_job(
+        &server,
+        "kind: Job\nname: long\nshell: sh\nscript: sleep 120\n",
+    )
+    .await;
+    apply_job(
+        &server,
+        "kind: Job\nname: markup\nshell: sh\nscript: |\n  echo '<script>window.pwned = 1</script><b>bold</b>'\n",
+    )
+    .await;
+
+    let browser = Browser::start().await;
+    sign_in(
+        &browser,
+        &base,
+        "admin",
+        &server.initial_admin_password(),
+        "a much better password 1",
+    )
+    .await;
+    let who = browser
+        .find("[data-testid=signed-in-user]")
+        .await
+        .text()
+        .await;
+    assert!(who.to_lowercase().contains("admin"), "{who}");
+    let total = browser
+        .find("[data-testid=agents-total]")
+        .await
+        .text()
+        .await;
+    assert_eq!(total, "2");
+
+    // The agents page lists both, with their status.
+    browser.goto(&format!("{base}/agents")).await;
+    let rows = browser.find_all("[data-testid=agent-row]").await;
+    assert_eq!(rows.len(), 2);
+    let text = browser.page_text().await;
+    assert!(text.contains("web-01") && text.contains("db-01"), "{text}");
+
+    // Run `echo` on both agents from the job page; the run page updates live.
+    run_from_job_page(&browser, &base, "hello", "web-01 db-01").await;
+    // A marker that a reload would erase: the states below must arrive live.
+    browser
+        .execute("window.__sameDocument = true; return true", vec![])
+        .await;
+    for agent in ["web-01", "db-01"] {
+        wait_tile(&browser, agent, "succeeded").await;
+    }
+    let same = browser
+        .execute("return window.__sameDocument === true", vec![])
+        .await;
+    assert_eq!(same, Value::Bool(true), "the page reloaded");
+    let counts = browser.find("[data-testid=run-counts]").await.text().await;
+    assert!(counts.contains('2'), "{counts}");
+
+    // The output of a chosen target.
+    browser
+        .find("[data-testid=target-web-01]")
+        .await
+        .click()
+        .await;
+    browser
+        .wait_until(
+            "the output shows",
+            "const out = document.querySelector('[data-testid=output]'); \
+             return !!out && out.textContent.includes('hello from');",
+            vec![],
+        )
+        .await;
+    shot(&browser, "run-detail").await;
+
+    // Kill a long-running run and see it marked killed.
+    run_from_job_page(&browser, &base, "long", "web-01").await;
+    wait_tile(&browser, "web-01", "running").await;
+    browser.accept_confirms().await;
+    browser.find("[data-testid=kill-run]").await.click().await;
+    wait_tile(&browser, "web-01", "killed").await;
+    browser
+        .wait_until(
+            "the run shows killed",
+            "const s = document.querySelector('[data-testid=run-status]'); \
+             return !!s && s.textContent.trim() === 'killed';",
+            vec![],
+        )
+        .await;
+
+    // Output that looks like markup is shown as text and never runs.
+    let run: Value = server
+        .post(
+            "/api/v1/runs",
+            &json!({"job_id": "markup", "targets": {"agents": ["db-01"]}}),
+        )
+        .await;
+    let run_id = run["run_id"].as_str().expect("run id").to_string();
+    browser
+        .goto(&format!("{base}/runs/{run_id}?agent=db-01"))
+        .await;
+    wait_tile(&browser, "db-01", "succeeded").await;
+    browser
+        .find("[data-testid=target-db-01]")
+        .await
+        .click()
+        .await;
+    browser
+        .wait_until(
+            "the markup output shows as text",
+            "const out = document.querySelector('[data-testid=output]'); \
+             return !!out && out.textContent.includes('<script>window.pwned = 1</script>');",
+            vec![],
+        )
+        .await;
+    let injected = browser
+        .execute(
+            "return window.pwned === undefined && \
+             document.querySelectorAll('[data-testid=output] b, [data-testid=output] script').length === 0",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        injected,
+        Value::Bool(true),
+        "output was interpreted as HTML"
+    );
+
+    // The editor validates on the server and points at the line and column of an error.
+    browser.goto(&format!("{base}/jobs/new")).await;
+    let editor = browser.find("[data-testid=job-editor]").await;
+    editor.clear().await;
+    editor
+        .type_text("kind: Job\nname: broken\nshel: sh\nscript: echo hi\n")
+        .await;
+    browser
+        .find("[data-testid=validate-job]")
+        .await
+        .click()
+        .await;
+    browser
+        .wait_until(
+            "the error names its line and column",
+            "const e = document.querySelector('[data-testid=editor-error]'); \
+             return !!e && e.textContent.includes('line 3, column 1') && e.textContent.includes('shel');",
+            vec![],
+        )
+        .await;
+    shot(&browser, "job-editor-error").await;
+    let (status, _) = server.try_get("/api/v1/jobs/broken").await;
+    assert_eq!(status, 404, "validation stored the job");
+
+    // A freeze set in the settings shows on every page.
+    browser.goto(&format!("{base}/settings")).await;
+    browser
+        .find("#freeze-reason")
+        .await
+        .type_text("release <b>window</b>")
+        .await;
+    browser.accept_confirms().await;
+    browser
+        .find("[data-testid=freeze-form] button[type=submit]")
+        .await
+        .click()
+        .await;
+    browser.find("[data-testid=freeze-banner]").await;
+    let banner = browser
+        .find("[data-testid=freeze-banner]")
+        .await
+        .text()
+        .await;
+    assert!(banner.contains("release <b>window</b>"), "{banner}");
+
+    // Screenshots of the main pages for a person to check.
+    screenshots(&browser, &base, &run_id).await;
+    drop((web, db));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_sees_no_actions_and_a_forged_one_is_refused() {
+    let nats = TestNats::start();
+    let server = TestServer::start(&nats).await;
+    let base = server.url();
+    apply_job(&server, "kind: Job\nname: hello\nscript: echo hi\n").await;
+    let _: Value = server
+        .post(
+            "/api/v1/accounts",
+            &json!({"username": "vera", "role": "viewer", "password": "viewer password 123"}),
+        )
+        .await;
+
+    let browser = Browser::start().await;
+    // Not signed in: every page sends the browser to the sign-in page and back after it.
+    browser.goto(&format!("{base}/jobs/hello")).await;
+    assert!(browser.url().await.contains("/login?next=/jobs/hello"));
+    sign_in(
+        &browser,
+        &base,
+        "vera",
+        "viewer password 123",
+        "vera's own password 1",
+    )
+    .await;
+    assert!(browser.url().await.ends_with("/jobs/hello"));
+    let role = browser
+        .find("[data-testid=signed-in-user]")
+        .await
+        .text()
+        .await;
+    assert!(role.to_lowercase().contains("viewer"), "{role}");
+    assert!(
+        browser.find_all("[data-testid=run-form]").await.is_empty(),
+        "a viewer sees the run form"
+    );
+    assert!(
+        browser
+            .find_all("[data-testid=run-submit]")
+            .await
+            .is_empty()
+    );
+
+    // The same request the run form would send, forged from the viewer's session with a
+    // valid CSRF token: the API refuses it.
+    let forged = forged_run(&browser).await;
+    assert_eq!(forged, 403, "a viewer's forged run was not refused");
+    let runs: Value = server.get("/api/v1/runs").await;
+    assert_eq!(runs["total"], 0, "a run was created: {runs}");
+    server
+        .wait_for(
+            "/api/v1/audit?action=access.denied&actor=vera",
+            "the refused run in the audit log",
+            |page| page["total"] == 1,
+        )
+        .await;
+
+    // Without the CSRF token a session cannot act either.
+    let no_csrf = browser
+        .execute(
+            "const r = new XMLHttpRequest(); r.open('POST', '/api/v1/auth/logout', false); \
+             r.setRequestHeader('content-type', 'application/json'); r.send('{}'); return r.status;",
+            vec![],
+        )
+        .await;
+    assert_eq!(no_csrf, json!(403));
+}
+
+/// POSTs a run from the page's own session with its CSRF token; returns the status.
+async fn forged_run(browser: &Browser) -> u64 {
+    let status = browser
+        .execute(
+            "const token = document.querySelector('meta[name=csrf-token]').content; \
+             const r = new XMLHttpRequest(); r.open('POST', '/api/v1/runs', false); \
+             r.setRequestHeader('content-type', 'application/json'); \
+             r.setRequestHeader('x-csrf-token', token); \
+             r.send(JSON.stringify({job_id: 'hello', targets: {all: true}})); return r.status;",
+            vec![],
+        )
+        .await;
+    status.as_u64().expect("status")
+}
+
+/// Every main page in light theme, then a few in dark and on a narrow screen.
+async fn screenshots(browser: &Browser, base: &str, run_id: &str) {
+    let pages = [
+        ("overview", "/".to_string()),
+        ("agents", "/agents".into()),
+        ("agent-detail", "/agents/web-01".into()),
+        ("jobs", "/jobs".into()),
+        ("job-detail", "/jobs/hello".into()),
+        ("job-editor", "/jobs/hello/edit".into()),
+        ("runs", "/runs".into()),
+        ("run-output", format!("/runs/{run_id}?agent=db-01")),
+        ("schedules", "/schedules".into()),
+        ("audit", "/audit".into()),
+        ("settings", "/settings".into()),
+    ];
+    for (name, path) in &pages {
+        browser.goto(&format!("{base}{path}")).await;
+        browser.find("main").await;
+        let text = browser.page_text().await;
+        assert!(
+            !text.contains("500 Internal") && !text.contains("400 Bad"),
+            "{path}: {text}"
+        );
+        shot(browser, name).await;
+    }
+    browser
+        .execute(
+            "localStorage.setItem('tutti-theme', 'dark'); return true",
+            vec![],
+        )
+        .await;
+    for (name, path) in &pages[..3] {
+        browser.goto(&format!("{base}{path}")).await;
+        shot(browser, &format!("{name}-dark")).await;
+    }
+    browser.set_size(390, 844).await;
+    for (name, path) in &pages[..3] {
+        browser.goto(&format!("{base}{path}")).await;
+        shot(browser, &format!("{name}-narrow")).await;
+    }
+}
