@@ -2,8 +2,11 @@
 //! turned into tables, plus heartbeats from core NATS (`heartbeats.rs`).
 //!
 //! Each stream has one durable pull consumer, `<prefix>-<kind>`, shared by every server
-//! replica that uses the same database, with explicit acks. A batch is whatever arrived
-//! within `batch_window_ms`, at most `batch_size` messages; it is applied with the store's
+//! replica that uses the same database, with explicit acks. A batch starts with the first
+//! message to arrive (waiting up to `batch_window_ms` for it) and takes whatever else is
+//! already waiting, at most `batch_size` messages, without waiting for more: a quiet stream
+//! costs one request per window, and a busy one fills its batches without adding a window
+//! to every message's latency. A batch is applied with the store's
 //! `apply_*`, which is one transaction and idempotent, and only then is each message
 //! acknowledged. A crash between commit and ack redelivers messages the store already has,
 //! which it counts as duplicates (test `server_killed_mid_batch_loses_and_duplicates_nothing`).
@@ -139,29 +142,47 @@ async fn open_consumer(app: &App, kind: Kind) -> anyhow::Result<PullConsumer> {
     Ok(consumer)
 }
 
-/// One batch: up to `batch_size` messages, waiting at most the batch window.
+/// One batch: the first message within the batch window, then up to `batch_size - 1` more
+/// that are already there.
 async fn fetch(app: &App, consumer: &PullConsumer) -> anyhow::Result<Vec<Message>> {
     let settings = &app.config.projector;
     let window = Duration::from_millis(settings.batch_window_ms.max(10));
-    let collect = async {
-        let mut messages = consumer
-            .batch()
-            .max_messages(settings.batch_size)
-            .expires(window)
-            .messages()
-            .await
-            .context("cannot request a batch")?;
-        let mut batch = Vec::new();
-        while let Some(message) = messages.next().await {
-            batch.push(message.map_err(|err| anyhow::anyhow!("batch delivery failed: {err}"))?);
-        }
-        anyhow::Ok(batch)
-    };
-    // The broker ends the batch after the window; a dead connection would not, so the
-    // whole fetch is bounded too.
-    tokio::time::timeout(window + app.bus.request_timeout(), collect)
+    let timeout = app.bus.request_timeout();
+    let first = consumer.batch().max_messages(1).expires(window).messages();
+    // The broker ends a request after its window (or at once, for `fetch`); a dead
+    // connection would not, so each request is bounded too.
+    let mut batch = tokio::time::timeout(window + timeout, drain(first))
         .await
-        .context("fetching a batch timed out")?
+        .context("waiting for a message timed out")??;
+    if batch.is_empty() || settings.batch_size <= 1 {
+        return Ok(batch);
+    }
+    let rest = consumer
+        .fetch()
+        .max_messages(settings.batch_size - 1)
+        .messages();
+    batch.extend(
+        tokio::time::timeout(timeout, drain(rest))
+            .await
+            .context("fetching a batch timed out")??,
+    );
+    Ok(batch)
+}
+
+/// Every message of one pull request.
+async fn drain<F, S, E, M>(request: F) -> anyhow::Result<Vec<Message>>
+where
+    F: std::future::IntoFuture<Output = Result<S, E>>,
+    S: futures::Stream<Item = Result<Message, M>> + Unpin,
+    E: std::error::Error + Send + Sync + 'static,
+    M: std::fmt::Display,
+{
+    let mut messages = request.await.context("cannot request a batch")?;
+    let mut batch = Vec::new();
+    while let Some(message) = messages.next().await {
+        batch.push(message.map_err(|err| anyhow::anyhow!("batch delivery failed: {err}"))?);
+    }
+    Ok(batch)
 }
 
 async fn apply_and_ack(app: &App, kind: Kind, batch: Vec<Message>) -> anyhow::Result<()> {
