@@ -62,6 +62,14 @@ pub struct AgentOptions {
     pub timings: Option<ExecTimings>,
     /// Where recent log lines are kept for the `log-tail` rpc (set by `main.rs`).
     pub log_ring: LogRing,
+    /// Do not collect or publish inventory. `tutti bench` sets it for simulated agents,
+    /// which would otherwise each run the package managers at start; production leaves it
+    /// `false`.
+    pub skip_inventory: bool,
+    /// Receives a clone of the agent's broker client once it is configured, so that
+    /// `tutti bench` can measure raw NATS on the agents' own connections; `None` in
+    /// production.
+    pub client_tap: Option<mpsc::UnboundedSender<async_nats::Client>>,
 }
 
 /// Runs the agent until `shutdown` resolves.
@@ -79,6 +87,9 @@ pub async fn run(
     let bus = connect(&bus_config(&config, &identity))
         .await
         .context("configure broker connection")?;
+    if let Some(tap) = &options.client_tap {
+        let _ = tap.send(bus.client().clone());
+    }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (fleet_tx, fleet_rx) = watch::channel(FleetView::initial(identity.initial_groups.clone()));
     let (groups_tx, groups_rx) = watch::channel(fleet_rx.borrow().groups.clone());
@@ -118,13 +129,15 @@ pub async fn run(
         shutdown_rx.clone(),
     ));
     let inventory_now = Arc::new(Notify::new());
-    tasks.spawn(inventory::run(
-        bus.jetstream().clone(),
-        identity.agent_id.clone(),
-        fleet_rx.clone(),
-        Arc::clone(&inventory_now),
-        shutdown_rx.clone(),
-    ));
+    if !options.skip_inventory {
+        tasks.spawn(inventory::run(
+            bus.jetstream().clone(),
+            identity.agent_id.clone(),
+            fleet_rx.clone(),
+            Arc::clone(&inventory_now),
+            shutdown_rx.clone(),
+        ));
+    }
     let rpc_context = RpcContext {
         agent_id: identity.agent_id.clone(),
         state: state.clone(),

@@ -223,15 +223,15 @@ async fn open_consumer_with(
     deliver_policy: DeliverPolicy,
 ) -> Result<(pull::Stream, u64), BusError> {
     let name = format!("cmd-{}", context.agent_id);
-    let stream = bounded(
-        "get commands stream",
-        timeout,
-        js.get_stream(COMMANDS_STREAM),
-    )
-    .await?;
+    // No stream info request first: the broker queues at most 10,000 of those and drops
+    // the rest, which a fleet starting at once would exceed (BENCHMARKS.md).
     // A consumer of the same name may linger from the previous session until its
     // inactivity threshold; its start position is wrong now, so replace it.
-    let _ = tokio::time::timeout(timeout, stream.delete_consumer(&name)).await;
+    let _ = tokio::time::timeout(
+        timeout,
+        js.delete_consumer_from_stream(&name, COMMANDS_STREAM),
+    )
+    .await;
     let config = pull::Config {
         name: Some(name),
         filter_subjects: filters.to_vec(),
@@ -240,13 +240,16 @@ async fn open_consumer_with(
         inactive_threshold: CONSUMER_INACTIVE_THRESHOLD,
         ..pull::Config::default()
     };
-    let consumer = tokio::time::timeout(timeout, stream.create_consumer(config))
-        .await
-        .map_err(|_| BusError::Timeout {
-            what: "create command consumer".into(),
-            after: timeout,
-        })?
-        .map_err(|err| BusError::Other(format!("create command consumer: {err}")))?;
+    let consumer = tokio::time::timeout(
+        timeout,
+        js.create_consumer_on_stream(config, COMMANDS_STREAM),
+    )
+    .await
+    .map_err(|_| BusError::Timeout {
+        what: "create command consumer".into(),
+        after: timeout,
+    })?
+    .map_err(|err| BusError::Other(format!("create command consumer: {err}")))?;
     let pending = consumer.cached_info().num_pending;
     let messages = consumer
         .stream()

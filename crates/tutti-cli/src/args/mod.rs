@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod access;
+mod bench;
 
 pub(crate) use access::*;
+pub(crate) use bench::*;
 
 /// tutti: run scripts on your fleet and see what happened on every machine.
 #[derive(Debug, Parser)]
@@ -205,6 +207,18 @@ pub(crate) enum Command {
     ///   tutti tokens revoke 3f2a9c1d
     #[command(verbatim_doc_comment)]
     Tokens(TokensArgs),
+    /// Benchmark a fleet simulated in this process against raw NATS and SQLite baselines.
+    ///
+    /// Each scenario starts its own broker, server (SQLite in a temporary directory) and
+    /// agents, and tears them down. Simulated agents run the real agent code, each with its
+    /// own connection, identity and state directory. The open-files limit is raised to what
+    /// the scenario needs (see BENCHMARKS.md).
+    ///
+    /// Examples:
+    ///   tutti bench fanout --agents 10000 --json
+    ///   tutti bench ingest --results 100000
+    #[command(verbatim_doc_comment)]
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]

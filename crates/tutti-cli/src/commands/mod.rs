@@ -4,6 +4,7 @@
 mod agents;
 mod apply;
 mod audit;
+mod bench;
 mod completions;
 mod config;
 mod enroll_token;
@@ -33,6 +34,9 @@ pub(crate) async fn dispatch(cli: Cli, env: Env) -> ExitCode {
     let profile = cli.profile.clone();
     let outcome = match cli.command {
         Command::Up(args) => up::up(args, &env).await.map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => bench::bench(args, &env, json)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Login(args) => login::login(args, &env, json)
             .await
             .map(|()| ExitCode::SUCCESS),
@@ -81,6 +85,7 @@ async fn over_http(client: &ApiClient, command: Command, json: bool) -> Result<E
         Command::Users(args) => users::users(client, args.action, json).await.map(done),
         Command::Tokens(args) => tokens::tokens(client, args.action, json).await.map(done),
         Command::Up(_)
+        | Command::Bench(_)
         | Command::Login(_)
         | Command::Logout { .. }
         | Command::Completions { .. } => Err(CliError::Other(
