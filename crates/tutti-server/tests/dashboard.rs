@@ -137,6 +137,16 @@ async fn an_operator_runs_watches_and_kills_from_the_dashboard() {
     )
     .await;
 
+    for manifest in [
+        "kind: Schedule\nname: nightly-hello\njob: hello\ntargets: {all: true}\ncron: \"30 2 * * *\"\ntimezone: Europe/Berlin\n",
+        "kind: Schedule\nname: hello-everywhere\njob: hello\ntargets: {all: true}\ndesired_state: {once_per_version: true}\n",
+    ] {
+        let (status, body) = server
+            .post_text("/api/v1/schedules", "application/yaml", manifest)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     let browser = Browser::start().await;
     sign_in(
         &browser,
@@ -396,6 +406,8 @@ async fn screenshots(browser: &Browser, base: &str, run_id: &str) {
         ("runs", "/runs".into()),
         ("run-output", format!("/runs/{run_id}?agent=db-01")),
         ("schedules", "/schedules".into()),
+        ("schedule-cron", "/schedules/nightly-hello".into()),
+        ("schedule-desired", "/schedules/hello-everywhere".into()),
         ("audit", "/audit".into()),
         ("settings", "/settings".into()),
     ];
@@ -409,6 +421,12 @@ async fn screenshots(browser: &Browser, base: &str, run_id: &str) {
         );
         shot(browser, name).await;
     }
+    // The cron schedule shows its next fires in its own zone (02:30 Berlin time).
+    browser
+        .goto(&format!("{base}/schedules/nightly-hello"))
+        .await;
+    let fires = browser.find("[data-testid=next-fires]").await.text().await;
+    assert!(fires.contains("02:30"), "{fires}");
     browser
         .execute(
             "localStorage.setItem('tutti-theme', 'dark'); return true",

@@ -315,12 +315,12 @@ pub fn pager(path: &str, pairs: &[(&str, String)], offset: u64, limit: u32, tota
 /// [`pager`] with the address of another offset made by `href` (for pages with several
 /// lists, each with its own offset parameter).
 pub fn pager_with(offset: u64, limit: u32, total: u64, href: impl Fn(u64) -> String) -> Markup {
+    if total == 0 {
+        // An empty list says so itself; "0–0 of 0" adds nothing.
+        return html! {};
+    }
     let limit = u64::from(limit.max(1));
-    let first = if total == 0 {
-        0
-    } else {
-        offset.saturating_add(1)
-    };
+    let first = offset.saturating_add(1).min(total);
     let last = offset.saturating_add(limit).min(total);
     html! {
         nav.pager aria-label="Pages" {
