@@ -2,7 +2,8 @@
 //! real broker: sign in (with the forced password change), browse the agents, run `echo`
 //! on two agents from the job page and watch both targets turn succeeded live, read the
 //! output, kill a long run, check that output is shown as text, and that a viewer sees
-//! no run button and a forged action from the viewer's session is refused.
+//! no run button and a forged action from the viewer's session is refused; an admin sets up
+//! two-factor sign-in at the first sign-in and later signs in with a recovery code.
 //!
 //! Screenshots of every main page (light, dark, narrow) are written to
 //! `target/tmp/dashboard-screenshots/` for a person to look at.
@@ -442,4 +443,155 @@ async fn screenshots(browser: &Browser, base: &str, run_id: &str) {
         browser.goto(&format!("{base}{path}")).await;
         shot(browser, &format!("{name}-narrow")).await;
     }
+}
+
+/// The 6-digit code an authenticator app shows now for a base32 `secret`.
+fn code_now(secret: &str) -> String {
+    use tutti_server::auth::totp;
+    let key = data_encoding::BASE32_NOPAD
+        .decode(secret.trim().as_bytes())
+        .expect("the page shows a base32 key");
+    let now = u64::try_from(jiff::Timestamp::now().as_second()).expect("time after 1970");
+    totp::format_code(totp::code_at_step(&key, totp::step_of(now)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sets_up_two_factor_sign_in_and_signs_in_with_a_second_factor() {
+    let nats = TestNats::start();
+    let server = TestServer::start_with(&nats, |config| {
+        config.auth.require_mfa_for_admins = true;
+    })
+    .await;
+    let base = server.url();
+    let browser = Browser::start().await;
+
+    // First sign-in: the password, a new password, then two-factor setup is required.
+    browser.goto(&format!("{base}/login")).await;
+    browser.find("#username").await.type_text("admin").await;
+    browser
+        .find("#password")
+        .await
+        .type_text(&server.initial_admin_password())
+        .await;
+    browser
+        .find("form[data-step=password] button[type=submit]")
+        .await
+        .click()
+        .await;
+    let new_password = "an admin's own password 1";
+    browser
+        .wait_until(
+            "the password change step is shown",
+            "return !document.querySelector('[data-step=change-password]').hidden",
+            vec![],
+        )
+        .await;
+    browser
+        .find("#new-password")
+        .await
+        .type_text(new_password)
+        .await;
+    browser
+        .find("#new-password-again")
+        .await
+        .type_text(new_password)
+        .await;
+    browser
+        .find("form[data-step=change-password] button[type=submit]")
+        .await
+        .click()
+        .await;
+    browser
+        .wait_until(
+            "the two-factor key is shown",
+            "const key = document.querySelector('[data-mfa-secret]'); \
+             return !!key && key.textContent.trim().length >= 16 && !key.closest('[hidden]');",
+            vec![],
+        )
+        .await;
+    let secret = browser.find("[data-mfa-secret]").await.text().await;
+    browser
+        .find("#mfa-code")
+        .await
+        .type_text(&code_now(&secret))
+        .await;
+    browser
+        .find("form[data-step=setup-mfa] button[type=submit]")
+        .await
+        .click()
+        .await;
+    browser
+        .wait_until(
+            "the recovery codes are shown once",
+            "const codes = document.querySelector('[data-recovery-codes]'); \
+             return !!codes && codes.textContent.trim().split('\\n').length === 10;",
+            vec![],
+        )
+        .await;
+    let codes = browser.find("[data-recovery-codes]").await.text().await;
+    let recovery = codes
+        .lines()
+        .next()
+        .expect("a recovery code")
+        .trim()
+        .to_string();
+    browser.find("[data-continue]").await.click().await;
+    browser
+        .wait_until(
+            "the overview opens",
+            "return location.pathname === '/' && !!document.querySelector('[data-testid=agents-total]')",
+            vec![],
+        )
+        .await;
+    shot(&browser, "signed-in-after-mfa-setup").await;
+
+    // Sign out, then in again: after the password the page asks for the second factor,
+    // and a recovery code is accepted once.
+    browser.find("[data-logout]").await.click().await;
+    browser
+        .wait_until(
+            "signed out",
+            "return location.pathname === '/login'",
+            vec![],
+        )
+        .await;
+    browser.find("#username").await.type_text("admin").await;
+    browser
+        .find("#password")
+        .await
+        .type_text(new_password)
+        .await;
+    browser
+        .find("form[data-step=password] button[type=submit]")
+        .await
+        .click()
+        .await;
+    browser
+        .wait_until(
+            "the code field appears",
+            "const field = document.querySelector('[data-code-field]'); return !!field && !field.hidden;",
+            vec![],
+        )
+        .await;
+    shot(&browser, "login-code-step").await;
+    browser.find("#code").await.type_text(&recovery).await;
+    browser
+        .find("form[data-step=password] button[type=submit]")
+        .await
+        .click()
+        .await;
+    browser
+        .wait_until(
+            "signed in with the recovery code",
+            "return location.pathname === '/'",
+            vec![],
+        )
+        .await;
+    server
+        .wait_for(
+            "/api/v1/audit?action=auth.login",
+            "both sign-ins in the audit log",
+            |page| page["total"] == 2,
+        )
+        .await;
 }
