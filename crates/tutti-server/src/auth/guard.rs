@@ -7,6 +7,8 @@
 //! a refused state-changing request is audited with outcome `denied`. A state-changing
 //! request that was allowed but failed (4xx/5xx from its handler) is audited here with
 //! outcome `failed`; handlers audit their successes under their own action names.
+//! Dashboard pages (`policy::PAGES`) are refused the way a browser expects: no session, or
+//! a duty still to do, redirects to `/login?next=…`; a missing role is an HTML error page.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, header};
