@@ -31,13 +31,7 @@ async fn sign_in(browser: &Browser, base: &str, user: &str, password: &str, new_
     if !browser.url().await.contains("/login") {
         browser.goto(&format!("{base}/login")).await;
     }
-    browser.find("#username").await.type_text(user).await;
-    browser.find("#password").await.type_text(password).await;
-    browser
-        .find("form[data-step=password] button[type=submit]")
-        .await
-        .click()
-        .await;
+    submit_password(browser, user, password).await;
     browser
         .wait_until(
             "the password step is done",
@@ -47,21 +41,7 @@ async fn sign_in(browser: &Browser, base: &str, user: &str, password: &str, new_
         )
         .await;
     if browser.url().await.contains("/login") {
-        browser
-            .find("#new-password")
-            .await
-            .type_text(new_password)
-            .await;
-        browser
-            .find("#new-password-again")
-            .await
-            .type_text(new_password)
-            .await;
-        browser
-            .find("form[data-step=change-password] button[type=submit]")
-            .await
-            .click()
-            .await;
+        choose_password(browser, new_password).await;
     }
     browser
         .wait_until(
@@ -69,6 +49,36 @@ async fn sign_in(browser: &Browser, base: &str, user: &str, password: &str, new_
             "return !location.pathname.startsWith('/login')",
             vec![],
         )
+        .await;
+}
+
+/// Fills and sends the sign-in page's first step.
+async fn submit_password(browser: &Browser, user: &str, password: &str) {
+    browser.find("#username").await.type_text(user).await;
+    browser.find("#password").await.type_text(password).await;
+    browser
+        .find("form[data-step=password] button[type=submit]")
+        .await
+        .click()
+        .await;
+}
+
+/// Answers the forced password change step (already shown).
+async fn choose_password(browser: &Browser, new_password: &str) {
+    browser
+        .find("#new-password")
+        .await
+        .type_text(new_password)
+        .await;
+    browser
+        .find("#new-password-again")
+        .await
+        .type_text(new_password)
+        .await;
+    browser
+        .find("form[data-step=change-password] button[type=submit]")
+        .await
+        .click()
         .await;
 }
 
@@ -467,17 +477,7 @@ async fn an_admin_sets_up_two_factor_sign_in_and_signs_in_with_a_second_factor()
 
     // First sign-in: the password, a new password, then two-factor setup is required.
     browser.goto(&format!("{base}/login")).await;
-    browser.find("#username").await.type_text("admin").await;
-    browser
-        .find("#password")
-        .await
-        .type_text(&server.initial_admin_password())
-        .await;
-    browser
-        .find("form[data-step=password] button[type=submit]")
-        .await
-        .click()
-        .await;
+    submit_password(&browser, "admin", &server.initial_admin_password()).await;
     let new_password = "an admin's own password 1";
     browser
         .wait_until(
@@ -486,21 +486,7 @@ async fn an_admin_sets_up_two_factor_sign_in_and_signs_in_with_a_second_factor()
             vec![],
         )
         .await;
-    browser
-        .find("#new-password")
-        .await
-        .type_text(new_password)
-        .await;
-    browser
-        .find("#new-password-again")
-        .await
-        .type_text(new_password)
-        .await;
-    browser
-        .find("form[data-step=change-password] button[type=submit]")
-        .await
-        .click()
-        .await;
+    choose_password(&browser, new_password).await;
     browser
         .wait_until(
             "the two-factor key is shown",
@@ -555,17 +541,7 @@ async fn an_admin_sets_up_two_factor_sign_in_and_signs_in_with_a_second_factor()
             vec![],
         )
         .await;
-    browser.find("#username").await.type_text("admin").await;
-    browser
-        .find("#password")
-        .await
-        .type_text(new_password)
-        .await;
-    browser
-        .find("form[data-step=password] button[type=submit]")
-        .await
-        .click()
-        .await;
+    submit_password(&browser, "admin", new_password).await;
     browser
         .wait_until(
             "the code field appears",

@@ -18,7 +18,7 @@ use tutti_proto::JobId;
 use tutti_store::{Job, Page, Run, RunQuery};
 
 use super::layout::{self, Nav, pager, run_badge, shell};
-use super::runs::{list_page, query};
+use super::runs::{PageQuery, query};
 use super::{PageContext, PageResult, tables};
 use crate::actor::{Actor, Role};
 use crate::api::parse_id;
@@ -29,22 +29,15 @@ const VERSIONS_LIMIT: u32 = 10;
 /// Recent runs on a job's page.
 const RECENT_RUNS: u32 = 10;
 
-/// `?limit=&offset=` of the jobs list.
-#[derive(Debug, Default, Deserialize)]
-pub struct ListParams {
-    limit: Option<u32>,
-    offset: Option<u64>,
-}
-
 /// The jobs list.
 pub async fn list(
     State(app): State<App>,
     actor: Actor,
-    params: Result<Query<ListParams>, QueryRejection>,
+    params: Result<Query<PageQuery>, QueryRejection>,
 ) -> PageResult {
     let params = query(params)?;
     let ctx = PageContext::load(&app, actor).await;
-    let page = list_page(params.limit, params.offset);
+    let page = params.page();
     let jobs = app.store.list_jobs(false, page).await?;
     // One indexed query per job of this page (runs_job index), for its latest run.
     // Four at a time, so one page view does not take every reader connection at once.

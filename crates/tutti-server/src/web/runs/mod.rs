@@ -39,6 +39,20 @@ pub fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, PageError>
     })
 }
 
+/// `?limit=&offset=` of a plain paged list (jobs, schedules).
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+impl PageQuery {
+    /// The page it asks for, clamped like every dashboard list.
+    pub fn page(&self) -> Page {
+        list_page(self.limit, self.offset)
+    }
+}
+
 /// `?limit=&offset=` as a store page, the limit clamped to 1..=[`MAX_LIMIT`].
 pub fn list_page(limit: Option<u32>, offset: Option<u64>) -> Page {
     Page::new(

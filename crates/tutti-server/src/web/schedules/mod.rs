@@ -14,33 +14,25 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use jiff::Timestamp;
 use maud::{Markup, html};
-use serde::Deserialize;
 use serde_json::Value;
 use tutti_store::Schedule;
 
 use super::layout::{self, Nav, Tone, badge, pager, shell};
-use super::runs::{list_page, query};
+use super::runs::{PageQuery, query};
 use super::{PageContext, PageResult};
 use crate::actor::{Actor, Role};
 use crate::api::schedules::parse_stored;
 use crate::app::App;
 
-/// `?limit=&offset=` of the schedules list.
-#[derive(Debug, Default, Deserialize)]
-pub struct ListParams {
-    limit: Option<u32>,
-    offset: Option<u64>,
-}
-
 /// The schedules list.
 pub async fn list(
     State(app): State<App>,
     actor: Actor,
-    params: Result<Query<ListParams>, QueryRejection>,
+    params: Result<Query<PageQuery>, QueryRejection>,
 ) -> PageResult {
     let params = query(params)?;
     let ctx = PageContext::load(&app, actor).await;
-    let page = list_page(params.limit, params.offset);
+    let page = params.page();
     let schedules = app.store.list_schedules(false, page).await?;
     let operator = ctx.can(Role::Operator);
     let content = html! {
