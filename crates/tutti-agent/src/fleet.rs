@@ -1,9 +1,8 @@
 //! What the fleet's shared state says about this agent: its groups, revoked jobs and runs,
 //! the freeze, and its layered configuration.
 //!
-//! The values come from KV buckets (`tutti_groups`, `tutti_revocations`, `tutti_fleet`,
-//! `tutti_config`) kept as local replicas, so an agent that boots with the broker down
-//! still follows its last known configuration. This module is the pure part: it folds
+//! The values come from the `tutti_fleet` KV bucket, kept as a local replica, so an agent
+//! that boots with the broker down still follows its last known configuration. This module is the pure part: it folds
 //! bucket entries into a [`FleetView`]; `crate::fleet_sync` feeds it.
 
 use std::collections::{BTreeMap, HashSet};
@@ -60,13 +59,13 @@ impl FleetView {
 /// Raw bucket contents relevant to one agent, folded into a [`FleetView`] on demand.
 #[derive(Debug, Clone, Default)]
 pub struct FleetEntries {
-    /// `tutti_groups` value for this agent, if any.
+    /// `groups.<id>` value for this agent, if any.
     pub membership: Option<GroupMembership>,
-    /// `tutti_revocations` keys present.
+    /// `revoked.*` keys present.
     pub revocation_keys: Vec<String>,
-    /// `tutti_fleet` `freeze` value.
+    /// `freeze` value.
     pub freeze: Option<FleetFreeze>,
-    /// `tutti_config` key → value.
+    /// `config.*` key → value.
     pub config: BTreeMap<String, AgentConfig>,
 }
 
@@ -125,7 +124,7 @@ impl FleetEntries {
     }
 }
 
-/// Whether a `tutti_config` key concerns this agent.
+/// Whether a configuration key concerns this agent.
 pub fn config_key_concerns(key: &str, agent_id: &AgentId) -> bool {
     match kv_keys::parse_config_key(key) {
         Some(ConfigKey::Global) | Some(ConfigKey::Group(_)) => true,
@@ -159,9 +158,9 @@ mod tests {
             concurrency: Some(concurrency),
             ..Default::default()
         };
-        entries.config.insert("global".into(), set(2));
-        entries.config.insert("group.alpha".into(), set(3));
-        entries.config.insert("group.beta".into(), set(5));
+        entries.config.insert("config.global".into(), set(2));
+        entries.config.insert("config.group.alpha".into(), set(3));
+        entries.config.insert("config.group.beta".into(), set(5));
         entries.membership = Some(GroupMembership {
             groups: vec![group("beta"), group("alpha")],
         });
@@ -173,9 +172,9 @@ mod tests {
             "beta sorts after alpha and wins"
         );
 
-        entries.config.insert("agent.web-01".into(), set(9));
+        entries.config.insert("config.agent.web-01".into(), set(9));
         assert_eq!(entries.view(&agent(), &[]).config.concurrency, 9);
-        entries.config.insert("agent.other".into(), set(1));
+        entries.config.insert("config.agent.other".into(), set(1));
         assert_eq!(
             entries.view(&agent(), &[]).config.concurrency,
             9,
@@ -196,7 +195,11 @@ mod tests {
     fn revocation_keys_fold_into_sets_and_unknown_keys_are_ignored() {
         let run = RunId::from_parts(1_700_000_000_000, 7);
         let entries = FleetEntries {
-            revocation_keys: vec!["job.patch".into(), format!("run.{run}"), "bogus.key".into()],
+            revocation_keys: vec![
+                "revoked.job.patch".into(),
+                format!("revoked.run.{run}"),
+                "revoked.bogus.key".into(),
+            ],
             ..FleetEntries::default()
         };
         let view = entries.view(&agent(), &[]);

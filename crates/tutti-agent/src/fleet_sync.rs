@@ -1,10 +1,12 @@
-//! Keeps the agent's [`FleetView`] current from local replicas of the fleet-state buckets.
+//! Keeps the agent's [`FleetView`] current from a local replica of `tutti_fleet`.
 //!
-//! Four `tutti-kv` replicas (groups, revocations, fleet, config), each a redb file under
-//! `<state_dir>/fleet/`, so an agent that boots with the broker down follows its last known
-//! groups, kills, freeze and configuration. The replicas never move a key backwards (a replay
-//! of an old revision after a reconnect is ignored), which is what keeps a configuration
-//! rollback from happening by accident.
+//! One `tutti-kv` replica (a redb file, `<state_dir>/fleet/tutti_fleet.redb`) selects what
+//! concerns this agent: its own group membership and configuration layer, the global and
+//! group layers, every revocation and the freeze. One replica is one ordered consumer on the
+//! broker, whatever it selects; an agent that boots with the broker down follows its last
+//! known groups, kills, freeze and configuration. The replica never moves a key backwards (a
+//! replay of an old revision after a reconnect is ignored), which is what keeps a
+//! configuration rollback from happening by accident.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,20 +14,20 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tutti_bus::Bus;
 use tutti_kv::{Replica, ReplicaConfig, ReplicaHandle, ReplicaState, Selection};
-use tutti_proto::catalog::{CONFIG_BUCKET, FLEET_BUCKET, GROUPS_BUCKET, REVOCATIONS_BUCKET};
+use tutti_proto::catalog::FLEET_BUCKET;
 use tutti_proto::config::AgentConfig;
 use tutti_proto::fleet::{FleetFreeze, GroupMembership};
 use tutti_proto::{AgentId, GroupName, kv_keys};
 
 use crate::fleet::{FleetEntries, FleetView, config_key_concerns};
 
-/// The replicas behind a fleet view.
-struct Replicas {
-    groups: ReplicaHandle,
-    revocations: ReplicaHandle,
-    fleet: ReplicaHandle,
-    config: ReplicaHandle,
-}
+/// Replica files of versions that followed four buckets; removed at start. Their
+/// `tutti_fleet.redb` stays: the replica notices its narrower selection and resyncs.
+const LEGACY_FILES: [&str; 3] = [
+    "tutti_config.redb",
+    "tutti_groups.redb",
+    "tutti_revocations.redb",
+];
 
 /// Runs until `shutdown` fires, publishing every change of the view on `view_tx`.
 pub async fn run(
@@ -39,48 +41,34 @@ pub async fn run(
     // A replica loaded from disk reports the last sync of its previous life; only a sync at
     // or after this instant proves it has caught up since this start.
     let booted_at = std::time::SystemTime::now();
-    let replicas = match start_replicas(&bus, &agent_id, &dir).await {
-        Ok(replicas) => replicas,
+    let replica = match start_replica(&bus, &agent_id, &dir).await {
+        Ok(replica) => replica,
         Err(err) => {
-            tracing::error!(error = %err, dir = %dir.display(), "Cannot open the local fleet-state replicas; following enrollment groups and defaults only.");
+            tracing::error!(error = %err, dir = %dir.display(), "Cannot open the local fleet-state replica; following enrollment groups and defaults only.");
             return;
         }
     };
-    tracing::debug!(dir = %dir.display(), "Fleet-state replicas opened.");
-    let mut receivers = [
-        replicas.groups.state(),
-        replicas.revocations.state(),
-        replicas.fleet.state(),
-        replicas.config.state(),
-    ];
+    tracing::debug!(dir = %dir.display(), "Fleet-state replica opened.");
+    let mut state = replica.state();
     loop {
-        let mut view = entries(&replicas, &agent_id).view(&agent_id, &fallback_groups);
-        view.synced = receivers
-            .iter()
-            .all(|state| state.borrow().last_sync().is_some_and(|at| at >= booted_at));
+        let view = {
+            let current = state.borrow();
+            let mut view = entries(&current, &agent_id).view(&agent_id, &fallback_groups);
+            view.synced = current.last_sync().is_some_and(|at| at >= booted_at);
+            view
+        };
         tracing::debug!(
             synced = view.synced,
             concurrency = view.config.concurrency,
             "Fleet view rebuilt."
         );
         view_tx.send_if_modified(|current| replace_if_changed(current, view));
-        let [groups, revocations, fleet, config] = &mut receivers;
         tokio::select! {
-            _ = groups.changed() => {}
-            _ = revocations.changed() => {}
-            _ = fleet.changed() => {}
-            _ = config.changed() => {}
+            _ = state.changed() => {}
             _ = shutdown.changed() => break,
         }
     }
-    for handle in [
-        replicas.groups,
-        replicas.revocations,
-        replicas.fleet,
-        replicas.config,
-    ] {
-        let _ = handle.shutdown().await;
-    }
+    let _ = replica.shutdown().await;
 }
 
 fn replace_if_changed(current: &mut FleetView, view: FleetView) -> bool {
@@ -91,11 +79,11 @@ fn replace_if_changed(current: &mut FleetView, view: FleetView) -> bool {
     true
 }
 
-async fn start_replicas(
+async fn start_replica(
     bus: &Bus,
     agent_id: &AgentId,
     dir: &std::path::Path,
-) -> Result<Replicas, String> {
+) -> Result<ReplicaHandle, String> {
     {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
@@ -104,52 +92,54 @@ async fn start_replicas(
             .create(dir)
             .map_err(|err| err.to_string())?;
     }
-    // Exact keys, so each agent is sent its own membership and config layer only, not every
-    // agent's: at ten thousand agents that is one value instead of ten thousand per start.
-    let own_groups =
-        Selection::keys_and_prefixes([kv_keys::groups_agent(agent_id)], Vec::<String>::new());
-    let config_keys = [kv_keys::config_global(), kv_keys::config_agent(agent_id)];
-    let config = Selection::keys_and_prefixes(config_keys, ["group."]);
-    Ok(Replicas {
-        groups: start_one(bus, dir, GROUPS_BUCKET, own_groups).await?,
-        revocations: start_one(bus, dir, REVOCATIONS_BUCKET, Ok(Selection::WholeBucket)).await?,
-        fleet: start_one(bus, dir, FLEET_BUCKET, Ok(Selection::WholeBucket)).await?,
-        config: start_one(bus, dir, CONFIG_BUCKET, config).await?,
-    })
-}
-
-async fn start_one(
-    bus: &Bus,
-    dir: &std::path::Path,
-    bucket: &str,
-    selection: Result<Selection, tutti_kv::KvError>,
-) -> Result<ReplicaHandle, String> {
-    let selection = selection.map_err(|err| err.to_string())?;
-    let mut config = ReplicaConfig::new(bucket, selection);
+    for legacy in LEGACY_FILES {
+        let path = dir.join(legacy);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "Removed a fleet-state replica of an older version.")
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "Cannot remove an old fleet-state replica.")
+            }
+        }
+    }
+    let mut config = ReplicaConfig::new(FLEET_BUCKET, selection(agent_id)?);
     config.request_timeout = bus.request_timeout();
     config.backoff_max = Duration::from_secs(30);
-    let path = dir.join(format!("{bucket}.redb"));
-    Replica::start(config, bus.jetstream().clone(), &path)
-        .await
-        .map_err(|err| err.to_string())
+    Replica::start(
+        config,
+        bus.jetstream().clone(),
+        &dir.join(format!("{FLEET_BUCKET}.redb")),
+    )
+    .await
+    .map_err(|err| err.to_string())
 }
 
-fn entries(replicas: &Replicas, agent_id: &AgentId) -> FleetEntries {
-    let groups = replicas.groups.state();
-    let revocations = replicas.revocations.state();
-    let fleet = replicas.fleet.state();
-    let config = replicas.config.state();
+/// What this agent follows: exact keys for its own membership and layer, so each agent is
+/// sent its own values only, not every agent's (at ten thousand agents that is one value
+/// instead of ten thousand per start), and prefixes for what every agent shares.
+fn selection(agent_id: &AgentId) -> Result<Selection, String> {
+    let keys = [
+        kv_keys::groups_agent(agent_id),
+        kv_keys::config_global(),
+        kv_keys::config_agent(agent_id),
+        kv_keys::fleet_freeze(),
+    ];
+    let prefixes = [kv_keys::CONFIG_GROUP_PREFIX, kv_keys::REVOKED_PREFIX];
+    Selection::keys_and_prefixes(keys, prefixes).map_err(|err| err.to_string())
+}
+
+fn entries(state: &ReplicaState, agent_id: &AgentId) -> FleetEntries {
     FleetEntries {
-        membership: decode::<GroupMembership>(&groups.borrow(), &kv_keys::groups_agent(agent_id)),
-        revocation_keys: revocations
-            .borrow()
-            .scan("")
+        membership: decode::<GroupMembership>(state, &kv_keys::groups_agent(agent_id)),
+        revocation_keys: state
+            .scan(kv_keys::REVOKED_PREFIX)
             .map(|(key, _)| key.to_string())
             .collect(),
-        freeze: decode::<FleetFreeze>(&fleet.borrow(), &kv_keys::fleet_freeze()),
-        config: config
-            .borrow()
-            .scan("")
+        freeze: decode::<FleetFreeze>(state, &kv_keys::fleet_freeze()),
+        config: state
+            .scan(kv_keys::CONFIG_PREFIX)
             .filter(|(key, _)| config_key_concerns(key, agent_id))
             .filter_map(|(key, value)| Some((key.to_string(), parse_layer(key, value)?)))
             .collect(),

@@ -265,14 +265,15 @@ async fn stream_state(
     js: &async_nats::jetstream::Context,
     timeout: Duration,
 ) -> Result<async_nats::jetstream::stream::State, BusError> {
-    let mut stream = bounded(
+    // One info request, not two: `get_stream` would ask for the info to build the handle.
+    let stream = bounded(
         "get commands stream",
         timeout,
-        js.get_stream(COMMANDS_STREAM),
+        js.get_stream_no_info(COMMANDS_STREAM),
     )
     .await?;
-    let info = bounded("commands stream info", timeout, stream.info()).await?;
-    Ok(info.state.clone())
+    let info = bounded("commands stream info", timeout, stream.get_info()).await?;
+    Ok(info.state)
 }
 
 async fn first_sequence(

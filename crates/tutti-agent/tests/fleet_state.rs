@@ -1,7 +1,7 @@
 //! Fleet state from KV: joining a group mid-stream misses nothing and duplicates nothing,
 //! revoked jobs are skipped, a fleet freeze holds scheduled commands until its `until`,
-//! layered configuration applies live, and an agent booting with the broker down follows
-//! its last known configuration.
+//! layered configuration applies live, an agent booting with the broker down follows
+//! its last known configuration, and all of it arrives through one broker consumer.
 
 mod common;
 
@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{Fleet, all, group};
 use tokio::sync::watch;
 use tutti_agent::fleet::FleetView;
-use tutti_proto::catalog::{CONFIG_BUCKET, FLEET_BUCKET, GROUPS_BUCKET, REVOCATIONS_BUCKET};
+use tutti_proto::catalog::FLEET_BUCKET;
 use tutti_proto::config::AgentConfig;
 use tutti_proto::fleet::{FleetFreeze, GroupMembership, Revocation};
 use tutti_proto::result::{ResultStatus, SkipReason};
@@ -41,7 +41,7 @@ async fn joining_a_group_mid_stream_misses_and_duplicates_nothing() {
     };
     put_json(
         &fleet,
-        GROUPS_BUCKET,
+        FLEET_BUCKET,
         &kv_keys::groups_agent(&spec.agent_id),
         &membership,
     )
@@ -89,7 +89,7 @@ async fn a_job_revoked_while_the_agent_was_off_is_skipped() {
     let job_id = tutti_proto::JobId::parse("test-job").unwrap();
     put_json(
         &fleet,
-        REVOCATIONS_BUCKET,
+        FLEET_BUCKET,
         &kv_keys::revocation_job(&job_id),
         &revocation,
     )
@@ -175,7 +175,7 @@ async fn layered_concurrency_applies_live() {
     };
     put_json(
         &fleet,
-        CONFIG_BUCKET,
+        FLEET_BUCKET,
         &kv_keys::config_agent(&spec.agent_id),
         &one_at_a_time,
     )
@@ -235,6 +235,85 @@ async fn wait_for_config(agent_id: &AgentId, fleet: &Fleet, concurrency: u32) {
     );
 }
 
+/// Everything an agent follows lives in one bucket and reaches it through one ordered
+/// consumer: that is what lets one broker hold ten thousand agents (`BENCHMARKS.md`).
+/// Another agent's membership and layer are in the same bucket and must not apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_consumer_carries_all_fleet_state_and_only_this_agents_keys_apply() {
+    let fleet = Fleet::start().await;
+    let me = AgentId::parse("web-07").unwrap();
+    let other = AgentId::parse("db-01").unwrap();
+    let web = GroupName::parse("web").unwrap();
+    let layer = |concurrency| AgentConfig {
+        concurrency: Some(concurrency),
+        ..AgentConfig::default()
+    };
+    let put = |key: String, value: serde_json::Value| {
+        let fleet = &fleet;
+        async move { put_json(fleet, FLEET_BUCKET, &key, &value).await }
+    };
+    put(kv_keys::config_global(), json(&layer(2))).await;
+    put(kv_keys::config_group(&web), json(&layer(3))).await;
+    put(kv_keys::config_agent(&other), json(&layer(9))).await;
+    put(
+        kv_keys::groups_agent(&other),
+        json(&GroupMembership {
+            groups: vec![GroupName::parse("db").unwrap()],
+        }),
+    )
+    .await;
+    put(
+        kv_keys::groups_agent(&me),
+        json(&GroupMembership {
+            groups: vec![web.clone()],
+        }),
+    )
+    .await;
+    let job_id = tutti_proto::JobId::parse("bad-patch").unwrap();
+    let revocation = Revocation {
+        at: jiff::Timestamp::now(),
+        actor: "ops".into(),
+        reason: "bad patch".into(),
+    };
+    put(kv_keys::revocation_job(&job_id), json(&revocation)).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A replica file of the four-bucket layout is removed at start.
+    let legacy = dir.path().join("tutti_groups.redb");
+    std::fs::write(&legacy, b"old").unwrap();
+
+    let mut following = Following::start(&fleet, &me, dir.path());
+    let view = following.wait_for(|view| view.synced).await;
+    assert_eq!(view.groups, vec![web.clone()]);
+    assert_eq!(view.config.concurrency, 3, "the web layer, not db-01's");
+    assert!(view.revoked_jobs.contains(&job_id));
+    assert!(!legacy.exists(), "the old replica file is gone");
+    assert_eq!(fleet_consumers(&fleet).await, 1);
+
+    // Live: this agent's own layer applies, another agent's new layer does not.
+    put(kv_keys::config_agent(&other), json(&layer(1))).await;
+    put(kv_keys::config_agent(&me), json(&layer(5))).await;
+    let view = following
+        .wait_for(|view| view.config.concurrency == 5)
+        .await;
+    assert_eq!(view.groups, vec![web]);
+    assert_eq!(fleet_consumers(&fleet).await, 1);
+    following.stop().await;
+}
+
+fn json(value: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(value).unwrap()
+}
+
+async fn fleet_consumers(fleet: &Fleet) -> usize {
+    let mut stream = fleet
+        .bus
+        .jetstream()
+        .get_stream(format!("KV_{FLEET_BUCKET}"))
+        .await
+        .unwrap();
+    stream.info().await.unwrap().state.consumer_count
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_booting_with_the_broker_down_follows_its_last_known_config() {
     let mut fleet = Fleet::start().await;
@@ -244,13 +323,13 @@ async fn an_agent_booting_with_the_broker_down_follows_its_last_known_config() {
         heartbeat_interval_secs: Some(7),
         ..AgentConfig::default()
     };
-    put_json(&fleet, CONFIG_BUCKET, "global", &layer).await;
+    put_json(&fleet, FLEET_BUCKET, &kv_keys::config_global(), &layer).await;
     let membership = GroupMembership {
         groups: vec![GroupName::parse("laptops").unwrap()],
     };
     put_json(
         &fleet,
-        GROUPS_BUCKET,
+        FLEET_BUCKET,
         &kv_keys::groups_agent(&agent_id),
         &membership,
     )
@@ -277,22 +356,48 @@ async fn sync_view(
     dir: &std::path::Path,
     until: impl FnMut(&FleetView) -> bool,
 ) -> FleetView {
-    let (view_tx, mut view_rx) = watch::channel(FleetView::initial(Vec::new()));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(tutti_agent::fleet_sync::run(
-        fleet.bus.clone(),
-        agent_id.clone(),
-        Vec::new(),
-        dir.to_path_buf(),
-        view_tx,
-        stop_rx,
-    ));
-    let view = tokio::time::timeout(Duration::from_secs(20), view_rx.wait_for(until))
-        .await
-        .expect("view in time")
-        .expect("view channel")
-        .clone();
-    let _ = stop_tx.send(true);
-    let _ = task.await;
+    let mut following = Following::start(fleet, agent_id, dir);
+    let view = following.wait_for(until).await;
+    following.stop().await;
     view
+}
+
+/// `fleet_sync::run` on a task, as the agent runs it.
+struct Following {
+    view_rx: watch::Receiver<FleetView>,
+    stop_tx: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Following {
+    fn start(fleet: &Fleet, agent_id: &AgentId, dir: &std::path::Path) -> Following {
+        let (view_tx, view_rx) = watch::channel(FleetView::initial(Vec::new()));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(tutti_agent::fleet_sync::run(
+            fleet.bus.clone(),
+            agent_id.clone(),
+            Vec::new(),
+            dir.to_path_buf(),
+            view_tx,
+            stop_rx,
+        ));
+        Following {
+            view_rx,
+            stop_tx,
+            task,
+        }
+    }
+
+    async fn wait_for(&mut self, until: impl FnMut(&FleetView) -> bool) -> FleetView {
+        tokio::time::timeout(Duration::from_secs(20), self.view_rx.wait_for(until))
+            .await
+            .expect("view in time")
+            .expect("view channel")
+            .clone()
+    }
+
+    async fn stop(self) {
+        let _ = self.stop_tx.send(true);
+        let _ = self.task.await;
+    }
 }

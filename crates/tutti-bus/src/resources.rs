@@ -223,6 +223,7 @@ fn apply_managed_fields(mut config: StreamConfig, resource: &Resource) -> Stream
     };
     config.num_replicas = resource.replicas.max(1);
     config.max_consumers = MAX_CONSUMERS_PER_STREAM;
+    config.allow_message_ttl = resource.allow_msg_ttl;
     config.storage = StorageType::File;
     if resource.duplicate_window > Duration::ZERO {
         config.duplicate_window = resource.duplicate_window;
@@ -253,7 +254,7 @@ fn backing_subjects(resource: &Resource) -> Vec<String> {
 }
 
 fn changed_fields(existing: &StreamConfig, desired: &StreamConfig) -> Vec<&'static str> {
-    let checks: [(&'static str, bool); 14] = [
+    let checks: [(&'static str, bool); 15] = [
         ("description", existing.description != desired.description),
         ("subjects", existing.subjects != desired.subjects),
         ("max_age", existing.max_age != desired.max_age),
@@ -285,6 +286,10 @@ fn changed_fields(existing: &StreamConfig, desired: &StreamConfig) -> Vec<&'stat
         (
             "allow_direct",
             existing.allow_direct != desired.allow_direct,
+        ),
+        (
+            "allow_msg_ttl",
+            existing.allow_message_ttl != desired.allow_message_ttl,
         ),
     ];
     checks

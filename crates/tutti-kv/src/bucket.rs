@@ -4,9 +4,18 @@
 //! validated before they reach a subject, every await is bounded by the configured request
 //! timeout, and async-nats error kinds become [`KvError`] variants. Scans and watches live in
 //! `scan.rs` and `watch.rs`; both build their own ordered consumers on the bucket's stream.
+//!
+//! A bucket handle for watching costs the broker nothing: [`Bucket::attach`] names the
+//! stream without asking for its info, and the async-nats `Store` behind reads and writes
+//! (whose construction is a stream-info request) is built on the first read or write. At ten
+//! thousand agents, one stream-info request per agent start is ten thousand requests in the
+//! broker's info queue, which it caps at 10,000 and answers more slowly the more consumers
+//! the stream has.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::HeaderMap;
 use async_nats::jetstream::context::PublishError;
 use async_nats::jetstream::kv::{
     CreateError, CreateErrorKind, EntryError, EntryErrorKind, PutError, PutErrorKind, Store,
@@ -14,6 +23,7 @@ use async_nats::jetstream::kv::{
 };
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
+use tokio::sync::OnceCell;
 
 use crate::entry::{Entry, Operation};
 use crate::error::{FailureContext, KvError};
@@ -22,7 +32,11 @@ use crate::selection::validate_key;
 /// One KV bucket, opened on a caller's JetStream context.
 #[derive(Debug, Clone)]
 pub struct Bucket {
-    pub(crate) store: Store,
+    name: String,
+    prefix: String,
+    js: jetstream::Context,
+    stream: stream::Stream<()>,
+    store: Arc<OnceCell<Store>>,
     pub(crate) failure: FailureContext,
 }
 
@@ -34,8 +48,21 @@ pub(crate) struct StreamBounds {
 }
 
 impl Bucket {
-    /// Opens an existing bucket. Creating and reconciling buckets is tutti-bus's job.
+    /// Opens an existing bucket, checking with the broker that it exists. Creating and
+    /// reconciling buckets is tutti-bus's job.
     pub async fn open(
+        js: &jetstream::Context,
+        name: &str,
+        request_timeout: Duration,
+    ) -> Result<Bucket, KvError> {
+        let bucket = Bucket::attach(js, name, request_timeout).await?;
+        bucket.store().await?;
+        Ok(bucket)
+    }
+
+    /// A handle on a bucket without a round trip to the broker: a missing bucket shows at
+    /// the first read, write or watch. For watchers, which never need the stream's info.
+    pub async fn attach(
         js: &jetstream::Context,
         name: &str,
         request_timeout: Duration,
@@ -44,19 +71,38 @@ impl Bucket {
             client: js.client(),
             timeout: request_timeout,
         };
-        let store = failure
-            .bounded("open bucket", async {
-                js.get_key_value(name)
-                    .await
-                    .map_err(|err| failure.other("open bucket", err))
-            })
-            .await?;
-        Ok(Bucket { store, failure })
+        let stream = js
+            .get_stream_no_info(format!("KV_{name}"))
+            .await
+            .map_err(|err| KvError::other("open bucket", err))?;
+        Ok(Bucket {
+            name: name.to_string(),
+            prefix: format!("$KV.{name}."),
+            js: js.clone(),
+            stream,
+            store: Arc::new(OnceCell::new()),
+            failure,
+        })
     }
 
     /// The bucket's name.
     pub fn name(&self) -> &str {
-        &self.store.name
+        &self.name
+    }
+
+    /// The async-nats store behind reads and writes, built (one stream-info request) on
+    /// first use and shared by clones of this handle.
+    async fn store(&self) -> Result<&Store, KvError> {
+        self.store
+            .get_or_try_init(|| {
+                self.failure.bounded("open bucket", async {
+                    self.js
+                        .get_key_value(&self.name)
+                        .await
+                        .map_err(|err| self.failure.other("open bucket", err))
+                })
+            })
+            .await
     }
 
     /// The current value of `key`; deleted and purged keys read as absent.
@@ -73,7 +119,8 @@ impl Bucket {
         let found = self
             .failure
             .bounded("get", async {
-                self.store
+                self.store()
+                    .await?
                     .entry(key)
                     .await
                     .map_err(|err| self.entry_error(key, err))
@@ -92,10 +139,38 @@ impl Bucket {
         validate_key(key)?;
         self.failure
             .bounded("put", async {
-                self.store
+                self.store()
+                    .await?
                     .put(key, value)
                     .await
                     .map_err(|err| self.put_error(key, err))
+            })
+            .await
+    }
+
+    /// Writes `value` under `key` with a time to live: the broker removes the value `ttl`
+    /// after the write (whole seconds, at least one), without a delete marker, so watchers
+    /// keep their copy. The bucket's stream must allow message TTLs, or the broker refuses.
+    pub async fn put_with_ttl(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<u64, KvError> {
+        validate_key(key)?;
+        let mut headers = HeaderMap::new();
+        let seconds = ttl.as_secs().max(1).to_string();
+        headers.insert(async_nats::header::NATS_MESSAGE_TTL, seconds.as_str());
+        let subject = format!("{}{key}", self.prefix);
+        self.failure
+            .bounded("put", async {
+                let acked = self
+                    .js
+                    .publish_with_headers(subject, headers, value)
+                    .await
+                    .map_err(|err| self.publish_error(err))?;
+                let ack = acked.await.map_err(|err| self.publish_error(err))?;
+                Ok(ack.sequence)
             })
             .await
     }
@@ -105,7 +180,8 @@ impl Bucket {
         validate_key(key)?;
         self.failure
             .bounded("create", async {
-                self.store
+                self.store()
+                    .await?
                     .create(key, value)
                     .await
                     .map_err(|err| self.create_error(key, err))
@@ -123,7 +199,8 @@ impl Bucket {
         validate_key(key)?;
         self.failure
             .bounded("update", async {
-                self.store
+                self.store()
+                    .await?
                     .update(key, value, expected_revision)
                     .await
                     .map_err(|err| self.update_error(key, "update", err))
@@ -151,7 +228,8 @@ impl Bucket {
         validate_key(key)?;
         self.failure
             .bounded("purge", async {
-                self.store
+                self.store()
+                    .await?
                     .purge(key)
                     .await
                     .map_err(|err| self.update_error(key, "purge", err))
@@ -163,7 +241,8 @@ impl Bucket {
         validate_key(key)?;
         self.failure
             .bounded("delete", async {
-                self.store
+                self.store()
+                    .await?
                     .delete_expect_revision(key, expected_revision)
                     .await
                     .map_err(|err| self.update_error(key, "delete", err))
@@ -172,13 +251,13 @@ impl Bucket {
     }
 
     /// The bucket's stream, for consumers.
-    pub(crate) fn stream(&self) -> &stream::Stream {
-        &self.store.stream
+    pub(crate) fn stream(&self) -> &stream::Stream<()> {
+        &self.stream
     }
 
     /// The subject prefix of the bucket's keys, e.g. `$KV.config.`.
     pub(crate) fn subject_prefix(&self) -> &str {
-        &self.store.prefix
+        &self.prefix
     }
 
     /// The stream's first retained and last assigned sequences, fresh from the broker.
@@ -213,6 +292,15 @@ impl Bucket {
                 self.failure.no_answer("put")
             }
             PutErrorKind::Publish | PutErrorKind::Ack => self.failure.other("put", err),
+        }
+    }
+
+    fn publish_error(&self, err: PublishError) -> KvError {
+        match err.kind() {
+            async_nats::jetstream::context::PublishErrorKind::TimedOut => {
+                self.failure.no_answer("put")
+            }
+            _ => self.failure.other("put", err),
         }
     }
 

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use common::Scenario;
 use tutti_kv::{KvError, Operation};
@@ -178,4 +180,97 @@ async fn operations_on_a_stopped_broker_fail_fast_as_not_connected() {
         started.elapsed() < 4 * timeout,
         "every await is bounded by the request timeout"
     );
+}
+
+#[tokio::test]
+async fn a_value_put_with_a_ttl_expires_and_other_keys_stay() {
+    let scenario = Scenario::start("ttl").await;
+    let mut config = scenario
+        .js
+        .get_stream("KV_ttl")
+        .await
+        .unwrap()
+        .cached_info()
+        .config
+        .clone();
+    config.allow_message_ttl = true;
+    scenario.js.update_stream(config).await.unwrap();
+    let bucket = &scenario.bucket;
+
+    let revision = bucket
+        .put_with_ttl("revoked.a", value("gone soon"), Duration::from_secs(1))
+        .await
+        .unwrap();
+    bucket.put("state.b", value("stays")).await.unwrap();
+    let entry = bucket.entry("revoked.a").await.unwrap().expect("just put");
+    assert_eq!(
+        (entry.revision, entry.value),
+        (revision, value("gone soon"))
+    );
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while bucket.get("revoked.a").await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the TTL never removed the value"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(bucket.get("state.b").await.unwrap(), Some(value("stays")));
+    assert!(matches!(
+        bucket
+            .put_with_ttl("bad key", value("x"), Duration::from_secs(1))
+            .await,
+        Err(KvError::InvalidKey(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_ttl_on_a_bucket_that_refuses_ttls_is_an_error_not_a_silent_put() {
+    let scenario = Scenario::start("no_ttl").await;
+    let refused = scenario
+        .bucket
+        .put_with_ttl("k", value("v"), Duration::from_secs(60))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(KvError::Other {
+                operation: "put",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(scenario.bucket.get("k").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn attaching_asks_the_broker_nothing_and_a_missing_bucket_shows_at_first_use() {
+    let scenario = Scenario::start("present").await;
+    let missing = tutti_kv::Bucket::attach(&scenario.js, "absent", common::TIMEOUT)
+        .await
+        .expect("attach needs no broker round trip");
+    assert_eq!(missing.name(), "absent");
+    let read = missing.get("k").await;
+    assert!(matches!(read, Err(KvError::Other { .. })), "{read:?}");
+    let watched = missing
+        .watch(
+            &tutti_kv::Selection::WholeBucket,
+            tutti_kv::WatchStart::StateSync,
+        )
+        .await;
+    assert!(watched.is_err(), "a watch of a missing bucket must fail");
+    assert!(
+        tutti_kv::Bucket::open(&scenario.js, "absent", common::TIMEOUT)
+            .await
+            .is_err(),
+        "open checks that the bucket exists"
+    );
+
+    let present = tutti_kv::Bucket::attach(&scenario.js, "present", common::TIMEOUT)
+        .await
+        .unwrap();
+    present.put("k", value("v")).await.unwrap();
+    assert_eq!(scenario.bucket.get("k").await.unwrap(), Some(value("v")));
 }

@@ -23,13 +23,10 @@ pub const EVENTS_STREAM: &str = "TUTTI_EVENTS";
 pub const INVENTORY_STREAM: &str = "TUTTI_INVENTORY";
 /// Audit records.
 pub const AUDIT_STREAM: &str = "TUTTI_AUDIT";
-/// Layered agent configuration.
-pub const CONFIG_BUCKET: &str = "tutti_config";
-/// Group membership per agent.
-pub const GROUPS_BUCKET: &str = "tutti_groups";
-/// Revoked jobs and killed runs.
-pub const REVOCATIONS_BUCKET: &str = "tutti_revocations";
-/// Fleet-wide state (freeze).
+/// Everything agents follow: configuration layers, group membership, revocations and the
+/// freeze, under the key prefixes of [`crate::kv_keys`]. One bucket, so an agent follows
+/// all of it through one watcher: one broker consumer per agent instead of one per kind
+/// of state, which is what lets a broker hold ten thousand agents.
 pub const FLEET_BUCKET: &str = "tutti_fleet";
 /// Leader leases.
 pub const LEASES_BUCKET: &str = "tutti_leases";
@@ -50,7 +47,7 @@ pub const MIN_RESOURCE_BYTES: u64 = 1 << 20;
 /// so a broker configured with a larger payload cannot let one message bloat a stream.
 pub const MAX_STREAM_MSG_BYTES: i32 = 1 << 20;
 /// Consumers one stream may hold. Every agent keeps one on `TUTTI_COMMANDS` and a watcher
-/// on each KV bucket it follows, so this bounds the fleet size. Set explicitly because a
+/// on `tutti_fleet`, so this bounds the fleet size. Set explicitly because a
 /// stream without its own limit gets the broker's default (1,000 consumers on the pinned
 /// nats-server), which stops the 1,001st agent from taking its commands.
 pub const MAX_CONSUMERS_PER_STREAM: i32 = 1_000_000;
@@ -65,6 +62,9 @@ const MINUTE: Duration = Duration::from_secs(60);
 const STATE_MAX_AGE: Duration = Duration::from_secs(3650 * 24 * 60 * 60);
 /// A lease expires unless its holder renews it (a compare-and-set update) within this.
 const LEASE_MAX_AGE: Duration = Duration::from_secs(30);
+/// How long a revocation stays in `tutti_fleet` (a per-message TTL): longer than the 7 days
+/// in which a revoked command can still be delivered. The rest of the bucket is state.
+pub const REVOCATION_TTL: Duration = Duration::from_secs(14 * 24 * 60 * 60);
 
 /// Inputs to [`Catalog::tutti`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +129,8 @@ pub struct Resource {
     pub duplicate_window: Duration,
     /// Replicas.
     pub replicas: usize,
+    /// Whether messages may carry their own time to live (`Nats-TTL`, nats-server ≥ 2.11).
+    pub allow_msg_ttl: bool,
 }
 
 impl Resource {
@@ -188,10 +190,7 @@ const RESULTS_SHARE: u64 = 2000;
 const EVENTS_SHARE: u64 = 500;
 const INVENTORY_SHARE: u64 = 1000;
 const AUDIT_SHARE: u64 = 500;
-const CONFIG_SHARE: u64 = 100;
-const GROUPS_SHARE: u64 = 100;
-const REVOCATIONS_SHARE: u64 = 100;
-const FLEET_SHARE: u64 = 50;
+const FLEET_SHARE: u64 = 350;
 const LEASES_SHARE: u64 = 50;
 const CATALOG_SHARE: u64 = 100;
 const OUTPUT_SHARE: u64 = 3000;
@@ -230,6 +229,7 @@ impl Sizer<'_> {
             discard: Discard::Old,
             duplicate_window: 2 * MINUTE,
             replicas: self.replicas(),
+            allow_msg_ttl: false,
         }
     }
 
@@ -254,6 +254,7 @@ impl Sizer<'_> {
             discard: Discard::New,
             duplicate_window: Duration::ZERO,
             replicas: self.replicas(),
+            allow_msg_ttl: false,
         }
     }
 
@@ -278,6 +279,7 @@ impl Sizer<'_> {
             discard: Discard::New,
             duplicate_window: Duration::ZERO,
             replicas: self.replicas(),
+            allow_msg_ttl: false,
         }
     }
 }
@@ -345,35 +347,18 @@ fn streams(sizer: &Sizer<'_>) -> Vec<Resource> {
 
 fn kv_buckets(sizer: &Sizer<'_>) -> Vec<Resource> {
     vec![
-        sizer.kv(
-            CONFIG_BUCKET,
-            "Layered agent configuration",
-            5,
-            STATE_MAX_AGE,
-            CONFIG_SHARE,
-        ),
-        sizer.kv(
-            GROUPS_BUCKET,
-            "Group membership per agent",
-            5,
-            STATE_MAX_AGE,
-            GROUPS_SHARE,
-        ),
-        // A revocation must outlive every command it can still stop: commands live 7 days.
-        sizer.kv(
-            REVOCATIONS_BUCKET,
-            "Revoked jobs and killed runs",
-            1,
-            14 * DAY,
-            REVOCATIONS_SHARE,
-        ),
-        sizer.kv(
-            FLEET_BUCKET,
-            "Fleet-wide state: freeze",
-            5,
-            STATE_MAX_AGE,
-            FLEET_SHARE,
-        ),
+        // State: a value stays until it is replaced, except revocations, which carry a
+        // per-message TTL (`REVOCATION_TTL`).
+        Resource {
+            allow_msg_ttl: true,
+            ..sizer.kv(
+                FLEET_BUCKET,
+                "What agents follow: configuration, groups, revocations, freeze",
+                5,
+                STATE_MAX_AGE,
+                FLEET_SHARE,
+            )
+        },
         sizer.kv(
             LEASES_BUCKET,
             "Leader leases (scheduler)",

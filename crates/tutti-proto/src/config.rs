@@ -1,5 +1,5 @@
-//! Layered agent configuration, stored in the `tutti_config` KV bucket under `global`,
-//! `group.<g>` and `agent.<id>` (see [`crate::kv_keys`]).
+//! Layered agent configuration, stored in the `tutti_fleet` KV bucket under
+//! `config.global`, `config.group.<g>` and `config.agent.<id>` (see [`crate::kv_keys`]).
 //!
 //! Every [`AgentConfig`] field is optional so a layer sets only what it changes.
 //! [`layered`] merges global, then the agent's groups in membership order, then the

@@ -1,13 +1,12 @@
-//! Values of the fleet-state KV buckets the agent follows: group membership
-//! (`tutti_groups`), revocations (`tutti_revocations`) and the freeze (`tutti_fleet`).
-//! The keys are built in [`crate::kv_keys`].
+//! Values of the fleet state the agent follows in `tutti_fleet`: group membership,
+//! revocations and the freeze. The keys are built in [`crate::kv_keys`].
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::GroupName;
 
-/// `tutti_groups` / `agent.<id>`: the groups an agent belongs to, in the order their
+/// `tutti_fleet` / `groups.<id>`: the groups an agent belongs to, in the order their
 /// configuration layers apply.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupMembership {
@@ -16,7 +15,7 @@ pub struct GroupMembership {
     pub groups: Vec<GroupName>,
 }
 
-/// `tutti_revocations` / `job.<job>` or `run.<run>`: queued copies are skipped and,
+/// `tutti_fleet` / `revoked.job.<job>` or `revoked.run.<run>`: queued copies are skipped and,
 /// for a run, running processes are killed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {

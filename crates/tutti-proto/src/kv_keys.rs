@@ -5,37 +5,48 @@
 //! live in [`crate::config`] and [`crate::fleet`]. The `parse_*` functions turn a key seen
 //! by a watcher back into what it addresses and return `None` for keys a newer server
 //! may add, so old readers skip them.
+//!
+//! `tutti_fleet` holds every kind of state agents follow, each under its own first token
+//! (`config.`, `groups.`, `revoked.`, `freeze`), so one watcher with a few subject filters
+//! selects exactly what concerns one agent.
 
 use crate::ids::{AgentId, GroupName, JobId, RunId};
 
-/// `tutti_config`: the fleet-wide layer of agent configuration.
+/// `tutti_fleet`: the prefix of every configuration layer.
+pub const CONFIG_PREFIX: &str = "config.";
+/// `tutti_fleet`: the prefix of group configuration layers.
+pub const CONFIG_GROUP_PREFIX: &str = "config.group.";
+/// `tutti_fleet`: the prefix of revocations.
+pub const REVOKED_PREFIX: &str = "revoked.";
+
+/// `tutti_fleet`: the fleet-wide layer of agent configuration.
 pub fn config_global() -> String {
-    "global".to_string()
+    "config.global".to_string()
 }
 
-/// `tutti_config`: the layer of one group.
+/// `tutti_fleet`: the configuration layer of one group.
 pub fn config_group(group: &GroupName) -> String {
-    format!("group.{group}")
+    format!("{CONFIG_GROUP_PREFIX}{group}")
 }
 
-/// `tutti_config`: the layer of one agent.
+/// `tutti_fleet`: the configuration layer of one agent.
 pub fn config_agent(agent_id: &AgentId) -> String {
-    format!("agent.{agent_id}")
+    format!("config.agent.{agent_id}")
 }
 
-/// `tutti_groups`: the group membership of one agent.
+/// `tutti_fleet`: the group membership of one agent.
 pub fn groups_agent(agent_id: &AgentId) -> String {
-    format!("agent.{agent_id}")
+    format!("groups.{agent_id}")
 }
 
-/// `tutti_revocations`: a revoked job (queued copies are skipped).
+/// `tutti_fleet`: a revoked job (queued copies are skipped).
 pub fn revocation_job(job_id: &JobId) -> String {
-    format!("job.{job_id}")
+    format!("{REVOKED_PREFIX}job.{job_id}")
 }
 
-/// `tutti_revocations`: a killed or aborted run.
+/// `tutti_fleet`: a killed or aborted run.
 pub fn revocation_run(run_id: &RunId) -> String {
-    format!("run.{run_id}")
+    format!("{REVOKED_PREFIX}run.{run_id}")
 }
 
 /// `tutti_fleet`: the fleet-wide freeze of scheduled runs.
@@ -48,23 +59,24 @@ pub fn lease_scheduler() -> String {
     "scheduler".to_string()
 }
 
-/// What a key of the `tutti_config` bucket addresses.
+/// What a configuration key of `tutti_fleet` addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigKey {
-    /// `global`.
+    /// `config.global`.
     Global,
-    /// `group.<g>`.
+    /// `config.group.<g>`.
     Group(GroupName),
-    /// `agent.<id>`.
+    /// `config.agent.<id>`.
     Agent(AgentId),
 }
 
-/// Parses a `tutti_config` key; `None` for keys this version does not know.
+/// Parses a configuration key; `None` for other keys and kinds this version does not know.
 pub fn parse_config_key(key: &str) -> Option<ConfigKey> {
-    if key == "global" {
+    let rest = key.strip_prefix(CONFIG_PREFIX)?;
+    if rest == "global" {
         return Some(ConfigKey::Global);
     }
-    let (kind, id) = key.split_once('.')?;
+    let (kind, id) = rest.split_once('.')?;
     match kind {
         "group" => strict_name::<GroupName>(id).map(ConfigKey::Group),
         "agent" => strict_name::<AgentId>(id).map(ConfigKey::Agent),
@@ -72,18 +84,18 @@ pub fn parse_config_key(key: &str) -> Option<ConfigKey> {
     }
 }
 
-/// What a key of the `tutti_revocations` bucket addresses.
+/// What a revocation key of `tutti_fleet` addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RevocationKey {
-    /// `job.<job>`.
+    /// `revoked.job.<job>`.
     Job(JobId),
-    /// `run.<run>`.
+    /// `revoked.run.<run>`.
     Run(RunId),
 }
 
-/// Parses a `tutti_revocations` key; `None` for keys this version does not know.
+/// Parses a revocation key; `None` for other keys and kinds this version does not know.
 pub fn parse_revocation_key(key: &str) -> Option<RevocationKey> {
-    let (kind, id) = key.split_once('.')?;
+    let (kind, id) = key.strip_prefix(REVOKED_PREFIX)?.split_once('.')?;
     match kind {
         "job" => strict_name::<JobId>(id).map(RevocationKey::Job),
         "run" => RunId::parse(id).ok().map(RevocationKey::Run),
@@ -134,19 +146,25 @@ mod tests {
         for key in &keys {
             assert!(is_valid_kv_key(key), "{key}");
         }
-        assert_eq!(config_group(&group), "group.ops");
-        assert_eq!(parse_config_key("global"), Some(ConfigKey::Global));
-        assert_eq!(parse_config_key("group.ops"), Some(ConfigKey::Group(group)));
+        assert_eq!(config_group(&group), "config.group.ops");
+        assert!(config_group(&group).starts_with(CONFIG_PREFIX));
+        assert!(revocation_job(&job_id).starts_with(REVOKED_PREFIX));
+        assert_eq!(parse_config_key("config.global"), Some(ConfigKey::Global));
         assert_eq!(
-            parse_config_key("agent.web-01"),
-            Some(ConfigKey::Agent(agent_id))
+            parse_config_key("config.group.ops"),
+            Some(ConfigKey::Group(group))
         );
+        assert_eq!(
+            parse_config_key("config.agent.web-01"),
+            Some(ConfigKey::Agent(agent_id.clone()))
+        );
+        assert_eq!(groups_agent(&agent_id), "groups.web-01");
         assert_eq!(
             parse_revocation_key(&revocation_run(&run_id)),
             Some(RevocationKey::Run(run_id))
         );
         assert_eq!(
-            parse_revocation_key("job.rotate-logs"),
+            parse_revocation_key("revoked.job.rotate-logs"),
             Some(RevocationKey::Job(job_id))
         );
     }
@@ -154,15 +172,25 @@ mod tests {
     #[test]
     fn unknown_or_unnormalised_keys_are_skipped() {
         for key in [
-            "site.berlin",
-            "agent.WEB-01",
-            "agent.",
-            "agent",
-            "group.a.b",
+            "config.site.berlin",
+            "config.agent.WEB-01",
+            "config.agent.",
+            "config.agent",
+            "config.group.a.b",
+            "global",
+            "group.ops",
+            "groups.web-01",
+            "freeze",
         ] {
             assert_eq!(parse_config_key(key), None, "{key}");
         }
-        for key in ["schedule.x", "run.nope", "job.A"] {
+        for key in [
+            "revoked.schedule.x",
+            "revoked.run.nope",
+            "revoked.job.A",
+            "job.patch",
+            "config.global",
+        ] {
             assert_eq!(parse_revocation_key(key), None, "{key}");
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use tutti_proto::catalog::GROUPS_BUCKET;
+use tutti_proto::catalog::FLEET_BUCKET;
 use tutti_proto::fleet::GroupMembership;
 use tutti_proto::{AgentId, GroupName, kv_keys};
 use tutti_testkit::{TestAgent, TestNats, TestServer};
@@ -319,7 +319,7 @@ async fn a_token_with_groups_puts_the_enrolled_agent_in_them() {
 
 async fn read_groups_entry(nats: &TestNats, agent_id: &AgentId) -> GroupMembership {
     let js = nats.jetstream().await;
-    let bucket = js.get_key_value(GROUPS_BUCKET).await.unwrap();
+    let bucket = js.get_key_value(FLEET_BUCKET).await.unwrap();
     let value = bucket
         .get(kv_keys::groups_agent(agent_id))
         .await

@@ -117,11 +117,16 @@ impl ReplicaLoop {
 
     async fn session(&mut self) -> SessionEnd {
         self.set_phase(ReplicaPhase::Syncing);
-        let bucket =
-            match Bucket::open(&self.js, &self.config.bucket, self.config.request_timeout).await {
-                Ok(bucket) => bucket,
-                Err(err) => return SessionEnd::WatchFailed(err),
-            };
+        let bucket = match Bucket::attach(
+            &self.js,
+            &self.config.bucket,
+            self.config.request_timeout,
+        )
+        .await
+        {
+            Ok(bucket) => bucket,
+            Err(err) => return SessionEnd::WatchFailed(err),
+        };
         let start = self.watch_start();
         let mut watch = match bucket.watch(&self.config.selection, start).await {
             Ok(watch) => watch,

@@ -77,8 +77,19 @@ fn commands_keep_every_message() {
     let commands = catalog.get(COMMANDS_STREAM).unwrap();
     assert_eq!(commands.max_msgs_per_subject, -1);
     assert_eq!(commands.subjects, [crate::subjects::all_commands()]);
-    let revocations = catalog.get(REVOCATIONS_BUCKET).unwrap();
-    assert!(revocations.max_age > commands.max_age);
+    // Revocations live in the fleet bucket with their own TTL, which must outlive every
+    // command they can still stop; only that bucket accepts per-message TTLs.
+    assert!(REVOCATION_TTL > commands.max_age);
+    let fleet = catalog.get(FLEET_BUCKET).unwrap();
+    assert!(fleet.allow_msg_ttl);
+    assert!(fleet.max_age > REVOCATION_TTL);
+    let with_ttl: Vec<&str> = catalog
+        .resources
+        .iter()
+        .filter(|resource| resource.allow_msg_ttl)
+        .map(|resource| resource.name.as_str())
+        .collect();
+    assert_eq!(with_ttl, [FLEET_BUCKET]);
     assert!(catalog.get("nope").is_none());
 }
 
@@ -95,8 +106,8 @@ fn replicas_and_backing_streams() {
             .all(|resource| resource.replicas == 3)
     );
     assert_eq!(
-        catalog.get(CONFIG_BUCKET).unwrap().backing_stream(),
-        "KV_tutti_config"
+        catalog.get(FLEET_BUCKET).unwrap().backing_stream(),
+        "KV_tutti_fleet"
     );
     assert_eq!(
         catalog.get(OUTPUT_STORE).unwrap().backing_stream(),

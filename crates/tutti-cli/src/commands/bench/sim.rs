@@ -1,6 +1,6 @@
 //! The fleet simulator: N real agents in this process. Each one enrolls through the
 //! server's real `POST /api/v1/enroll` and then runs `tutti_agent::run` (intake and
-//! signature check, gates, executor, outbox, heartbeat, fleet-state replicas) with its own
+//! signature check, gates, executor, outbox, heartbeat, fleet-state replica) with its own
 //! broker connection, identity and state directory. Only the process count is simulated.
 //!
 //! Two hooks of `AgentOptions` serve the simulator: `skip_inventory` (ten thousand agents
@@ -25,12 +25,13 @@ use tutti_proto::{AgentId, subjects};
 use super::report::Progress;
 use crate::args::SimAgentsArgs;
 
-/// Agents started per second across a whole simulated fleet. Each start opens the agent's
-/// command consumer and four KV watchers, each after a JetStream info request; the pinned
-/// broker drops info requests beyond a queue of 10,000 ("JetStream API info queue limit
-/// reached"), and agents that time out retry, so 10,000 agents started at once never settle
-/// (seen: 4,000 of 50,000 consumers after six minutes, the broker at 12 GB). A fleet coming
-/// up at this pace is what a staged rollout or a rack power-on looks like.
+/// Agents started per second across a whole simulated fleet. Each start creates the agent's
+/// command consumer and its fleet-state watcher (a few JetStream API calls); the pinned
+/// broker drops API requests beyond a queue of 10,000 ("JetStream API info queue limit
+/// reached"), and agents that time out retry, so 10,000 agents started at once flood it
+/// (seen with the earlier five consumers per agent: 4,000 of 50,000 consumers after six
+/// minutes, the broker at 12 GB). A fleet coming up at this pace is what a staged rollout
+/// or a rack power-on looks like.
 pub(crate) const START_RATE: usize = 250;
 /// The fanout baseline's subject. Not part of the protocol: only the benchmark uses it.
 pub(crate) const BASELINE_SUBJECT: &str = "tutti.bench.baseline";
