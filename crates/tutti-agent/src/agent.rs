@@ -28,7 +28,8 @@ use crate::runner::{Runner, RunnerContext};
 use crate::state::{AgentState, StateHandle};
 use crate::{heartbeat, inventory, outbox, rpc};
 
-/// How often the main loop re-dispatches without a prompt (deadlines, a drained outbox).
+/// How often the main loop re-dispatches without a prompt (deadlines, a drained outbox),
+/// while the runner has work waiting; an idle runner is not woken by it.
 const DISPATCH_TICK: Duration = Duration::from_secs(2);
 
 /// How long a stopping agent waits for its tasks to finish before aborting them.
@@ -184,6 +185,7 @@ pub async fn run(
             () = &mut shutdown => Event::ShutdownRequested,
         };
         let fleet = fleet_rx.borrow_and_update().clone();
+        let unprompted = matches!(event, Event::Tick);
         match event {
             Event::CommandQueued | Event::Tick | Event::FleetChanged => {}
             Event::ExecutionFinished(command_id) => runner.on_finished(&command_id),
@@ -194,6 +196,9 @@ pub async fn run(
         // on here rather than only on `FleetChanged`, which a concurrent event may absorb.
         groups_tx.send_if_modified(|groups| replace_if_changed(groups, &fleet.groups));
         if !fleet.synced && started.elapsed() < FLEET_SYNC_GRACE {
+            continue;
+        }
+        if unprompted && runner.is_idle() {
             continue;
         }
         if let Err(err) = runner.dispatch(&fleet).await {

@@ -107,6 +107,9 @@ async fn start_replica(
     let mut config = ReplicaConfig::new(FLEET_BUCKET, selection(agent_id)?);
     config.request_timeout = bus.request_timeout();
     config.backoff_max = Duration::from_secs(30);
+    // The agent reads `last_sync` only to know it synced since start (set when the replica
+    // goes live); the staleness clock needs no one-second tick on every endpoint.
+    config.liveness_interval = Duration::from_secs(15);
     Replica::start(
         config,
         bus.jetstream().clone(),

@@ -20,11 +20,14 @@ pub fn received(agent_id: &AgentId, queued: &QueuedCommand, run_id: &RunId) -> O
         command_id: queued.command.command_id,
         stream_seq: queued.stream_seq,
     };
-    event(
-        agent_id,
-        kind,
-        format!("{}:{agent_id}:received", queued.command.command_id),
-    )
+    OutboxMessage {
+        progress_of: Some(queued.command.command_id),
+        ..event(
+            agent_id,
+            kind,
+            format!("{}:{agent_id}:received", queued.command.command_id),
+        )
+    }
 }
 
 /// The `started` event for a command about to run.
@@ -33,11 +36,14 @@ pub fn started(agent_id: &AgentId, queued: &QueuedCommand, run_id: &RunId) -> Ou
         run_id: *run_id,
         command_id: queued.command.command_id,
     };
-    event(
-        agent_id,
-        kind,
-        format!("{}:{agent_id}:started", queued.command.command_id),
-    )
+    OutboxMessage {
+        progress_of: Some(queued.command.command_id),
+        ..event(
+            agent_id,
+            kind,
+            format!("{}:{agent_id}:started", queued.command.command_id),
+        )
+    }
 }
 
 /// A refusal of the message at `stream_seq` (bad signature, malformed, misaddressed).
@@ -86,6 +92,7 @@ pub fn bare_result(
         exit_code: None,
         stdout: Output::default(),
         stderr: Output::default(),
+        delivered_at: Some(queued.received_at),
         started_at: None,
         finished_at,
     })
@@ -107,6 +114,8 @@ pub fn result(result: &RunResult) -> OutboxMessage {
         subject: subjects::agent_result(&result.agent_id),
         msg_id: result.result_id.to_string(),
         payload: serde_json::to_vec(result).unwrap_or_default(),
+        progress_of: None,
+        result_of: Some(result.command_id),
     }
 }
 
@@ -120,5 +129,7 @@ fn event(agent_id: &AgentId, kind: EventKind, msg_id: String) -> OutboxMessage {
         subject: subjects::agent_event(agent_id),
         msg_id,
         payload: serde_json::to_vec(&event).unwrap_or_default(),
+        progress_of: None,
+        result_of: None,
     }
 }

@@ -67,6 +67,8 @@ pub struct Runner {
     /// Completion reports from execution tasks; the agent's main loop selects on it.
     pub finished_rx: mpsc::UnboundedReceiver<CommandId>,
     paused_for_outbox: bool,
+    /// The last dispatch found the queue empty (nothing can wait on a deadline or capacity).
+    queue_seen_empty: bool,
 }
 
 impl Runner {
@@ -79,12 +81,22 @@ impl Runner {
             finished_tx,
             finished_rx,
             paused_for_outbox: false,
+            queue_seen_empty: false,
         }
     }
 
     /// Number of executions in flight.
     pub fn running(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// Whether a dispatch without a prompt would find nothing to do: the queue was empty at
+    /// the last dispatch, nothing executes and the outbox has room. Every way work appears
+    /// (a command queued, an execution finished, a kill, a fleet change) prompts a
+    /// dispatch, so the main loop's periodic tick skips an idle runner instead of reading
+    /// the state database every two seconds.
+    pub fn is_idle(&self) -> bool {
+        self.queue_seen_empty && self.in_flight.is_empty() && !self.paused_for_outbox
     }
 
     /// Stops every execution without recording a result (the agent is shutting down).
@@ -119,10 +131,12 @@ impl Runner {
             self.kill_run(run_id);
         }
         let capacity = fleet.config.concurrency as usize;
+        self.queue_seen_empty = false;
         if self.in_flight.len() >= capacity || self.outbox_full().await? {
             return Ok(());
         }
         let queued = self.context.state.call(|state| state.queued()).await?;
+        self.queue_seen_empty = queued.is_empty();
         for command in queued {
             if self.in_flight.len() >= capacity {
                 break;
@@ -456,6 +470,7 @@ async fn build_result(
         exit_code,
         stdout,
         stderr,
+        delivered_at: Some(queued.received_at),
         started_at: Some(outcome.started_at),
         finished_at: outcome.finished_at,
     };
@@ -710,6 +725,7 @@ mod tests {
                 ..Output::default()
             },
             stderr: Output::default(),
+            delivered_at: None,
             started_at: None,
             finished_at: Timestamp::now(),
         };

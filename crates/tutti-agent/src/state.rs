@@ -53,6 +53,14 @@ pub struct OutboxMessage {
     pub msg_id: String,
     /// The message body.
     pub payload: Vec<u8>,
+    /// For a `received` or `started` event: the command it reports on. Such an event is
+    /// not published when the command's result leaves in the same outbox batch (see
+    /// `outbox.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_of: Option<CommandId>,
+    /// For a result: its command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_of: Option<CommandId>,
 }
 
 /// What a state operation can fail with. Every variant means the local disk or database is
@@ -478,4 +486,4 @@ impl StateHandle {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

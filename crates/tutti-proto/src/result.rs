@@ -34,6 +34,12 @@ pub struct RunResult {
     /// Captured standard error.
     #[serde(default)]
     pub stderr: Output,
+    /// When the agent took the command in (its `received` event's time); absent from
+    /// older agents. An agent whose outbox holds a command's `received` and `started`
+    /// events together with its result publishes the result alone, so this is where the
+    /// delivery time then travels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<Timestamp>,
     /// When the process started; absent when it never started.
     #[serde(default)]
     pub started_at: Option<Timestamp>,
@@ -175,6 +181,7 @@ mod tests {
                 }),
             },
             stderr: Output::default(),
+            delivered_at: None,
             started_at: Some("2024-05-01T12:00:00Z".parse().unwrap()),
             finished_at: "2024-05-01T12:00:01Z".parse().unwrap(),
         }

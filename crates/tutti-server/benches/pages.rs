@@ -133,6 +133,7 @@ async fn seed(store: &Store) -> RunId {
                             object: None,
                         },
                         stderr: Output::default(),
+                        delivered_at: None,
                         started_at: Some(now),
                         finished_at: now,
                     },

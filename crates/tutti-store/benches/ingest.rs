@@ -116,6 +116,7 @@ fn result(run_id: RunId, agent_id: AgentId) -> RunResult {
             object: None,
         },
         stderr: Output::default(),
+        delivered_at: None,
         started_at: Some(Timestamp::UNIX_EPOCH),
         finished_at: Timestamp::UNIX_EPOCH,
     }

@@ -6,7 +6,7 @@ use tutti_proto::{CommandId, JobId, RunId};
 
 use super::*;
 
-fn run_command(n: u64) -> QueuedCommand {
+pub(crate) fn run_command(n: u64) -> QueuedCommand {
     let run_id = RunId::from_parts(1_700_000_000_000, u128::from(n));
     QueuedCommand {
         stream_seq: n,
@@ -45,6 +45,8 @@ fn message(tag: &str) -> OutboxMessage {
         subject: "tutti.agent.a.event".into(),
         msg_id: tag.into(),
         payload: tag.into(),
+        progress_of: None,
+        result_of: None,
     }
 }
 

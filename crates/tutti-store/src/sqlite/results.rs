@@ -81,7 +81,8 @@ pub(super) fn apply_results(
 /// spelled so that SQLite compares in place: for an `IN` list of more than two constants
 /// it builds a temporary index at every execution. That and a statement-cache lookup per
 /// result were about 1.8 µs of the ~3 µs each UPDATE took (README, Benchmark).
-/// `delivered_at` is left as is (a result carries no delivery time).
+/// `delivered_at` is only filled when still empty: an agent that folded its `received`
+/// event into the result sends the delivery time with it.
 static MOVE_TARGET: LazyLock<String> = LazyLock::new(|| {
     let cases: String = TargetState::ALL
         .into_iter()
@@ -99,7 +100,8 @@ static MOVE_TARGET: LazyLock<String> = LazyLock::new(|| {
         .collect();
     format!(
         "UPDATE run_targets SET state = ?3, reason = ?4, exit_code = ?5,
-             started_at = COALESCE(?6, started_at), finished_at = ?7
+             started_at = COALESCE(?6, started_at), finished_at = ?7,
+             delivered_at = COALESCE(delivered_at, ?8)
          WHERE run_id = ?1 AND agent_id = ?2 AND CASE ?3{cases} ELSE 0 END"
     )
 });
@@ -215,6 +217,7 @@ fn move_for_result(
         result.exit_code,
         opt_to_ms(result.started_at),
         to_ms(result.finished_at),
+        opt_to_ms(result.delivered_at),
     ])?;
     Ok(n_changed > 0)
 }
@@ -249,6 +252,7 @@ fn decode(row: &Row<'_>) -> StoreResult<StoredResult> {
         exit_code: row.get(7)?,
         stdout: decode_output(row, 8)?,
         stderr: decode_output(row, 12)?,
+        delivered_at: None,
         started_at: opt_from_ms(row.get(16)?)?,
         finished_at: from_ms(row.get(17)?)?,
     };

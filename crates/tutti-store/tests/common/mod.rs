@@ -153,6 +153,7 @@ pub(crate) fn result(
             object: None,
         },
         stderr: Output::default(),
+        delivered_at: None,
         started_at: Some(t(10)),
         finished_at: t(11),
     }

@@ -50,6 +50,11 @@ impl BenchBroker {
     }
 
     /// The client URL.
+    /// The broker's process id while it runs.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|child| child.id())
+    }
+
     pub(crate) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.client_port)
     }

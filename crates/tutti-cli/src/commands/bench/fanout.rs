@@ -8,6 +8,11 @@
 //! subscribes to, each replying, until all N replies arrived (median of three rounds).
 //! Fleets larger than one process's share run in child processes (`shards.rs`); there the
 //! children subscribe their agents' connections.
+//!
+//! The CPU time of the measured run is split by process (`cpu_s_broker`, `cpu_s_server`,
+//! `cpu_s_agents`): on one machine, simulated agents compete with the broker and the server
+//! for the same cores, while in a real fleet each agent has its own. When the agents run
+//! in this process (up to 2,000), `cpu_s_server` includes them and `cpu_s_agents` is 0.
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +21,8 @@ use futures::StreamExt;
 use tutti_proto::RunId;
 
 use super::committed::CommitWatch;
-use super::report::{Progress, Report, millis, percentile};
+use super::procstat::{ProcSample, cpu_seconds, sample_all, total_cpu_seconds};
+use super::report::{Progress, Report, millis, percentile, round3};
 use super::rig::Rig;
 use super::sim::BASELINE_SUBJECT;
 use super::{LaunchedFleet, launch_fleet, run_body};
@@ -60,7 +66,9 @@ async fn measure(
     progress.say("warm-up run");
     let warmup = timed_run(rig, &body, n_agents, timeout, progress).await?;
     progress.say("measured run");
+    let cpu_before = CpuSplit::sample(rig, &launched)?;
     let mut latencies = timed_run(rig, &body, n_agents, timeout, progress).await?;
+    let cpu = CpuSplit::sample(rig, &launched)?.since(&cpu_before);
     latencies.sort_by(f64::total_cmp);
 
     progress.say("raw NATS baseline");
@@ -77,6 +85,9 @@ async fn measure(
     report.metric("exec", format!("{:?}", args.exec).to_lowercase());
     report.metric("warmup_all_done_ms", warmup.last().copied().unwrap_or(0.0));
     report.metric("fleet_start_ms", millis(launched.startup));
+    report.metric("cpu_s_broker", round3(cpu.broker));
+    report.metric("cpu_s_server", round3(cpu.server));
+    report.metric("cpu_s_agents", round3(cpu.agents));
     report.baseline("all_done_ms", baseline);
     report.baseline("completed", n_agents);
     report.ratio = (baseline > 0.0).then(|| all_done / baseline);
@@ -139,6 +150,41 @@ async fn baseline_round(
         }
     }
     Ok(millis(started.elapsed()))
+}
+
+/// CPU seconds used by the broker, this process (the server) and the agents' processes.
+struct CpuSplit {
+    broker: f64,
+    server: f64,
+    agents: f64,
+}
+
+/// Raw samples behind a [`CpuSplit`].
+struct CpuSamples {
+    broker: ProcSample,
+    server: ProcSample,
+    agents: Vec<ProcSample>,
+}
+
+impl CpuSplit {
+    fn sample(rig: &Rig, launched: &LaunchedFleet) -> anyhow::Result<CpuSamples> {
+        let broker = rig.broker.pid().context("the broker is not running")?;
+        Ok(CpuSamples {
+            broker: ProcSample::read(&broker.to_string())?,
+            server: ProcSample::read("self")?,
+            agents: sample_all(&launched.fleet.child_pids())?,
+        })
+    }
+}
+
+impl CpuSamples {
+    fn since(&self, before: &CpuSamples) -> CpuSplit {
+        CpuSplit {
+            broker: cpu_seconds(&before.broker, &self.broker),
+            server: cpu_seconds(&before.server, &self.server),
+            agents: total_cpu_seconds(&before.agents, &self.agents),
+        }
+    }
 }
 
 /// How long a run to `n_agents` may take before the scenario gives up.

@@ -6,6 +6,9 @@
 //! Server: M simulated agents run in a child process (`tutti bench sim-agents`), so that
 //! this process holds the server alone (plus the benchmark's bookkeeping, which is idle
 //! while it measures); its own RSS and CPU are read over the same T seconds.
+//! The broker's and the simulated agents' RSS and CPU over the same window are reported
+//! too (`broker_*`, `sim_agent_*` per simulated agent): at ten thousand agents on one
+//! machine they are what is left of it for the server.
 //! Measurement starts once every agent has heartbeated, plus [`SETTLE`] for the start-up
 //! work (inventory collection) to finish.
 
@@ -17,6 +20,7 @@ use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
 use tutti_proto::AgentId;
 
+use super::procstat::{ProcSample, cpu_percent, sample_all};
 use super::report::{Progress, Report, round3};
 use super::rig::Rig;
 use super::shards::{ChildFleet, ShardPlan, Stop, stop_children};
@@ -102,13 +106,19 @@ async fn measure(
     progress.say(format!("idle for {} s", args.seconds));
     tokio::time::sleep(SETTLE).await;
     let window = Duration::from_secs(args.seconds);
+    let broker_pid = rig.broker.pid().context("the broker is not running")?;
+    let sim_pids = sim_fleet.as_ref().map(ChildFleet::pids).unwrap_or_default();
     let agents_before = sample_all(&agent_pids)?;
     let server_before = ProcSample::read("self")?;
+    let broker_before = ProcSample::read(&broker_pid.to_string())?;
+    let sims_before = sample_all(&sim_pids)?;
     let measured_from = Instant::now();
     tokio::time::sleep(window).await;
     let elapsed = measured_from.elapsed();
     let agents_after = sample_all(&agent_pids)?;
     let server_after = ProcSample::read("self")?;
+    let broker_after = ProcSample::read(&broker_pid.to_string())?;
+    let sims_after = sample_all(&sim_pids)?;
 
     let agent_cpu: Vec<f64> = agents_before
         .iter()
@@ -128,6 +138,22 @@ async fn measure(
         "server_cpu_pct",
         round3(cpu_percent(&server_before, &server_after, elapsed)),
     );
+    report.metric("broker_rss_kb", broker_after.rss_kb);
+    report.metric(
+        "broker_cpu_pct",
+        round3(cpu_percent(&broker_before, &broker_after, elapsed)),
+    );
+    if args.sim_agents > 0 {
+        let per_agent = args.sim_agents as f64;
+        let sim_cpu: f64 = sims_before
+            .iter()
+            .zip(&sims_after)
+            .map(|(before, after)| cpu_percent(before, after, elapsed))
+            .sum();
+        let sim_rss: u64 = sims_after.iter().map(|sample| sample.rss_kb).sum();
+        report.metric("sim_agent_cpu_pct", round3(sim_cpu / per_agent));
+        report.metric("sim_agent_rss_kb", round3(sim_rss as f64 / per_agent));
+    }
     report.metric("sim_agents", args.sim_agents);
     report.metric("seconds", args.seconds);
     report.metric("completed", agent_rss.len());
@@ -190,51 +216,6 @@ async fn spawn_real_agent(
         .spawn()
         .context("start tutti-agent")?;
     Ok((agent_id, child))
-}
-
-/// Memory and CPU time of one process, from `/proc/<pid>/status` and `/proc/<pid>/stat`.
-#[derive(Debug, Clone, Copy)]
-struct ProcSample {
-    rss_kb: u64,
-    cpu_ticks: u64,
-}
-
-impl ProcSample {
-    fn read(pid: &str) -> anyhow::Result<ProcSample> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .with_context(|| format!("read /proc/{pid}/status"))?;
-        let rss_kb = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| value.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0);
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .with_context(|| format!("read /proc/{pid}/stat"))?;
-        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let cpu_ticks = [11, 12]
-            .iter()
-            .filter_map(|&idx| fields.get(idx)?.parse::<u64>().ok())
-            .sum();
-        Ok(ProcSample { rss_kb, cpu_ticks })
-    }
-}
-
-fn sample_all(pids: &[u32]) -> anyhow::Result<Vec<ProcSample>> {
-    pids.iter()
-        .map(|pid| ProcSample::read(&pid.to_string()))
-        .collect()
-}
-
-fn cpu_percent(before: &ProcSample, after: &ProcSample, elapsed: Duration) -> f64 {
-    let ticks_per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100)
-        .max(1) as f64;
-    let used = after.cpu_ticks.saturating_sub(before.cpu_ticks) as f64 / ticks_per_second;
-    100.0 * used / elapsed.as_secs_f64().max(f64::EPSILON)
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> f64 {

@@ -152,6 +152,7 @@ fn result(run_id: RunId, agent_id: AgentId) -> RunResult {
             object: None,
         },
         stderr: Output::default(),
+        delivered_at: None,
         started_at: Some(now),
         finished_at: now,
     }

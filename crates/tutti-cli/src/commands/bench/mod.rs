@@ -16,6 +16,7 @@ mod fanout;
 mod footprint;
 mod ingest;
 mod limits;
+mod procstat;
 mod reconnect;
 mod report;
 mod rig;
@@ -76,6 +77,14 @@ pub(crate) enum Fleet {
 }
 
 impl Fleet {
+    /// The processes agents run in other than this one (empty for an in-process fleet).
+    pub(crate) fn child_pids(&self) -> Vec<u32> {
+        match self {
+            Fleet::InProcess(_) => Vec::new(),
+            Fleet::Children(children) => children.pids(),
+        }
+    }
+
     /// Every agent id, in order.
     pub(crate) fn agent_ids(&self) -> Vec<AgentId> {
         match self {

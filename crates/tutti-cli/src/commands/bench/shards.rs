@@ -45,6 +45,11 @@ pub(crate) struct ShardPlan<'a> {
 }
 
 impl ChildFleet {
+    /// The child processes' ids.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.children.iter().filter_map(Child::id).collect()
+    }
+
     /// Starts children of at most [`AGENTS_PER_PROCESS`] agents each and waits until every
     /// one has started its agents.
     pub(crate) async fn start(plan: ShardPlan<'_>) -> anyhow::Result<ChildFleet> {

@@ -111,6 +111,7 @@ fn result(run: RunId, agent: &str, status: ResultStatus) -> RunResult {
             object: None,
         },
         stderr: Output::default(),
+        delivered_at: None,
         started_at: Some(Timestamp::from_millisecond(1_000).unwrap()),
         finished_at: Timestamp::from_millisecond(2_000).unwrap(),
     }
@@ -147,6 +148,7 @@ fn the_move_condition_is_the_transition_table() {
                     Some(0),
                     None::<i64>,
                     0,
+                    None::<i64>,
                 ])
                 .unwrap();
             let expected = to.is_reported() && TargetState::can_move(from, to);
@@ -249,4 +251,42 @@ fn a_batch_of_new_results_redeliveries_and_anomalies() {
         7
     );
     assert_eq!(db.apply(&second), outcome(0, 7, 0, 0));
+}
+
+/// A result carries the delivery time when the agent folded its `received` event into it:
+/// it fills an empty `delivered_at` and never replaces one an event already set.
+#[test]
+fn a_result_fills_the_delivery_time_only_when_it_is_missing() {
+    let mut db = Db::open();
+    let run = run_id(3);
+    db.run(run, &["web-01", "web-02"]);
+    db.conn
+        .execute(
+            "UPDATE run_targets SET state = 'delivered', delivered_at = 5 WHERE agent_id = 'web-02'",
+            [],
+        )
+        .unwrap();
+    let folded_at: Timestamp = "2026-11-30T10:00:00Z".parse().unwrap();
+    let batch: Vec<Sequenced<RunResult>> = ["web-01", "web-02"]
+        .into_iter()
+        .enumerate()
+        .map(|(idx, agent)| {
+            let mut folded = result(run, agent, ResultStatus::Succeeded);
+            folded.delivered_at = Some(folded_at);
+            Sequenced::new(idx as u64 + 1, folded)
+        })
+        .collect();
+    assert_eq!(db.apply(&batch), outcome(2, 0, 0, 2));
+    let delivered_at = |agent: &str| -> Option<i64> {
+        db.conn
+            .query_row(
+                "SELECT delivered_at FROM run_targets WHERE agent_id = ?1",
+                [agent],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(delivered_at("web-01"), Some(folded_at.as_millisecond()));
+    assert_eq!(delivered_at("web-02"), Some(5), "an event's time stays");
+    assert_eq!(db.target_state(run, "web-01"), "succeeded");
 }
