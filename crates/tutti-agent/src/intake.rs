@@ -10,8 +10,9 @@
 //! - **Exactly once.** Command ids already taken in are never queued again, so replays after
 //!   a reconnect or a group change are harmless.
 //! - **Gap detection.** NATS silently starts at the stream's first sequence when asked for
-//!   an older one. The first sequence is read before and after creating the consumer; if it
-//!   lies beyond `cursor + 1`, the agent reports `gap_detected` for the lost range.
+//!   an older one. The new consumer's info says where it really starts (it has "delivered"
+//!   up to the sequence before); if that lies beyond `cursor + 1`, the agent reports
+//!   `gap_detected` for the lost range.
 //! - **Only its own commands.** A delivered subject outside the agent's filters, a bad
 //!   signature, an unknown key, an expired command or one signed for another subject is
 //!   refused and reported, never executed.
@@ -105,10 +106,9 @@ pub async fn run_session(
         *backfill = None;
     }
     let start_seq = cursor.saturating_add(1);
-    let first_before = first_sequence(js, timeout).await?;
-    let mut messages = open_consumer(context, js, timeout, &filters, start_seq).await?;
-    let first_after = first_sequence(js, timeout).await?;
-    report_gap(context, start_seq, first_before.max(first_after)).await?;
+    let opened = open_consumer(context, js, timeout, &filters, start_seq).await?;
+    let mut messages = opened.messages;
+    report_gap(context, start_seq, opened.starts_at).await?;
     tracing::info!(agent_id = %context.agent_id, start_seq, ?filters, "Command intake started.");
     loop {
         tokio::select! {
@@ -149,8 +149,8 @@ async fn run_backfill(
         time::OffsetDateTime::from_unix_timestamp_nanos(backfill.since.as_nanosecond())
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let policy = DeliverPolicy::ByStartTime { start_time };
-    let (mut messages, pending) =
-        open_consumer_with(context, js, timeout, &filters, policy).await?;
+    let opened = open_consumer_with(context, js, timeout, &filters, policy).await?;
+    let (mut messages, pending) = (opened.messages, opened.pending);
     let mut remaining = pending;
     tracing::info!(agent_id = %context.agent_id, groups = ?backfill.groups, pending, "Reading commands of newly joined groups.");
     while remaining > 0 {
@@ -204,13 +204,24 @@ async fn open_consumer(
     timeout: Duration,
     filters: &[String],
     start_seq: u64,
-) -> Result<pull::Stream, BusError> {
+) -> Result<OpenedConsumer, BusError> {
     let policy = DeliverPolicy::ByStartSequence {
         start_sequence: start_seq,
     };
-    Ok(open_consumer_with(context, js, timeout, filters, policy)
-        .await?
-        .0)
+    open_consumer_with(context, js, timeout, filters, policy).await
+}
+
+/// A command consumer as the broker created it.
+struct OpenedConsumer {
+    messages: pull::Stream,
+    /// Messages pending for it at creation.
+    pending: u64,
+    /// The stream sequence it starts at. A start below the stream's first retained
+    /// sequence is moved up to it by the broker, silently but visibly here: the consumer's
+    /// info says it has "delivered" up to the sequence before its real start. Reading the
+    /// start from the creation reply, not from stream info before and after, leaves no
+    /// window for retention to move in between, and costs the broker no info requests.
+    starts_at: u64,
 }
 
 /// Creates the agent's one consumer (replacing a lingering one) and returns its message
@@ -221,7 +232,7 @@ async fn open_consumer_with(
     timeout: Duration,
     filters: &[String],
     deliver_policy: DeliverPolicy,
-) -> Result<(pull::Stream, u64), BusError> {
+) -> Result<OpenedConsumer, BusError> {
     let name = format!("cmd-{}", context.agent_id);
     // No stream info request first: the broker queues at most 10,000 of those and drops
     // the rest, which a fleet starting at once would exceed (BENCHMARKS.md).
@@ -251,6 +262,11 @@ async fn open_consumer_with(
     })?
     .map_err(|err| BusError::Other(format!("create command consumer: {err}")))?;
     let pending = consumer.cached_info().num_pending;
+    let starts_at = consumer
+        .cached_info()
+        .delivered
+        .stream_sequence
+        .saturating_add(1);
     let messages = consumer
         .stream()
         .heartbeat(Duration::from_secs(5))
@@ -258,7 +274,11 @@ async fn open_consumer_with(
         .messages()
         .await
         .map_err(|err| BusError::Other(format!("pull command consumer: {err}")))?;
-    Ok((messages, pending))
+    Ok(OpenedConsumer {
+        messages,
+        pending,
+        starts_at,
+    })
 }
 
 async fn stream_state(
@@ -274,13 +294,6 @@ async fn stream_state(
     .await?;
     let info = bounded("commands stream info", timeout, stream.get_info()).await?;
     Ok(info.state)
-}
-
-async fn first_sequence(
-    js: &async_nats::jetstream::Context,
-    timeout: Duration,
-) -> Result<u64, BusError> {
-    Ok(stream_state(js, timeout).await?.first_sequence)
 }
 
 /// Reports the range the agent can never read, if retention removed it, and moves the

@@ -201,8 +201,8 @@ async fn wait_for_consumers(
     let mut n_open = 0;
     loop {
         // A broker busy with thousands of new consumers may time a request out: try again.
-        if let Ok(mut stream) = js.get_stream(COMMANDS_STREAM).await
-            && let Ok(info) = stream.info().await
+        if let Ok(stream) = js.get_stream_no_info(COMMANDS_STREAM).await
+            && let Ok(info) = stream.get_info().await
         {
             n_open = info.state.consumer_count;
         }

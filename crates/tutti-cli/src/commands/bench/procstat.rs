@@ -59,9 +59,10 @@ pub(crate) fn cpu_seconds(before: &ProcSample, after: &ProcSample) -> f64 {
 
 /// CPU seconds used by several processes together between two sets of samples.
 pub(crate) fn total_cpu_seconds(before: &[ProcSample], after: &[ProcSample]) -> f64 {
+    // A fold from +0.0: `Sum` for floats starts at -0.0, which prints as "-0.0".
     before
         .iter()
         .zip(after)
         .map(|(before, after)| cpu_seconds(before, after))
-        .sum()
+        .fold(0.0, |total, seconds| total + seconds)
 }
