@@ -106,6 +106,9 @@ async fn start_replica(
     }
     let mut config = ReplicaConfig::new(FLEET_BUCKET, selection(agent_id)?);
     config.request_timeout = bus.request_timeout();
+    // A broker that is behind fails thousands of replicas at once: their retries start
+    // after 0.5–1 s (jittered), not after the library's 125–250 ms.
+    config.backoff_min = Duration::from_secs(1);
     config.backoff_max = Duration::from_secs(30);
     // The agent reads `last_sync` only to know it synced since start (set when the replica
     // goes live); the staleness clock needs no one-second tick on every endpoint.

@@ -37,6 +37,11 @@ use crate::state::{EnqueueOutcome, QueuedCommand, StateError, StateHandle};
 
 /// How long the broker keeps the consumer after the agent stops pulling.
 const CONSUMER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(30);
+/// The broker's idle heartbeat on the command consumer; async-nats reports one missed after
+/// twice this without a message.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(5);
+/// Missed heartbeats in a row after which the consumer is presumed gone and re-created.
+const MISSED_HEARTBEATS_TOLERATED: u32 = 3;
 
 /// What intake needs to know and whom it tells.
 #[derive(Debug, Clone)]
@@ -110,6 +115,7 @@ pub async fn run_session(
     let mut messages = opened.messages;
     report_gap(context, start_seq, opened.starts_at).await?;
     tracing::info!(agent_id = %context.agent_id, start_seq, ?filters, "Command intake started.");
+    let mut silence = Silence::default();
     loop {
         tokio::select! {
             changed = groups.changed() => {
@@ -128,6 +134,11 @@ pub async fn run_session(
             }
             next = messages.next() => match next {
                 Some(Ok(message)) => take_message(context, &filters, message).await?,
+                Some(Err(err)) if err.kind() == pull::MessagesErrorKind::MissingHeartbeat
+                    && silence.tolerate(tokio::time::Instant::now()) =>
+                {
+                    tracing::debug!(agent_id = %context.agent_id, "A command consumer heartbeat is late; keeping the consumer.");
+                }
                 Some(Err(err)) => return Err(BusError::Other(format!("command consumer: {err}")).into()),
                 None => return Err(BusError::Unavailable("command consumer ended".into()).into()),
             },
@@ -269,7 +280,7 @@ async fn open_consumer_with(
         .saturating_add(1);
     let messages = consumer
         .stream()
-        .heartbeat(Duration::from_secs(5))
+        .heartbeat(PULL_HEARTBEAT)
         .expires(Duration::from_secs(30))
         .messages()
         .await
@@ -294,6 +305,31 @@ async fn stream_state(
     .await?;
     let info = bounded("commands stream info", timeout, stream.get_info()).await?;
     Ok(info.state)
+}
+
+/// Counts missed consumer heartbeats in a row. One late heartbeat is what a broker (or an
+/// agent) busy for a few seconds looks like, for instance every agent of a large fleet
+/// during a fleet-wide run; re-creating the consumer then would add thousands of API calls
+/// to a broker that is already behind. Only silence for about
+/// `MISSED_HEARTBEATS_TOLERATED` reporting periods means the consumer is gone.
+#[derive(Debug, Default)]
+struct Silence {
+    missed: u32,
+    last_miss: Option<tokio::time::Instant>,
+}
+
+impl Silence {
+    /// Records a missed heartbeat at `now`; false when the consumer should be re-created.
+    fn tolerate(&mut self, now: tokio::time::Instant) -> bool {
+        // async-nats reports a miss every two heartbeat periods while silence lasts; a longer
+        // pause since the previous miss means heartbeats came in between.
+        let in_a_row = self
+            .last_miss
+            .is_some_and(|last| now.duration_since(last) <= PULL_HEARTBEAT * 3);
+        self.missed = if in_a_row { self.missed + 1 } else { 1 };
+        self.last_miss = Some(now);
+        self.missed < MISSED_HEARTBEATS_TOLERATED
+    }
 }
 
 /// Reports the range the agent can never read, if retention removed it, and moves the
@@ -456,4 +492,25 @@ async fn take_kill(
         context.outbox.notify_one();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silence_is_tolerated_until_three_misses_in_a_row() {
+        let start = tokio::time::Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut silence = Silence::default();
+        assert!(silence.tolerate(at(10)));
+        assert!(silence.tolerate(at(20)));
+        assert!(!silence.tolerate(at(30)), "30 s without a heartbeat");
+
+        // Misses far apart are separate hiccups, however many there are.
+        let mut silence = Silence::default();
+        for minute in 1..10 {
+            assert!(silence.tolerate(at(minute * 60)), "minute {minute}");
+        }
+    }
 }

@@ -32,6 +32,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::DeliverPolicy;
+use async_nats::jetstream::consumer::push::OrderedErrorKind;
 use futures::StreamExt;
 use tokio::time::Instant;
 
@@ -233,10 +234,24 @@ impl Watch {
             return std::future::pending().await;
         };
         let failure = &self.bucket.failure;
-        match consumer.messages.next().await {
-            None => Err(failure.other("watch", "the watch consumer ended")),
-            Some(Err(err)) => Err(failure.other("watch", err)),
-            Some(Ok(message)) => decode(self.bucket.subject_prefix(), &message),
+        loop {
+            return match consumer.messages.next().await {
+                None => Err(failure.other("watch", "the watch consumer ended")),
+                // async-nats re-creates the consumer from the last delivered sequence on the
+                // next poll; `accept` sees the restarted consumer sequence, and the overrun
+                // guard covers what retention may have taken meanwhile. Failing the watch
+                // instead would restart it with three API calls, which is what every replica
+                // of a large fleet did at once whenever the broker fell behind.
+                Some(Err(err)) if err.kind() == OrderedErrorKind::MissingHeartbeat => {
+                    tracing::debug!(
+                        bucket = self.bucket.name(),
+                        "A watch heartbeat is late; the consumer is re-created."
+                    );
+                    continue;
+                }
+                Some(Err(err)) => Err(failure.other("watch", err)),
+                Some(Ok(message)) => decode(self.bucket.subject_prefix(), &message),
+            };
         }
     }
 

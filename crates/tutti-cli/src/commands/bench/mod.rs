@@ -23,7 +23,7 @@ mod rig;
 mod shards;
 mod sim;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -42,6 +42,9 @@ use sim::{HeartbeatWatch, SimFleet};
 pub(crate) async fn bench(args: BenchArgs, env: &Env, json: bool) -> Result<(), CliError> {
     if let BenchScenario::SimAgents(args) = args.scenario {
         limits::raise_open_files(args.agents)?;
+        if let Some(path) = std::env::var_os(CHILD_LOG_ENV) {
+            init_logging(Path::new(&path))?;
+        }
         return Ok(sim::serve_child(args).await?);
     }
     let (n_files, log) = match &args.scenario {
@@ -55,6 +58,7 @@ pub(crate) async fn bench(args: BenchArgs, env: &Env, json: bool) -> Result<(), 
     eprintln!("tutti bench: {}", limits::raise_open_files(n_files)?);
     if let Some(path) = log {
         init_logging(path)?;
+        let _ = CHILD_LOG.set(path.clone());
     }
     let report = match args.scenario {
         BenchScenario::Fanout(args) => fanout::run(args, env).await?,
@@ -228,6 +232,12 @@ pub(crate) fn run_body(exec: ExecMode, targets: serde_json::Value) -> serde_json
     };
     serde_json::json!({ "script": script, "targets": targets })
 }
+
+/// The environment variable that hands `--log` to child processes of simulated agents,
+/// which then log their warnings to the same file.
+pub(crate) const CHILD_LOG_ENV: &str = "TUTTI_BENCH_LOG";
+/// `--log`, for the child processes ([`CHILD_LOG_ENV`]).
+pub(crate) static CHILD_LOG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 /// Warnings of every component go to `path`; the terminal stays for the report.
 fn init_logging(path: &Path) -> anyhow::Result<()> {

@@ -120,6 +120,9 @@ fn spawn(
         )
         .arg("--dir")
         .arg(plan.root.join(prefix));
+    if let Some(log) = super::CHILD_LOG.get() {
+        command.env(super::CHILD_LOG_ENV, log);
+    }
     if plan.baseline_responders {
         command.arg("--baseline-responders");
     }
