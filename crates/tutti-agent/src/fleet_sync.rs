@@ -22,7 +22,7 @@ use tutti_proto::{AgentId, GroupName, kv_keys};
 use crate::fleet::{FleetEntries, FleetView, config_key_concerns};
 
 /// Replica files of versions that followed four buckets; removed at start. Their
-/// `tutti_fleet.redb` stays: the replica notices its narrower selection and resyncs.
+/// `tutti_fleet.redb` stays: the replica notices its changed selection and resyncs.
 const LEGACY_FILES: [&str; 3] = [
     "tutti_config.redb",
     "tutti_groups.redb",
