@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 use jiff::Timestamp;
 use tokio::runtime::Runtime;
-use tutti_proto::result::{Output, ResultStatus, RunResult};
-use tutti_proto::{AgentId, CommandId, JobId, ResultId, RunId};
-use tutti_store::baseline::PlainResultInserter;
+use tutti_proto::result::RunResult;
+use tutti_proto::{AgentId, CommandId, JobId, RunId};
+use tutti_store::baseline::{PlainResultInserter, uptime_result};
 use tutti_store::{JobDraft, NewRun, Sequenced, Store};
 
 const BATCH: u64 = 500;
@@ -86,7 +86,15 @@ impl Bench {
             .into_iter()
             .map(|agent_id| {
                 self.next_seq += 1;
-                Sequenced::new(self.next_seq, result(run_id, agent_id))
+                Sequenced::new(
+                    self.next_seq,
+                    uptime_result(
+                        run_id,
+                        agent_id,
+                        CommandId::from_parts(1_714_564_800_000, 7),
+                        Timestamp::UNIX_EPOCH,
+                    ),
+                )
             })
             .collect()
     }
@@ -97,28 +105,6 @@ impl Bench {
             .block_on(self.store.apply_results(batch))
             .expect("apply");
         assert_eq!(outcome.applied, BATCH);
-    }
-}
-
-fn result(run_id: RunId, agent_id: AgentId) -> RunResult {
-    RunResult {
-        result_id: ResultId::new(&run_id, &agent_id),
-        run_id,
-        command_id: CommandId::from_parts(1_714_564_800_000, 7),
-        agent_id,
-        status: ResultStatus::Succeeded,
-        exit_code: Some(0),
-        stdout: Output {
-            inline: " 12:00:00 up 3 days,  2:04,  1 user,  load average: 0.08, 0.03, 0.01\n"
-                .repeat(2),
-            total_bytes: 142,
-            truncated: None,
-            object: None,
-        },
-        stderr: Output::default(),
-        delivered_at: None,
-        started_at: Some(Timestamp::UNIX_EPOCH),
-        finished_at: Timestamp::UNIX_EPOCH,
     }
 }
 

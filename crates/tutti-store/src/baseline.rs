@@ -12,11 +12,41 @@
 use std::path::Path;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, params};
-use tutti_proto::result::RunResult;
-use tutti_proto::{AgentId, RunId};
+use tutti_proto::result::{Output, ResultStatus, RunResult};
+use tutti_proto::{AgentId, CommandId, ResultId, RunId};
 
 use crate::{Sequenced, StoreResult};
+
+/// The result both ingest benchmarks (`tutti bench ingest` and the store's criterion bench)
+/// push: what an agent reports for `uptime`, a small result with two lines of output.
+pub fn uptime_result(
+    run_id: RunId,
+    agent_id: AgentId,
+    command_id: CommandId,
+    at: Timestamp,
+) -> RunResult {
+    RunResult {
+        result_id: ResultId::new(&run_id, &agent_id),
+        run_id,
+        command_id,
+        agent_id,
+        status: ResultStatus::Succeeded,
+        exit_code: Some(0),
+        stdout: Output {
+            inline: " 12:00:00 up 3 days,  2:04,  1 user,  load average: 0.08, 0.03, 0.01\n"
+                .repeat(2),
+            total_bytes: 142,
+            truncated: None,
+            object: None,
+        },
+        stderr: Output::default(),
+        delivered_at: None,
+        started_at: Some(at),
+        finished_at: at,
+    }
+}
 
 /// How long a baseline or probe statement waits for the server's writer.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -14,7 +14,7 @@ use tutti_proto::RunId;
 use super::committed::CommitWatch;
 use super::report::{Progress, Report, millis};
 use super::rig::Rig;
-use super::{LaunchedFleet, launch_fleet, run_body};
+use super::{LaunchedFleet, launch_fleet, run_body, tear_down};
 use crate::Env;
 use crate::args::CatchupArgs;
 
@@ -30,12 +30,7 @@ pub(crate) async fn run(args: CatchupArgs, env: &Env) -> anyhow::Result<Report> 
     let rig = Rig::start(&args.common, env, &progress).await?;
     let mut launched = None;
     let outcome = measure(&rig, &args, &progress, &mut launched).await;
-    progress.say("stopping");
-    if let Some(mut launched) = launched {
-        launched.stop_all().await;
-    }
-    rig.shutdown().await;
-    progress.finish();
+    tear_down(rig, launched, &progress).await;
     outcome
 }
 

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 use tutti_proto::catalog::RESULTS_STREAM;
-use tutti_proto::result::{Output, ResultStatus, RunResult};
-use tutti_proto::{AgentId, CommandId, JobId, ResultId, RunId, subjects};
-use tutti_store::baseline::{PlainResultInserter, TargetProbe};
+use tutti_proto::result::RunResult;
+use tutti_proto::{AgentId, CommandId, JobId, RunId, subjects};
+use tutti_store::baseline::{PlainResultInserter, TargetProbe, uptime_result};
 use tutti_store::{JobDraft, NewRun, Sequenced, Store};
 
 use super::report::{Progress, Report, millis, round3};
@@ -114,7 +114,14 @@ async fn store_runs(
             .create_run(new_run(run_id, &job_id), targets.clone())
             .await
             .context("store a run")?;
-        results.extend(targets.into_iter().map(|agent_id| result(run_id, agent_id)));
+        results.extend(targets.into_iter().map(|agent_id| {
+            uptime_result(
+                run_id,
+                agent_id,
+                CommandId::new(ulid::Ulid::new()),
+                Timestamp::now(),
+            )
+        }));
     }
     Ok(results)
 }
@@ -131,30 +138,6 @@ fn new_run(run_id: RunId, job_id: &JobId) -> NewRun {
         scheduled: false,
         schedule_name: None,
         during_freeze: false,
-    }
-}
-
-/// What an agent reports for `uptime`: a small result with two lines of output.
-fn result(run_id: RunId, agent_id: AgentId) -> RunResult {
-    let now = Timestamp::now();
-    RunResult {
-        result_id: ResultId::new(&run_id, &agent_id),
-        run_id,
-        command_id: CommandId::new(ulid::Ulid::new()),
-        agent_id,
-        status: ResultStatus::Succeeded,
-        exit_code: Some(0),
-        stdout: Output {
-            inline: " 12:00:00 up 3 days,  2:04,  1 user,  load average: 0.08, 0.03, 0.01\n"
-                .repeat(2),
-            total_bytes: 142,
-            truncated: None,
-            object: None,
-        },
-        stderr: Output::default(),
-        delivered_at: None,
-        started_at: Some(now),
-        finished_at: now,
     }
 }
 

@@ -137,6 +137,16 @@ impl LaunchedFleet {
     }
 }
 
+/// Stops the agents (if they were launched), then the server and the broker.
+pub(crate) async fn tear_down(rig: Rig, launched: Option<LaunchedFleet>, progress: &Progress) {
+    progress.say("stopping");
+    if let Some(mut launched) = launched {
+        launched.stop_all().await;
+    }
+    rig.shutdown().await;
+    progress.finish();
+}
+
 /// Enrolls and starts `n_agents` simulated agents (with responders on their connections
 /// for the fanout baseline when `baseline_responders`), and waits until each has
 /// heartbeated and holds its command consumer.

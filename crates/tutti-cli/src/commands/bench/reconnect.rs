@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 
 use super::report::{Progress, Report, millis};
 use super::rig::Rig;
-use super::{LaunchedFleet, launch_fleet};
+use super::{LaunchedFleet, launch_fleet, tear_down};
 use crate::Env;
 use crate::args::ReconnectArgs;
 
@@ -39,12 +39,7 @@ pub(crate) async fn run(args: ReconnectArgs, env: &Env) -> anyhow::Result<Report
     let mut rig = Rig::start(&args.common, env, &progress).await?;
     let mut launched = None;
     let outcome = measure(&mut rig, &args, &progress, &mut launched).await;
-    progress.say("stopping");
-    if let Some(mut launched) = launched {
-        launched.stop_all().await;
-    }
-    rig.shutdown().await;
-    progress.finish();
+    tear_down(rig, launched, &progress).await;
     outcome
 }
 
