@@ -10,7 +10,8 @@
 //! `tokens.rs` let agents join; `fleet_kv.rs` writes the KV buckets agents follow;
 //! `audit.rs` publishes an audit record for every change; `keys.rs` owns the
 //! command-signing key. `app.rs` holds the shared live resources and `server.rs` starts
-//! and stops everything.
+//! and stops everything. `tls.rs` serves the API over HTTPS with a reloadable certificate;
+//! `pki.rs` is a local CA that issues certificates for development and tests.
 //!
 //! Libraries never read the environment or signals: [`run`] takes a parsed
 //! [`ServerConfig`], a bound listener and a shutdown future. The crate README records the
@@ -29,9 +30,11 @@ pub mod fleet_kv;
 pub mod keys;
 pub mod manifest;
 pub mod metrics;
+pub mod pki;
 pub mod projector;
 pub mod schedule;
 pub mod server;
+pub mod tls;
 pub mod tokens;
 pub mod web;
 
