@@ -10,7 +10,8 @@
 //! `fleet` and `fleet_sync` follow groups, revocations, freeze and layered configuration
 //! from KV replicas; `heartbeat` reports liveness, `inventory` what the machine is and has, `rpc` answers
 //! pings, log tails and inventory requests; `identity` and `config` are what the
-//! agent is told at enrollment and by its config file.
+//! agent is told at enrollment and by its config file; `install` makes the agent a
+//! service of the machine's service manager.
 
 pub mod agent;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod fleet;
 pub mod fleet_sync;
 pub mod heartbeat;
 pub mod identity;
+pub mod install;
 pub mod intake;
 pub mod inventory;
 pub mod log_ring;

@@ -41,6 +41,36 @@ enum Command {
     },
     /// Print the documented example configuration.
     ExampleConfig,
+    /// Install the agent as a systemd service: unit, config, state directory; then enable
+    /// and start it when systemd runs.
+    Install {
+        /// A config file to copy to /etc/tutti/agent.toml (default: keep the one there, or
+        /// write the example).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Install under this directory instead of the running system.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Hardening: `admin` (scripts may administer the machine) or `restricted`
+        /// (read-only system, for checks and inventory only).
+        #[arg(long, default_value = "admin")]
+        profile: tutti_agent::install::Profile,
+        /// Write the files but do not enable or start the service.
+        #[arg(long)]
+        no_start: bool,
+        /// The agent binary the service runs (default: this executable).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
+    /// Stop and remove the agent's service; keeps the config and the state directory.
+    Uninstall {
+        /// Uninstall from under this directory instead of the running system.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Also remove the state directory, and with it the agent's identity.
+        #[arg(long)]
+        purge: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -51,6 +81,14 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run { config } => run(&config),
+        Command::Install {
+            config,
+            root,
+            profile,
+            no_start,
+            binary,
+        } => install(config, root, profile, no_start, binary),
+        Command::Uninstall { root, purge } => uninstall(root, purge),
         Command::Enroll {
             server,
             token,
@@ -145,6 +183,56 @@ fn run(config_path: &std::path::Path) -> ExitCode {
         Err(err) => {
             eprintln!("tutti-agent: {err:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn install(
+    config: Option<PathBuf>,
+    root: PathBuf,
+    profile: tutti_agent::install::Profile,
+    no_start: bool,
+    binary: Option<PathBuf>,
+) -> ExitCode {
+    // The running executable is the default because `install` usually runs from the binary
+    // just copied into place; only main.rs may ask the process where it lives.
+    let binary = match binary.map_or_else(std::env::current_exe, Ok) {
+        Ok(binary) => binary,
+        Err(err) => {
+            eprintln!("tutti-agent: cannot find this executable ({err}); pass --binary PATH");
+            return ExitCode::from(2);
+        }
+    };
+    let options = tutti_agent::install::InstallOptions {
+        root,
+        config,
+        profile,
+        binary,
+        start: !no_start,
+    };
+    let platform = tutti_agent::install::Platform::current();
+    report_install(tutti_agent::install::install(platform, &options))
+}
+
+fn uninstall(root: PathBuf, purge: bool) -> ExitCode {
+    let options = tutti_agent::install::UninstallOptions { root, purge };
+    let platform = tutti_agent::install::Platform::current();
+    report_install(tutti_agent::install::uninstall(platform, &options))
+}
+
+fn report_install(
+    result: Result<Vec<tutti_agent::install::Action>, tutti_agent::install::InstallError>,
+) -> ExitCode {
+    match result {
+        Ok(actions) => {
+            for action in actions {
+                println!("{action}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("tutti-agent: {err}");
+            ExitCode::from(if err.is_usage() { 2 } else { 1 })
         }
     }
 }
