@@ -20,6 +20,10 @@ use tutti_proto::{AgentId, GroupName, KeyId};
 /// The file name of the identity inside the state directory.
 pub const IDENTITY_FILE: &str = "identity.json";
 
+/// The broker's CA bundle from enrollment, beside the identity (async-nats reads roots
+/// from a file).
+pub const BROKER_CA_FILE: &str = "broker-ca.pem";
+
 /// Everything enrollment hands an agent.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Identity {
@@ -44,6 +48,13 @@ pub struct Identity {
     pub start_after_seq: Option<u64>,
     /// When enrollment happened.
     pub enrolled_at: Timestamp,
+    /// PEM of the CA that signs the broker's certificate, when enrollment handed one out
+    /// (also written to [`BROKER_CA_FILE`]).
+    #[serde(default)]
+    pub nats_ca_pem: Option<String>,
+    /// Never connect to the broker without TLS.
+    #[serde(default)]
+    pub nats_require_tls: bool,
 }
 
 /// Why the identity could not be loaded or saved.
@@ -85,7 +96,24 @@ impl Identity {
             initial_groups: Vec::new(),
             start_after_seq: None,
             enrolled_at: Timestamp::now(),
+            nats_ca_pem: None,
+            nats_require_tls: false,
         }
+    }
+
+    /// The broker TLS settings: the CA file from enrollment, and whether TLS is required.
+    pub fn broker_tls(&self, state_dir: &Path) -> Option<tutti_bus::TlsConfig> {
+        if self.nats_ca_pem.is_none() && !self.nats_require_tls {
+            return None;
+        }
+        Some(tutti_bus::TlsConfig {
+            required: self.nats_require_tls,
+            ca_file: self
+                .nats_ca_pem
+                .as_ref()
+                .map(|_| state_dir.join(BROKER_CA_FILE)),
+            ..tutti_bus::TlsConfig::default()
+        })
     }
 }
 
@@ -130,16 +158,27 @@ pub fn load(state_dir: &Path) -> Result<Identity, IdentityError> {
     Ok(identity)
 }
 
-/// Writes the identity atomically (temp file + rename) with mode 0600.
+/// Writes the identity atomically (temp file + rename) with mode 0600, and the broker's CA
+/// file beside it when enrollment handed one out.
 pub fn save(state_dir: &Path, identity: &Identity) -> Result<(), IdentityError> {
     ensure_state_dir(state_dir)?;
-    let path = state_dir.join(IDENTITY_FILE);
-    let temp = state_dir.join(format!("{IDENTITY_FILE}.tmp"));
+    if let Some(pem) = &identity.nats_ca_pem {
+        write_private(state_dir, BROKER_CA_FILE, pem.as_bytes())?;
+    }
+    let body = serde_json::to_vec_pretty(identity).map_err(|err| IdentityError::Write {
+        path: state_dir.join(IDENTITY_FILE),
+        source: err.into(),
+    })?;
+    write_private(state_dir, IDENTITY_FILE, &body)
+}
+
+fn write_private(state_dir: &Path, name: &str, body: &[u8]) -> Result<(), IdentityError> {
+    let path = state_dir.join(name);
+    let temp = state_dir.join(format!("{name}.tmp"));
     let write_err = |source| IdentityError::Write {
         path: path.clone(),
         source,
     };
-    let body = serde_json::to_vec_pretty(identity).map_err(|err| write_err(err.into()))?;
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -147,7 +186,7 @@ pub fn save(state_dir: &Path, identity: &Identity) -> Result<(), IdentityError> 
         .mode(0o600)
         .open(&temp)
         .map_err(write_err)?;
-    file.write_all(&body).map_err(write_err)?;
+    file.write_all(body).map_err(write_err)?;
     file.sync_all().map_err(write_err)?;
     fs::rename(&temp, &path).map_err(write_err)
 }

@@ -15,6 +15,34 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Debug, clap::Args)]
+struct EnrollArgs {
+    /// The server URL, e.g. `https://tutti.example.com`. Plain `http://` is refused unless
+    /// the server is on loopback or --insecure is given.
+    #[arg(long)]
+    server: String,
+    /// The enrollment token (from `tutti enroll-token create`).
+    #[arg(long)]
+    token: String,
+    /// Ask for this agent id instead of one derived from the hostname.
+    #[arg(long)]
+    id: Option<String>,
+    /// Trust only the CA certificates in this PEM file for the server's HTTPS certificate.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// The server's command-signing key id (16 hex characters); enrollment aborts, storing
+    /// nothing, if the server has another key.
+    #[arg(long)]
+    server_key_id: Option<String>,
+    /// Allow plain http:// to a server that is not on loopback (trusted networks only:
+    /// whoever answers decides which key this machine obeys).
+    #[arg(long)]
+    insecure: bool,
+    /// The configuration file (for its state directory).
+    #[arg(long, default_value = "/etc/tutti/agent.toml")]
+    config: PathBuf,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the agent until SIGINT or SIGTERM.
@@ -25,20 +53,11 @@ enum Command {
     },
     /// Enroll with a tutti server using a one-time token, storing the identity in the
     /// state directory of the configuration.
-    Enroll {
-        /// The server URL, e.g. `https://tutti.example.com`.
-        #[arg(long)]
-        server: String,
-        /// The enrollment token (from `tutti enroll-token create`).
-        #[arg(long)]
-        token: String,
-        /// Ask for this agent id instead of one derived from the hostname.
-        #[arg(long)]
-        id: Option<String>,
-        /// The configuration file (for its state directory).
-        #[arg(long, default_value = "/etc/tutti/agent.toml")]
-        config: PathBuf,
-    },
+    ///
+    /// Example (the command `tutti enroll-token create` prints):
+    ///   tutti-agent enroll --server https://tutti.example.com --token TOKEN --ca ca.pem --server-key-id 0123456789abcdef
+    #[command(verbatim_doc_comment)]
+    Enroll(EnrollArgs),
     /// Print the documented example configuration.
     ExampleConfig,
     /// Install the agent as a systemd service: unit, config, state directory; then enable
@@ -89,39 +108,26 @@ fn main() -> ExitCode {
             binary,
         } => install(config, root, profile, no_start, binary),
         Command::Uninstall { root, purge } => uninstall(root, purge),
-        Command::Enroll {
-            server,
-            token,
-            id,
-            config,
-        } => enroll(&server, &token, id, &config),
+        Command::Enroll(args) => enroll(args),
     }
 }
 
-fn enroll(
-    server: &str,
-    token: &str,
-    id: Option<String>,
-    config_path: &std::path::Path,
-) -> ExitCode {
-    let config = match load_config(config_path) {
+fn enroll(args: EnrollArgs) -> ExitCode {
+    let config = match load_config(&args.config) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("tutti-agent: {err}");
             return ExitCode::from(2);
         }
     };
-    let requested_id = match id.map(|id| tutti_proto::AgentId::parse(&id)).transpose() {
-        Ok(requested_id) => requested_id,
+    let options = match enroll_options(&args) {
+        Ok(options) => options,
         Err(err) => {
             eprintln!("tutti-agent: {err}");
             return ExitCode::from(2);
         }
     };
-    let options = tutti_agent::enroll::EnrollOptions {
-        requested_id,
-        hostname: None,
-    };
+    let (server, token) = (args.server.as_str(), args.token.as_str());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -151,6 +157,28 @@ fn enroll(
             ExitCode::FAILURE
         }
     }
+}
+
+fn enroll_options(args: &EnrollArgs) -> Result<tutti_agent::enroll::EnrollOptions, String> {
+    let requested_id = args
+        .id
+        .as_deref()
+        .map(tutti_proto::AgentId::parse)
+        .transpose()
+        .map_err(|err| format!("--id: {err}"))?;
+    let server_key_id = args
+        .server_key_id
+        .as_deref()
+        .map(|text| text.trim().parse::<tutti_proto::KeyId>())
+        .transpose()
+        .map_err(|err| format!("--server-key-id: {err}"))?;
+    Ok(tutti_agent::enroll::EnrollOptions {
+        requested_id,
+        hostname: None,
+        ca_file: args.ca.clone(),
+        server_key_id,
+        insecure: args.insecure,
+    })
 }
 
 fn run(config_path: &std::path::Path) -> ExitCode {

@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use tutti_bus::nats_server::healthz_ok;
+use tutti_server::tls::TlsFiles;
 
 /// How long the broker may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -24,6 +25,7 @@ pub(crate) struct Broker {
     child: Child,
     port: u16,
     dir: PathBuf,
+    tls: bool,
 }
 
 impl Broker {
@@ -33,6 +35,7 @@ impl Broker {
         dir: &Path,
         port: u16,
         max_file_store: u64,
+        tls: Option<&TlsFiles>,
     ) -> anyhow::Result<Broker> {
         ensure_port_free(port, "--nats-port")?;
         let monitor_port = free_port()?;
@@ -40,7 +43,7 @@ impl Broker {
         let config = dir.join("nats.conf");
         std::fs::write(
             &config,
-            config_text(dir, port, monitor_port, max_file_store),
+            config_text(dir, port, monitor_port, max_file_store, tls),
         )
         .with_context(|| format!("write {}", config.display()))?;
         let log = std::fs::File::create(dir.join("nats.log")).context("create the broker log")?;
@@ -56,14 +59,16 @@ impl Broker {
             child,
             port,
             dir: dir.to_path_buf(),
+            tls: tls.is_some(),
         };
         broker.wait_ready(monitor_port)?;
         Ok(broker)
     }
 
-    /// The client URL.
+    /// The client URL (`tls://` when the broker only speaks TLS).
     pub(crate) fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "tls" } else { "nats" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Stops the broker: SIGTERM, then SIGKILL after 10 s.
@@ -126,10 +131,24 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn config_text(dir: &Path, port: u16, monitor_port: u16, max_file_store: u64) -> String {
+fn config_text(
+    dir: &Path,
+    port: u16,
+    monitor_port: u16,
+    max_file_store: u64,
+    tls: Option<&TlsFiles>,
+) -> String {
+    let tls = match tls {
+        Some(files) => format!(
+            "tls {{\n  cert_file: {cert:?}\n  key_file: {key:?}\n  timeout: 5\n}}\n",
+            cert = files.cert_file.display().to_string(),
+            key = files.key_file.display().to_string(),
+        ),
+        None => String::new(),
+    };
     format!(
         "# Written by `tutti up`; rewritten at every start.\nserver_name: tutti-up\nhost: 127.0.0.1\nport: {port}\nhttp: \"127.0.0.1:{monitor_port}\"\n\
-         jetstream {{\n  store_dir: {store:?}\n  max_file_store: {max_file_store}\n  max_memory_store: 268435456\n}}\n",
+         jetstream {{\n  store_dir: {store:?}\n  max_file_store: {max_file_store}\n  max_memory_store: 268435456\n}}\n{tls}",
         store = dir.join("jetstream").display().to_string(),
     )
 }

@@ -50,24 +50,50 @@ impl From<anyhow::Error> for CliError {
     }
 }
 
+/// The certificates of a CA bundle (`--ca`, `TUTTI_CA`, a profile's `ca_file`).
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, CliError> {
+    let pem = std::fs::read(path).map_err(|err| {
+        CliError::Usage(format!("cannot read the CA file {}: {err}", path.display()))
+    })?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certificates) if !certificates.is_empty() => Ok(certificates),
+        Ok(_) => Err(CliError::Usage(format!(
+            "the CA file {} holds no certificate",
+            path.display()
+        ))),
+        Err(err) => Err(CliError::Usage(format!(
+            "the CA file {} is not PEM: {err}",
+            path.display()
+        ))),
+    }
+}
+
 /// A client for one server.
 #[derive(Debug, Clone)]
 pub(crate) struct ApiClient {
     base: String,
     token: Option<String>,
+    ca_file: Option<std::path::PathBuf>,
     http: reqwest::Client,
 }
 
 impl ApiClient {
     /// A client for the profile's server.
     pub(crate) fn new(profile: &Profile) -> Result<ApiClient, CliError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(60));
+        if let Some(ca_file) = &profile.ca_file {
+            builder = builder.tls_built_in_root_certs(false);
+            for certificate in read_ca_file(ca_file)? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder
             .build()
             .map_err(|err| CliError::Other(err.to_string()))?;
         Ok(ApiClient {
             base: profile.server.trim_end_matches('/').to_string(),
             token: profile.token.clone(),
+            ca_file: profile.ca_file.clone(),
             http,
         })
     }
@@ -75,6 +101,11 @@ impl ApiClient {
     /// The server's base URL.
     pub(crate) fn base(&self) -> &str {
         &self.base
+    }
+
+    /// The CA file this client trusts for the server's certificate, if not the system's.
+    pub(crate) fn ca_file(&self) -> Option<&std::path::Path> {
+        self.ca_file.as_deref()
     }
 
     /// `GET /api/v1/<path>` decoded as `T`.
@@ -188,14 +219,33 @@ impl ApiClient {
     }
 
     fn unreachable(&self, err: reqwest::Error) -> CliError {
-        if err.is_connect() || err.is_timeout() {
+        let detail = error_chain(&err);
+        if detail.contains("certificate") || detail.contains("UnknownIssuer") {
             return CliError::Server(format!(
-                "server unreachable at {}: is `tutti up` running? ({err})",
+                "the server at {} presented a certificate this CLI does not trust ({detail}); pass the server's CA with `tutti login --ca FILE` or TUTTI_CA",
                 self.base
             ));
         }
-        CliError::Server(format!("request to {} failed: {err}", self.base))
+        if err.is_connect() || err.is_timeout() {
+            return CliError::Server(format!(
+                "server unreachable at {}: is `tutti up` running? ({detail})",
+                self.base
+            ));
+        }
+        CliError::Server(format!("request to {} failed: {detail}", self.base))
     }
+}
+
+/// An error with its causes: reqwest's own message hides why a connection failed.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Percent-encodes everything but unreserved characters, for query values and path

@@ -32,6 +32,10 @@ pub(crate) struct Env {
     pub(crate) profiles_path: std::path::PathBuf,
     /// Where `tutti up` caches the broker binary.
     pub(crate) nats_search: tutti_bus::nats_server::NatsServerSearch,
+    /// `TUTTI_LISTEN`, `TUTTI_DATA_DIR`, ... for `tutti server`.
+    pub(crate) server_overrides: tutti_server::config::EnvOverrides,
+    /// `TUTTI_LOG`: the log filter of `tutti server` and `tutti up`.
+    pub(crate) log_filter: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -40,12 +44,21 @@ fn main() -> ExitCode {
         overrides: Overrides {
             server: non_empty_var("TUTTI_SERVER"),
             token: non_empty_var("TUTTI_TOKEN"),
+            ca_file: non_empty_var("TUTTI_CA").map(Into::into),
         },
         profiles_path: profile::default_path(
             std::env::var_os("XDG_CONFIG_HOME").map(Into::into),
             std::env::var_os("HOME").map(Into::into),
         ),
         nats_search: tutti_bus::nats_server::NatsServerSearch::from_env(),
+        server_overrides: tutti_server::config::EnvOverrides {
+            listen: non_empty_var("TUTTI_LISTEN"),
+            data_dir: non_empty_var("TUTTI_DATA_DIR"),
+            public_url: non_empty_var("TUTTI_PUBLIC_URL"),
+            nats_urls: non_empty_var("TUTTI_NATS_URLS"),
+            log_format: non_empty_var("TUTTI_LOG_FORMAT"),
+        },
+        log_filter: non_empty_var("TUTTI_LOG"),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

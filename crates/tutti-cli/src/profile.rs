@@ -41,6 +41,10 @@ pub(crate) struct Profile {
     /// An API token, when the server requires one.
     #[serde(default)]
     pub token: Option<String>,
+    /// A PEM file of the CA(s) to trust for the server's HTTPS certificate instead of the
+    /// system roots (a private CA, or `tutti up --tls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for Profile {
@@ -49,6 +53,7 @@ impl fmt::Debug for Profile {
         f.debug_struct("Profile")
             .field("server", &self.server)
             .field("token", &token)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -60,6 +65,8 @@ pub(crate) struct Overrides {
     pub server: Option<String>,
     /// `TUTTI_TOKEN`.
     pub token: Option<String>,
+    /// `TUTTI_CA`.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Profiles {
@@ -136,7 +143,15 @@ impl Profiles {
             .token
             .clone()
             .or_else(|| chosen.and_then(|p| p.token.clone()));
-        Ok(Profile { server, token })
+        let ca_file = overrides
+            .ca_file
+            .clone()
+            .or_else(|| chosen.and_then(|p| p.ca_file.clone()));
+        Ok(Profile {
+            server,
+            token,
+            ca_file,
+        })
     }
 }
 
@@ -164,6 +179,7 @@ mod tests {
             Profile {
                 server: "http://127.0.0.1:8080".into(),
                 token: Some("t0k".into()),
+                ca_file: None,
             },
         );
         profiles.set_current_issued(
@@ -171,6 +187,7 @@ mod tests {
             Profile {
                 server: "https://staging.example.com".into(),
                 token: Some("s3cret".into()),
+                ca_file: None,
             },
             "0a1b2c3d".into(),
         );
@@ -198,11 +215,13 @@ mod tests {
             Profile {
                 server: "http://a".into(),
                 token: Some("x".into()),
+                ca_file: None,
             },
         );
         let overrides = Overrides {
             server: Some("http://b".into()),
             token: None,
+            ca_file: None,
         };
         let resolved = profiles.resolve(None, &overrides).unwrap();
         assert_eq!(resolved.server, "http://b");
@@ -214,6 +233,7 @@ mod tests {
         let profile = || Profile {
             server: "http://a".into(),
             token: Some("x".into()),
+            ca_file: None,
         };
         let mut profiles = Profiles::default();
         profiles.set_current_issued("a", profile(), "id1".into());
@@ -232,6 +252,7 @@ mod tests {
         let profile = Profile {
             server: "http://a".into(),
             token: Some("s3cret".into()),
+            ca_file: None,
         };
         assert!(!format!("{profile:?}").contains("s3cret"));
     }

@@ -199,6 +199,11 @@ async fn enroll_tokens_config_inventory_and_audit() {
     );
     let command = format!("tutti-agent enroll --server {} --token ", server.url());
     assert!(created.contains(&command), "{created}");
+    let key_id = server.app().key.key_id();
+    assert!(
+        created.contains(&format!(" --server-key-id {key_id}")),
+        "{created}"
+    );
     let tokens = parse(&expect_code(
         &cli(&["enroll-token", "list", "--json"]).await,
         0,

@@ -1,7 +1,9 @@
 //! The `tutti up` smoke test: the real binary starts a broker, the server and an agent on
 //! free ports in a temp data dir; `tutti run --all --wait -- echo hello` works through the
 //! profile `up` wrote (with an admin API token); SIGINT stops everything; a second `up`
-//! still lists the first run, through the same profile and token.
+//! still lists the first run, through the same profile and token. `tutti up --tls` does the
+//! same over TLS end to end (broker, HTTPS, the CLI trusting the local CA), and the server
+//! config `up` wrote passes `tutti server --check`.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -26,6 +28,16 @@ struct Up {
 impl Up {
     /// Starts `tutti up` and waits for its "tutti is up." line.
     fn start(data_dir: &Path, config_home: &Path, http_port: u16, nats_port: u16) -> Up {
+        Up::start_with(data_dir, config_home, http_port, nats_port, &[])
+    }
+
+    fn start_with(
+        data_dir: &Path,
+        config_home: &Path,
+        http_port: u16,
+        nats_port: u16,
+        extra: &[&str],
+    ) -> Up {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tutti"))
             .args(["up", "--data-dir"])
             .arg(data_dir)
@@ -35,6 +47,7 @@ impl Up {
                 "--nats-port",
                 &nats_port.to_string(),
             ])
+            .args(extra)
             .env("XDG_CONFIG_HOME", config_home)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -141,6 +154,62 @@ fn up_runs_hello_on_the_local_agent_stops_on_sigint_and_keeps_data() {
     let listed: serde_json::Value =
         serde_json::from_slice(&runs.stdout).expect("runs --json is JSON");
     assert_eq!(listed["total"], 2, "both runs survive a restart: {listed}");
+    assert!(up.interrupt().success());
+}
+
+#[test]
+fn up_with_tls_runs_hello_over_tls_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let config_home = dir.path().join("config");
+    let (http_port, nats_port) = (free_port(), free_port());
+
+    let up = Up::start_with(&data_dir, &config_home, http_port, nats_port, &["--tls"]);
+    let profile = std::fs::read_to_string(config_home.join("tutti/cli.toml")).unwrap();
+    assert!(
+        profile.contains(&format!("server = \"https://127.0.0.1:{http_port}\"")),
+        "{profile}"
+    );
+    let output = tutti(
+        &config_home,
+        &["run", "--all", "--wait", "--", "echo", "hello"],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("hello") && stdout.contains("succeeded"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The broker speaks only TLS, so the agent that ran `echo` connected over TLS.
+    let broker_config = std::fs::read_to_string(data_dir.join("nats/nats.conf")).unwrap();
+    assert!(broker_config.contains("tls {"), "{broker_config}");
+    let plain = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            &format!("http://127.0.0.1:{http_port}/healthz"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !plain.status.success(),
+        "plain HTTP is not served next to HTTPS"
+    );
+    let check = tutti(
+        &config_home,
+        &[
+            "server",
+            "--check",
+            "--config",
+            &data_dir.join("server.toml").display().to_string(),
+        ],
+    );
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     assert!(up.interrupt().success());
 }
 

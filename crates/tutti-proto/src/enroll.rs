@@ -28,6 +28,10 @@ pub struct EnrollRequest {
     /// Agent version.
     #[serde(default)]
     pub version: String,
+    /// The command-signing key id the agent was told to trust (`--server-key-id`). A
+    /// server with another key refuses before it stores anything or spends the token.
+    #[serde(default)]
+    pub expected_server_key_id: Option<KeyId>,
 }
 
 /// Broker credentials, tagged by `"method"`: what enrollment hands an agent, and what
@@ -103,6 +107,13 @@ pub struct EnrollResponse {
     /// The commands stream's last sequence at enrollment: the agent starts after it.
     #[serde(default)]
     pub start_after_seq: Option<u64>,
+    /// PEM of the CA(s) that sign the broker's TLS certificate, when it is not a public
+    /// CA the agent's system trusts.
+    #[serde(default)]
+    pub nats_ca_pem: Option<String>,
+    /// The agent must not connect to the broker without TLS.
+    #[serde(default)]
+    pub nats_require_tls: bool,
 }
 
 #[cfg(test)]

@@ -5,12 +5,13 @@
 //! takes one on a route the middleware does not authenticate gets a 401, never a default
 //! principal: there is no anonymous operator.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 pub use tutti_proto::role::Role;
 
+use crate::config::IpNet;
 use crate::error::Error;
 
 /// How the actor proved who it is.
@@ -75,15 +76,49 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
 pub struct ClientAddr(pub Option<String>);
 
 impl ClientAddr {
-    /// The address of a request, when the listener recorded it.
+    /// The address of a request: the one the router's client-address layer resolved
+    /// (trusted proxies applied), else the peer the listener recorded.
     pub fn of(parts: &Parts) -> ClientAddr {
-        ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|info| info.0.ip().to_string()),
-        )
+        if let Some(resolved) = parts.extensions.get::<ClientAddr>() {
+            return resolved.clone();
+        }
+        ClientAddr(peer(parts).map(|ip| ip.to_string()))
     }
+
+    /// The client behind trusted reverse proxies: when the peer is one of `trusted`, the
+    /// last address of `X-Forwarded-For` that is not itself trusted (every proxy appends
+    /// the address it saw, so earlier entries are the client's to forge); otherwise the
+    /// peer.
+    pub fn resolve(parts: &Parts, trusted: &[IpNet]) -> ClientAddr {
+        let Some(peer) = peer(parts) else {
+            return ClientAddr(None);
+        };
+        let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+        if !is_trusted(peer) {
+            return ClientAddr(Some(peer.to_string()));
+        }
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
+            .collect::<Vec<_>>();
+        let client = forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !is_trusted(*ip))
+            .unwrap_or(peer);
+        ClientAddr(Some(client.to_string()))
+    }
+}
+
+fn peer(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
@@ -91,5 +126,45 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Ok(ClientAddr::of(parts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(peer: &str, forwarded: Option<&str>) -> Parts {
+        let mut builder = axum::http::Request::builder();
+        if let Some(forwarded) = forwarded {
+            builder = builder.header("x-forwarded-for", forwarded);
+        }
+        let (mut parts, ()) = builder.body(()).unwrap().into_parts();
+        let address: SocketAddr = format!("{peer}:1234").parse().unwrap();
+        parts.extensions.insert(ConnectInfo(address));
+        parts
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_trusted_proxies() {
+        let trusted = [IpNet::parse("10.0.0.0/8").unwrap()];
+        let check = |peer: &str, forwarded: Option<&str>, expected: &str| {
+            let resolved = ClientAddr::resolve(&parts(peer, forwarded), &trusted);
+            assert_eq!(
+                resolved.0.as_deref(),
+                Some(expected),
+                "{peer} {forwarded:?}"
+            );
+        };
+        check("203.0.113.9", None, "203.0.113.9");
+        // A client talking directly cannot pick its address by sending the header.
+        check("203.0.113.9", Some("198.51.100.1"), "203.0.113.9");
+        check("10.0.0.2", Some("198.51.100.1"), "198.51.100.1");
+        // The forged first entry is ignored; the proxy's own append counts.
+        check(
+            "10.0.0.2",
+            Some("1.2.3.4, 198.51.100.1, 10.0.0.3"),
+            "198.51.100.1",
+        );
+        check("10.0.0.2", Some("not an address"), "10.0.0.2");
     }
 }

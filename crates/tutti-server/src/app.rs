@@ -52,6 +52,9 @@ pub struct AppInner {
     pub run_changes: broadcast::Sender<RunId>,
     /// Becomes `true` when the server stops; long-lived responses (SSE) end then.
     pub shutdown: watch::Sender<bool>,
+    /// The first admin's password when this start created the account, until the binary
+    /// takes it to show it once (library code never prints it).
+    first_admin_password: std::sync::Mutex<Option<String>>,
 }
 
 impl Deref for App {
@@ -65,21 +68,27 @@ impl Deref for App {
 impl App {
     /// Opens every resource the server needs; the broker must be reachable.
     pub async fn open(config: ServerConfig) -> anyhow::Result<App> {
-        config.validate().map_err(anyhow::Error::msg)?;
+        config
+            .validate()
+            .map_err(|(key, message)| anyhow::anyhow!("{key}: {message}"))?;
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
                 config.data_dir.display()
             )
         })?;
-        let key = keys::load_or_create(&config.data_dir)?;
+        let key = keys::load_or_create(&config.signing_key_path())?;
         let store = Store::open_sqlite(config.database_path())
             .await
             .with_context(|| format!("cannot open {}", config.database_path().display()))?;
-        signin::bootstrap_first_admin(&store, &config.data_dir)
+        let first_admin_password = signin::bootstrap_first_admin(&store, &config.data_dir)
             .await
             .context("cannot create the first admin account")?;
-        let auth = Auth::new(&config.auth, &key);
+        let auth_config = crate::config::AuthConfig {
+            secure_cookies: config.secure_cookies(),
+            ..config.auth.clone()
+        };
+        let auth = Auth::new(&auth_config, &key);
         let bus = connect(&config.bus)
             .await
             .context("cannot connect to the broker")?;
@@ -101,10 +110,19 @@ impl App {
             metrics: Metrics::default(),
             run_changes,
             shutdown,
+            first_admin_password: std::sync::Mutex::new(first_admin_password),
         };
         Ok(App {
             inner: Arc::new(inner),
         })
+    }
+
+    /// The first admin's generated password, once, if this start created the account.
+    pub fn take_first_admin_password(&self) -> Option<String> {
+        self.first_admin_password
+            .lock()
+            .map(|mut password| password.take())
+            .unwrap_or(None)
     }
 
     /// A receiver that changes when the server stops.

@@ -23,6 +23,15 @@ use crate::tokens;
 
 /// Enrolls the agent described by `request`.
 pub async fn enroll(app: &App, request: EnrollRequest) -> Result<EnrollResponse> {
+    if let Some(expected) = request.expected_server_key_id
+        && expected != app.key.key_id()
+    {
+        return Err(Error::Conflict(format!(
+            "this server signs commands with key {}, not {expected}: the agent was told to trust another server (check --server-key-id)",
+            app.key.key_id()
+        )));
+    }
+    let nats_ca_pem = agent_nats_ca(app)?;
     let agent_id = match request.requested_id.clone() {
         Some(agent_id) => agent_id,
         None => agent_id_from_hostname(&request.hostname)?,
@@ -67,6 +76,21 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<EnrollResponse>
         server_key_id: app.key.key_id(),
         groups,
         start_after_seq: Some(start_after_seq),
+        nats_ca_pem,
+        nats_require_tls: app.config.enrollment.nats_require_tls,
+    })
+}
+
+/// The broker CA handed to agents, read at each enrollment so a renewed CA file needs no
+/// restart. A file that went missing since start-up is the operator's to fix, and an agent
+/// enrolled without it could not connect, so enrollment fails.
+fn agent_nats_ca(app: &App) -> Result<Option<String>> {
+    let Some(path) = app.config.agent_nats_ca_file() else {
+        return Ok(None);
+    };
+    std::fs::read_to_string(path).map(Some).map_err(|err| {
+        tracing::error!(path = %path.display(), error = %err, "Cannot read the broker CA file handed to enrolling agents.");
+        Error::Unavailable("the server cannot read the broker's CA file; tell the operator".into())
     })
 }
 

@@ -68,9 +68,9 @@ impl ServerKey {
     }
 }
 
-/// Loads the key from `data_dir`, or generates and stores one if there is none.
-pub fn load_or_create(data_dir: &Path) -> anyhow::Result<ServerKey> {
-    let path = data_dir.join(KEY_FILE);
+/// Loads the key from `path`, or generates and stores one there if there is none.
+pub fn load_or_create(path: &Path) -> anyhow::Result<ServerKey> {
+    let path = path.to_path_buf();
     if path.exists() {
         return load(&path);
     }
@@ -169,13 +169,13 @@ mod tests {
     #[test]
     fn a_key_is_created_once_with_mode_0600_and_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load_or_create(dir.path()).unwrap();
+        let first = load_or_create(&dir.path().join(KEY_FILE)).unwrap();
         let mode = fs::metadata(dir.path().join(KEY_FILE))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let second = load_or_create(dir.path()).unwrap();
+        let second = load_or_create(&dir.path().join(KEY_FILE)).unwrap();
         assert_eq!(first.key_id(), second.key_id());
         assert_eq!(first.public_base64(), second.public_base64());
     }
@@ -184,7 +184,7 @@ mod tests {
     fn a_corrupt_key_file_is_an_error_not_a_new_key() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(KEY_FILE), "not a key\n").unwrap();
-        let err = load_or_create(dir.path()).unwrap_err();
+        let err = load_or_create(&dir.path().join(KEY_FILE)).unwrap_err();
         assert!(format!("{err:#}").contains("corrupt"), "{err:#}");
     }
 

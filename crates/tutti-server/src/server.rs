@@ -20,6 +20,7 @@ use crate::engine::{rollout, sweep};
 use crate::projector::{self, Kind, heartbeats};
 use crate::schedule::lease::{self, LeaseConfig, LeaseHandle};
 use crate::schedule::scheduler;
+use crate::tls::{TlsFiles, TlsListener, TlsReloader};
 use crate::tokens::{self, CreatedToken, TokenRequest};
 
 /// How long open HTTP connections (live views) get to finish at shutdown.
@@ -33,6 +34,7 @@ pub struct Server {
     tasks: JoinSet<()>,
     http: JoinHandle<std::io::Result<()>>,
     leader: Option<LeaseHandle>,
+    tls: Option<TlsReloader>,
 }
 
 /// Runs the server on `listener` until `shutdown` resolves.
@@ -49,8 +51,11 @@ pub async fn run(
 impl Server {
     /// Opens every resource and starts serving on `listener`.
     pub async fn start(config: ServerConfig, listener: TcpListener) -> anyhow::Result<Server> {
-        let app = App::open(config).await?;
         let local_addr = listener.local_addr().context("listener has no address")?;
+        // The certificate is read before anything else opens, so a bad file fails the
+        // start before the database or the broker are touched.
+        let listener = HttpListener::new(listener, &config)?;
+        let app = App::open(config).await?;
         let mut tasks = JoinSet::new();
         for kind in Kind::ALL {
             tasks.spawn(projector::run(app.clone(), kind, app.shutdown_signal()));
@@ -64,15 +69,26 @@ impl Server {
             app.shutdown_signal(),
         ));
         let leader = start_scheduler(&app, &mut tasks).await?;
+        let tls = listener.reloader();
         let http = tokio::spawn(serve(app.clone(), listener));
-        tracing::info!(address = %local_addr, key_id = %app.key.key_id(), "The tutti server is listening.");
+        tracing::info!(address = %local_addr, https = tls.is_some(), key_id = %app.key.key_id(), "The tutti server is listening.");
         Ok(Server {
             app,
             local_addr,
             tasks,
             http,
             leader,
+            tls,
         })
+    }
+
+    /// Re-reads the HTTPS certificate and key (on SIGHUP); `Ok(false)` when the server
+    /// speaks plain HTTP. On failure the current certificate stays in use.
+    pub fn reload_tls(&self) -> anyhow::Result<bool> {
+        match &self.tls {
+            Some(reloader) => reloader.reload().map(|()| true).map_err(Into::into),
+            None => Ok(false),
+        }
     }
 
     /// The address the HTTP API listens on.
@@ -80,9 +96,10 @@ impl Server {
         self.local_addr
     }
 
-    /// `http://<address>`.
+    /// `http://<address>`, or `https://` when the server speaks HTTPS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.local_addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr)
     }
 
     /// The scheduler lease's term while this server leads the scheduler.
@@ -191,15 +208,52 @@ async fn start_scheduler(
     Ok(Some(lease))
 }
 
-async fn serve(app: App, listener: TcpListener) -> std::io::Result<()> {
+/// The HTTP listener: plain, or HTTPS with a reloadable certificate.
+enum HttpListener {
+    Plain(TcpListener),
+    Tls(TlsListener, TlsReloader),
+}
+
+impl HttpListener {
+    fn new(listener: TcpListener, config: &ServerConfig) -> anyhow::Result<HttpListener> {
+        let (Some(cert_file), Some(key_file)) =
+            (&config.http.tls_cert_file, &config.http.tls_key_file)
+        else {
+            return Ok(HttpListener::Plain(listener));
+        };
+        let files = TlsFiles {
+            cert_file: cert_file.clone(),
+            key_file: key_file.clone(),
+        };
+        let (listener, reloader) = TlsListener::new(listener, files)?;
+        Ok(HttpListener::Tls(listener, reloader))
+    }
+
+    fn reloader(&self) -> Option<TlsReloader> {
+        match self {
+            HttpListener::Plain(_) => None,
+            HttpListener::Tls(_, reloader) => Some(reloader.clone()),
+        }
+    }
+}
+
+async fn serve(app: App, listener: HttpListener) -> std::io::Result<()> {
     let mut shutdown = app.shutdown_signal();
     let router = crate::api::router(app);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let stopped = async move {
         let _ = shutdown.changed().await;
-    })
-    .await
+    };
+    match listener {
+        HttpListener::Plain(listener) => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(stopped)
+                .await
+        }
+        HttpListener::Tls(listener, _) => {
+            axum::serve(listener.with_connect_info(), service)
+                .with_graceful_shutdown(stopped)
+                .await
+        }
+    }
 }

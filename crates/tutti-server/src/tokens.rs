@@ -7,7 +7,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use tutti_proto::GroupName;
+use tutti_proto::{GroupName, KeyId};
 use tutti_store::NewEnrollmentToken;
 
 use crate::actor::Actor;
@@ -77,6 +77,15 @@ pub struct CreatedToken {
     /// Groups an agent enrolled with it joins.
     #[schema(value_type = Vec<String>)]
     pub groups: Vec<GroupName>,
+    /// The server's command-signing key id, to pin with `tutti-agent enroll
+    /// --server-key-id`.
+    #[schema(value_type = String)]
+    pub server_key_id: KeyId,
+    /// Whether this server serves `/install.sh` (it has agent binaries to hand out).
+    pub install_script: bool,
+    /// The server's URL from its `public_url` setting, if set (install commands use it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 /// Creates a token and stores its hash.
@@ -121,6 +130,9 @@ pub async fn create(app: &App, request: TokenRequest, actor: &Actor) -> Result<C
         expires_at,
         uses: request.uses,
         groups,
+        server_key_id: app.key.key_id(),
+        install_script: app.config.enrollment.agent_binary_dir.is_some(),
+        public_url: Some(app.config.public_url.clone()).filter(|url| !url.is_empty()),
     })
 }
 

@@ -22,6 +22,7 @@ fn concrete(path: &str) -> String {
         .replace("{token_id}", "0000000000000000")
         .replace("{username}", "nobody")
         .replace("{name}", "no-such-schedule")
+        .replace("{file}", "tutti-agent-no-such-platform")
 }
 
 /// The status of one call; a redirect to the sign-in page counts as 401 (what a page

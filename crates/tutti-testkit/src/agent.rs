@@ -51,6 +51,7 @@ impl TestAgent {
         let options = EnrollOptions {
             requested_id: Some(AgentId::parse(name).expect("valid agent name")),
             hostname: Some(format!("{name}.test")),
+            ..EnrollOptions::default()
         };
         let identity = tutti_agent::enroll::enroll(&server.url(), token, dir.path(), options)
             .await

@@ -9,6 +9,10 @@ pub(crate) struct LoginArgs {
     /// The server URL, e.g. `https://tutti.example.com`.
     #[arg(long)]
     pub(crate) server: String,
+    /// Trust only the CA certificates in this PEM file for the server's HTTPS certificate
+    /// (a private CA); stored in the profile.
+    #[arg(long)]
+    pub(crate) ca: Option<std::path::PathBuf>,
     /// The account to sign in as (asked on the terminal when absent).
     #[arg(long, value_name = "NAME", conflicts_with = "token")]
     pub(crate) user: Option<String>,

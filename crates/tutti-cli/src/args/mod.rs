@@ -31,6 +31,19 @@ pub(crate) enum Command {
     ///
     /// Example: `tutti up`, then in another terminal `tutti run --all --wait -- echo hello`.
     Up(UpArgs),
+    /// Run the tutti server (HTTP API, dashboard, projectors, scheduler) from a config file.
+    ///
+    /// Runs until SIGTERM or SIGINT, then drains open requests and projector batches and
+    /// exits 0. SIGHUP re-reads the HTTPS certificate and key. `--check` only validates the
+    /// file (exit 0 valid, 2 invalid, with FILE:LINE: KEY: message). The documented example
+    /// is crates/tutti-server/server.example.toml; TUTTI_LISTEN, TUTTI_DATA_DIR,
+    /// TUTTI_PUBLIC_URL, TUTTI_NATS_URLS, TUTTI_LOG_FORMAT and TUTTI_LOG override it.
+    ///
+    /// Examples:
+    ///   tutti server --config /etc/tutti/server.toml --check
+    ///   tutti server --config /etc/tutti/server.toml
+    #[command(verbatim_doc_comment)]
+    Server(ServerArgs),
     /// Run a command or a job on agents.
     ///
     /// Examples:
@@ -222,6 +235,16 @@ pub(crate) enum Command {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// The configuration file (TOML).
+    #[arg(long, default_value = "/etc/tutti/server.toml")]
+    pub(crate) config: PathBuf,
+    /// Validate the configuration and exit: 0 when valid, 2 when not.
+    #[arg(long)]
+    pub(crate) check: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct UpArgs {
     /// Where the broker, server and agent keep their data.
     #[arg(long, default_value = ".tutti")]
@@ -241,6 +264,11 @@ pub(crate) struct UpArgs {
     /// Do not start the local agent.
     #[arg(long)]
     pub(crate) no_agent: bool,
+    /// Run everything over TLS: a local CA under <data-dir>/tls signs certificates for the
+    /// broker and the HTTPS server, the agent enrolls pinning both, and the CLI profile
+    /// trusts the CA.
+    #[arg(long)]
+    pub(crate) tls: bool,
 }
 
 #[derive(Debug, Args)]

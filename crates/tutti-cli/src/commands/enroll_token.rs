@@ -53,14 +53,63 @@ fn print_created(client: &ApiClient, created: &Value, json: bool) {
         text(created, "expires_at")
     );
     println!("\nThe secret is shown only now:\n\n  {token}\n");
-    println!("On the machine to enroll, install `tutti-agent`, then run:\n");
-    println!("  {}\n", enroll_command(client.base(), &token));
-    println!("and start it with `tutti-agent run`.");
+    let server = created
+        .get("public_url")
+        .and_then(Value::as_str)
+        .unwrap_or(client.base());
+    let pins = Pins {
+        server,
+        token: &token,
+        key_id: &text(created, "server_key_id"),
+        ca_file: client.ca_file(),
+    };
+    if created.get("install_script").and_then(Value::as_bool) == Some(true) {
+        println!("On the machine to enroll, as root, install, enroll and start the agent with:\n");
+        println!("  {}\n", pins.install_command());
+        println!("or, with `tutti-agent` already installed:\n");
+    } else {
+        println!("On the machine to enroll, install `tutti-agent`, then run:\n");
+    }
+    println!("  {}\n", pins.enroll_command());
+    if let Some(ca_file) = pins.ca_file {
+        println!(
+            "(copy {} to the machine as ca.pem first)",
+            ca_file.display()
+        );
+    }
+    println!("and start it with `tutti-agent install` (a systemd service) or `tutti-agent run`.");
 }
 
-/// The command an operator pastes on a new machine.
-fn enroll_command(server: &str, token: &str) -> String {
-    format!("tutti-agent enroll --server {server} --token {token}")
+/// What an install command pins: the server, its signing key and, for a private CA, the
+/// CA the CLI itself trusts.
+struct Pins<'a> {
+    server: &'a str,
+    token: &'a str,
+    key_id: &'a str,
+    ca_file: Option<&'a std::path::Path>,
+}
+
+impl Pins<'_> {
+    /// The command an operator pastes on a new machine that already has the agent binary.
+    fn enroll_command(&self) -> String {
+        let ca = match self.ca_file {
+            Some(_) => " --ca ca.pem",
+            None => "",
+        };
+        format!(
+            "tutti-agent enroll --server {} --token {} --server-key-id {}{ca}",
+            self.server, self.token, self.key_id
+        )
+    }
+
+    /// The one-liner that downloads, verifies, enrolls and installs the agent.
+    fn install_command(&self) -> String {
+        let url = format!("{}/install.sh?token={}", self.server, self.token);
+        match self.ca_file {
+            Some(_) => format!("curl -fsSL --cacert ca.pem '{url}' | sudo TUTTI_CA=ca.pem sh"),
+            None => format!("curl -fsSL '{url}' | sudo sh"),
+        }
+    }
 }
 
 async fn list(client: &ApiClient, limit: u32, json: bool) -> Result<(), CliError> {
@@ -98,10 +147,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_enroll_command_is_the_agents_own_syntax() {
+    fn install_commands_pin_the_key_and_a_private_ca() {
+        let ca_file = std::path::PathBuf::from("/home/op/ca.pem");
+        let mut pins = Pins {
+            server: "https://tutti.example.com",
+            token: "abc",
+            key_id: "0123456789abcdef",
+            ca_file: None,
+        };
         assert_eq!(
-            enroll_command("http://127.0.0.1:8080", "abc"),
-            "tutti-agent enroll --server http://127.0.0.1:8080 --token abc"
+            pins.enroll_command(),
+            "tutti-agent enroll --server https://tutti.example.com --token abc --server-key-id 0123456789abcdef"
+        );
+        assert_eq!(
+            pins.install_command(),
+            "curl -fsSL 'https://tutti.example.com/install.sh?token=abc' | sudo sh"
+        );
+        pins.ca_file = Some(&ca_file);
+        assert!(pins.enroll_command().ends_with(" --ca ca.pem"));
+        assert_eq!(
+            pins.install_command(),
+            "curl -fsSL --cacert ca.pem 'https://tutti.example.com/install.sh?token=abc' | sudo TUTTI_CA=ca.pem sh"
         );
     }
 }

@@ -25,13 +25,19 @@ use crate::prompt::SecretInput;
 pub(crate) async fn login(mut args: LoginArgs, env: &Env, json: bool) -> Result<(), CliError> {
     check_server_url(&args.server)?;
     args.server = args.server.trim_end_matches('/').to_string();
-    let anonymous = ApiClient::new(&profile(&args.server, None))?;
+    let ca_file = args
+        .ca
+        .as_deref()
+        .map(std::path::absolute)
+        .transpose()
+        .map_err(|err| CliError::Usage(format!("--ca: {err}")))?;
+    let anonymous = ApiClient::new(&profile(&args.server, None, ca_file.clone()))?;
     let signed_in = match &args.token {
-        Some(token) => check_token(&args.server, token).await?,
+        Some(token) => check_token(&args.server, token, ca_file.clone()).await?,
         None => sign_in(&anonymous, &args).await?,
     };
     let mut profiles = Profiles::load(&env.profiles_path)?;
-    let stored = profile(&args.server, Some(signed_in.token.clone()));
+    let stored = profile(&args.server, Some(signed_in.token.clone()), ca_file);
     match &signed_in.token_id {
         Some(token_id) => profiles.set_current_issued(&args.name, stored, token_id.clone()),
         None => profiles.set_current(&args.name, stored),
@@ -228,8 +234,12 @@ fn signed_in(issued: IssuedToken, account: String) -> SignedIn {
 }
 
 /// Checks `--token` with `GET /api/v1/auth/me` before it is stored.
-async fn check_token(server: &str, token: &str) -> Result<SignedIn, CliError> {
-    let client = ApiClient::new(&profile(server, Some(token.to_string())))?;
+async fn check_token(
+    server: &str,
+    token: &str,
+    ca_file: Option<std::path::PathBuf>,
+) -> Result<SignedIn, CliError> {
+    let client = ApiClient::new(&profile(server, Some(token.to_string()), ca_file))?;
     let me: Value = client.get("auth/me").await.map_err(|err| match err {
         CliError::Refused { status, message } if status == 401 || status == 403 => {
             CliError::Refused {
@@ -320,10 +330,11 @@ fn check_server_url(server: &str) -> Result<(), CliError> {
     )))
 }
 
-fn profile(server: &str, token: Option<String>) -> Profile {
+fn profile(server: &str, token: Option<String>, ca_file: Option<std::path::PathBuf>) -> Profile {
     Profile {
         server: server.to_string(),
         token,
+        ca_file,
     }
 }
 

@@ -16,6 +16,7 @@ mod passwd;
 mod run;
 mod runs;
 mod schedules;
+mod server;
 mod tokens;
 mod up;
 mod users;
@@ -33,8 +34,14 @@ pub(crate) async fn dispatch(cli: Cli, env: Env) -> ExitCode {
     let json = cli.json;
     let profile = cli.profile.clone();
     let outcome = match cli.command {
-        Command::Up(args) => up::up(args, &env).await.map(|()| ExitCode::SUCCESS),
-        Command::Bench(args) => bench::bench(args, &env, json)
+        // Boxed: these futures hold a whole server configuration and are large.
+        Command::Up(args) => Box::pin(up::up(args, &env))
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Server(args) => Box::pin(server::server(args, &env))
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => Box::pin(bench::bench(args, &env, json))
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Login(args) => login::login(args, &env, json)
@@ -85,6 +92,7 @@ async fn over_http(client: &ApiClient, command: Command, json: bool) -> Result<E
         Command::Users(args) => users::users(client, args.action, json).await.map(done),
         Command::Tokens(args) => tokens::tokens(client, args.action, json).await.map(done),
         Command::Up(_)
+        | Command::Server(_)
         | Command::Bench(_)
         | Command::Login(_)
         | Command::Logout { .. }

@@ -2,6 +2,12 @@
 //! provisioned on first use), the server with SQLite, and one enrolled local agent — with
 //! everything kept under `--data-dir`, so running it again resumes where it stopped.
 //!
+//! The server starts the way `tutti server` starts it: `up` writes `<data-dir>/server.toml`
+//! and loads it through the same loader (`commands::server`), so there is one path from a
+//! config file to a running server. With `--tls`, a local CA (`tutti_server::pki`) signs
+//! certificates for the broker and the HTTPS server, and the agent enrolls pinning the CA
+//! and the signing key, so TLS runs on every developer machine, not only in production.
+//!
 //! It writes the `local` CLI profile so `tutti run --all --wait -- echo hello` works from
 //! another terminal at once. Ctrl-C stops the agent, the server and the broker, in that order.
 
@@ -11,10 +17,12 @@ use std::time::Duration;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::net::TcpListener;
-use tutti_bus::BusConfig;
 use tutti_bus::nats_server::locate_or_provision;
+use tutti_bus::{BusConfig, TlsConfig};
 use tutti_proto::role::Role;
 use tutti_server::auth::{FIRST_ADMIN, INITIAL_PASSWORD_FILE};
+use tutti_server::pki::LocalPki;
+use tutti_server::tls::TlsFiles;
 use tutti_server::{Server, ServerConfig, TokenRequest};
 
 use crate::Env;
@@ -27,6 +35,15 @@ use crate::profile::{Profile, Profiles};
 const BROKER_MAX_FILE_STORE: u64 = 8 << 30;
 /// The profile `tutti up` writes.
 const PROFILE_NAME: &str = "local";
+/// The server config `tutti up` writes into the data directory.
+const CONFIG_FILE: &str = "server.toml";
+
+/// The certificates of `tutti up --tls`.
+struct LocalTls {
+    ca_file: PathBuf,
+    broker: TlsFiles,
+    server: TlsFiles,
+}
 
 /// Starts everything and runs until Ctrl-C or SIGTERM.
 pub(crate) async fn up(args: UpArgs, env: &Env) -> Result<(), CliError> {
@@ -39,13 +56,18 @@ pub(crate) async fn up(args: UpArgs, env: &Env) -> Result<(), CliError> {
             args.http
         ))
     })?;
-    let (broker, nats_url) = start_broker(&args, env, &data_dir).await?;
-    let server = start_server(&data_dir, &nats_url, listener).await?;
+    let tls = match args.tls {
+        true => Some(local_tls(&data_dir)?),
+        false => None,
+    };
+    let (broker, nats_url) = start_broker(&args, env, &data_dir, tls.as_ref()).await?;
+    let server = start_server(&data_dir, &nats_url, tls.as_ref(), listener, env).await?;
     let agent = match args.no_agent {
         true => None,
-        false => Some(start_agent(&server, &data_dir).await?),
+        false => Some(start_agent(&server, &data_dir, tls.as_ref(), &nats_url).await?),
     };
-    write_profile(env, &server).await?;
+    let ca_file = tls.as_ref().map(|tls| tls.ca_file.clone());
+    write_profile(env, &server, ca_file).await?;
     let initial_password = initial_password(&server).await;
     print_welcome(
         &server.url(),
@@ -70,10 +92,29 @@ pub(crate) async fn up(args: UpArgs, env: &Env) -> Result<(), CliError> {
     Ok(())
 }
 
+/// A local CA under `<data-dir>/tls` (kept across starts) and fresh certificates for the
+/// broker and the HTTPS server on loopback.
+fn local_tls(data_dir: &Path) -> Result<LocalTls, CliError> {
+    let pki = LocalPki::load_or_create(&data_dir.join("tls"))?;
+    let hosts = vec![
+        "127.0.0.1".to_string(),
+        "localhost".to_string(),
+        "::1".to_string(),
+    ];
+    let broker = pki.issue("broker", &hosts)?.tls_files();
+    let server = pki.issue("server", &hosts)?.tls_files();
+    Ok(LocalTls {
+        ca_file: pki.ca_cert.clone(),
+        broker,
+        server,
+    })
+}
+
 async fn start_broker(
     args: &UpArgs,
     env: &Env,
     data_dir: &Path,
+    tls: Option<&LocalTls>,
 ) -> Result<(Option<Broker>, String), CliError> {
     if let Some(url) = &args.nats_url {
         return Ok((None, url.clone()));
@@ -94,8 +135,15 @@ async fn start_broker(
     spinner.set_message(format!("starting {}", binary.display()));
     let dir = data_dir.join("nats");
     let port = args.nats_port;
+    let broker_tls = tls.map(|tls| tls.broker.clone());
     let broker = tokio::task::spawn_blocking(move || {
-        Broker::start(&binary, &dir, port, BROKER_MAX_FILE_STORE)
+        Broker::start(
+            &binary,
+            &dir,
+            port,
+            BROKER_MAX_FILE_STORE,
+            broker_tls.as_ref(),
+        )
     })
     .await
     .map_err(|err| CliError::Other(err.to_string()))??;
@@ -104,12 +152,36 @@ async fn start_broker(
     Ok((Some(broker), url))
 }
 
+/// Writes `<data-dir>/server.toml` for this start (the flags decide it, so it is rewritten
+/// every time) and starts the server from it through `tutti server`'s loader.
 async fn start_server(
     data_dir: &Path,
     nats_url: &str,
+    tls: Option<&LocalTls>,
     listener: TcpListener,
+    env: &Env,
 ) -> Result<Server, CliError> {
     let spinner = spinner("starting the server");
+    let config = server_config(data_dir, nats_url, tls, &listener)?;
+    let path = data_dir.join(CONFIG_FILE);
+    let text = format!(
+        "# Written by `tutti up` at every start from its flags; edit the flags, not this file.\n\
+         # The same format as `tutti server --config FILE` (crates/tutti-server/server.example.toml).\n\n{}",
+        toml::to_string_pretty(&config).context("write the server config")?
+    );
+    std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+    let file = super::server::load(&path, env)?;
+    let server = super::server::start(file.config, listener).await?;
+    spinner.finish_and_clear();
+    Ok(server)
+}
+
+fn server_config(
+    data_dir: &Path,
+    nats_url: &str,
+    tls: Option<&LocalTls>,
+    listener: &TcpListener,
+) -> Result<ServerConfig, CliError> {
     let mut config = ServerConfig {
         listen: listener.local_addr().context("listener address")?,
         data_dir: data_dir.join("server"),
@@ -120,9 +192,17 @@ async fn start_server(
         ..ServerConfig::default()
     };
     config.enrollment.nats_urls = vec![nats_url.to_string()];
-    let server = Server::start(config, listener).await?;
-    spinner.finish_and_clear();
-    Ok(server)
+    if let Some(tls) = tls {
+        config.bus.tls = Some(TlsConfig {
+            required: true,
+            ca_file: Some(tls.ca_file.clone()),
+            ..TlsConfig::default()
+        });
+        config.enrollment.nats_require_tls = true;
+        config.http.tls_cert_file = Some(tls.server.cert_file.clone());
+        config.http.tls_key_file = Some(tls.server.key_file.clone());
+    }
+    Ok(config)
 }
 
 /// The local agent, running in this process.
@@ -143,24 +223,23 @@ impl LocalAgent {
     }
 }
 
-async fn start_agent(server: &Server, data_dir: &Path) -> Result<LocalAgent, CliError> {
+async fn start_agent(
+    server: &Server,
+    data_dir: &Path,
+    tls: Option<&LocalTls>,
+    nats_url: &str,
+) -> Result<LocalAgent, CliError> {
     let state_dir = data_dir.join("agent");
-    if !state_dir
-        .join(tutti_agent::identity::IDENTITY_FILE)
-        .exists()
-    {
-        let request = TokenRequest {
-            name: "tutti up: local agent".into(),
-            expires_in_secs: 600,
-            uses: 1,
-            groups: Vec::new(),
-        };
-        let token = server.create_enrollment_token(request).await?;
-        let options = tutti_agent::enroll::EnrollOptions::default();
-        tutti_agent::enroll::enroll(&server.url(), &token.token, &state_dir, options).await?;
+    match tutti_agent::identity::load(&state_dir) {
+        Ok(identity) => follow_broker_mode(&state_dir, identity, server, tls)?,
+        Err(tutti_agent::identity::IdentityError::NotEnrolled { .. }) => {
+            enroll_local_agent(server, &state_dir, tls).await?;
+        }
+        Err(err) => return Err(CliError::Other(err.to_string())),
     }
     let config = tutti_agent::LocalConfig {
         state_dir,
+        nats_urls: vec![nats_url.to_string()],
         ..tutti_agent::LocalConfig::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -173,9 +252,62 @@ async fn start_agent(server: &Server, data_dir: &Path) -> Result<LocalAgent, Cli
     Ok(LocalAgent { stop, task })
 }
 
+/// Enrolls the local agent the way an operator would on another machine: with `--tls`,
+/// pinning the CA of the HTTPS certificate and the server's signing key.
+async fn enroll_local_agent(
+    server: &Server,
+    state_dir: &Path,
+    tls: Option<&LocalTls>,
+) -> Result<(), CliError> {
+    let request = TokenRequest {
+        name: "tutti up: local agent".into(),
+        expires_in_secs: 600,
+        uses: 1,
+        groups: Vec::new(),
+    };
+    let token = server.create_enrollment_token(request).await?;
+    let options = tutti_agent::enroll::EnrollOptions {
+        ca_file: tls.map(|tls| tls.ca_file.clone()),
+        server_key_id: Some(server.app().key.key_id()),
+        ..tutti_agent::enroll::EnrollOptions::default()
+    };
+    tutti_agent::enroll::enroll(&server.url(), &token.token, state_dir, options).await?;
+    Ok(())
+}
+
+/// A data directory first used without `--tls` and now with it (or the other way round)
+/// keeps its agent: its broker trust follows the broker `up` runs now. Only `up` may do
+/// this, because it runs both ends.
+fn follow_broker_mode(
+    state_dir: &Path,
+    mut identity: tutti_agent::Identity,
+    server: &Server,
+    tls: Option<&LocalTls>,
+) -> Result<(), CliError> {
+    let ca_pem = match tls {
+        Some(tls) => Some(
+            std::fs::read_to_string(&tls.ca_file)
+                .with_context(|| format!("read {}", tls.ca_file.display()))?,
+        ),
+        None => None,
+    };
+    if identity.nats_ca_pem == ca_pem && identity.nats_require_tls == tls.is_some() {
+        return Ok(());
+    }
+    identity.nats_ca_pem = ca_pem;
+    identity.nats_require_tls = tls.is_some();
+    identity.nats_urls = server.app().config.agent_nats_urls();
+    tutti_agent::identity::save(state_dir, &identity)
+        .map_err(|err| CliError::Other(err.to_string()))
+}
+
 /// Points the `local` profile at this server with an admin API token: the one already in
 /// the profile while it still works, else a new one (so restarts do not pile up tokens).
-async fn write_profile(env: &Env, server: &Server) -> Result<(), CliError> {
+async fn write_profile(
+    env: &Env,
+    server: &Server,
+    ca_file: Option<PathBuf>,
+) -> Result<(), CliError> {
     let mut profiles = Profiles::load(&env.profiles_path)?;
     let existing = profiles
         .profiles
@@ -195,6 +327,7 @@ async fn write_profile(env: &Env, server: &Server) -> Result<(), CliError> {
         Profile {
             server: server.url(),
             token: Some(token),
+            ca_file,
         },
     );
     profiles.save(&env.profiles_path)?;

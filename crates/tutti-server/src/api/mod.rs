@@ -24,6 +24,7 @@ pub mod fleet_config;
 pub mod freeze;
 pub mod groups;
 pub mod health;
+pub mod install;
 pub mod inventory;
 pub mod jobs;
 pub mod json;
@@ -167,6 +168,8 @@ pub fn router(app: App) -> Router {
         .merge(crate::web::router())
         .route("/api/openapi.json", get(openapi::document))
         .route("/healthz", get(health::healthz))
+        .route("/install.sh", get(install::script))
+        .route("/downloads/{file}", get(install::download))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route_layer(middleware::from_fn_with_state(
@@ -175,12 +178,22 @@ pub fn router(app: App) -> Router {
         ))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(app.clone(), client_address))
         .layer(middleware::from_fn_with_state(app.clone(), count_responses))
         .with_state(app)
 }
 
 async fn not_found() -> Error {
     Error::NotFound("no such route".into())
+}
+
+/// Resolves the client address once per request (trusted proxies applied) for sign-in
+/// throttling, enrollment and the audit log.
+async fn client_address(State(app): State<App>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let client = crate::actor::ClientAddr::resolve(&parts, &app.config.trusted_proxies());
+    parts.extensions.insert(client);
+    next.run(Request::from_parts(parts, body)).await
 }
 
 async fn count_responses(State(app): State<App>, request: Request, next: Next) -> Response {

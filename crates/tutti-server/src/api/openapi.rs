@@ -10,7 +10,7 @@ use utoipa::OpenApi;
 
 use crate::api::{
     accounts, agents, api_tokens, audit_log, auth, coverage, enroll, error, fleet_config, freeze,
-    groups, health, inventory, jobs, live, rollouts, runs, schedules, tokens,
+    groups, health, install, inventory, jobs, live, rollouts, runs, schedules, tokens,
 };
 
 /// The API description.
@@ -91,6 +91,8 @@ use crate::api::{
         audit_log::query,
         audit_log::anomalies,
         health::healthz,
+        install::script,
+        install::download,
         health::readyz,
         health::metrics,
     ),

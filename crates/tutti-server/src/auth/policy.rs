@@ -33,6 +33,10 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/metrics", VIEWER),
     ("GET", "/api/openapi.json", Public),
     ("POST", "/api/v1/enroll", Public),
+    // Installing an agent: the script and the binaries carry no secret beyond the token
+    // the operator put in the URL, and a machine being installed has no credentials.
+    ("GET", "/install.sh", Public),
+    ("GET", "/downloads/{file}", Public),
     // Signing in and managing one's own sign-in.
     ("POST", "/api/v1/auth/login", Public),
     ("POST", "/api/v1/auth/token", Public),

@@ -351,11 +351,7 @@ pub async fn bootstrap_first_admin(
             created_by: "tutti-server".to_string(),
         })
         .await?;
-    eprintln!(
-        "\nCreated the first account: username `{FIRST_ADMIN}`, password `{initial}`\n\
-         (also in {}). Change it at first sign-in; it is not shown again.\n",
-        path.display()
-    );
+    tracing::info!(username = FIRST_ADMIN, path = %path.display(), "Created the first account; its password is in the file.");
     Ok(Some(initial))
 }
 

@@ -61,11 +61,11 @@ pub(crate) async fn bench(args: BenchArgs, env: &Env, json: bool) -> Result<(), 
         let _ = CHILD_LOG.set(path.clone());
     }
     let report = match args.scenario {
-        BenchScenario::Fanout(args) => fanout::run(args, env).await?,
-        BenchScenario::Ingest(args) => ingest::run(args, env).await?,
-        BenchScenario::Catchup(args) => catchup::run(args, env).await?,
-        BenchScenario::Reconnect(args) => reconnect::run(args, env).await?,
-        BenchScenario::Footprint(args) => footprint::run(args, env).await?,
+        BenchScenario::Fanout(args) => Box::pin(fanout::run(args, env)).await?,
+        BenchScenario::Ingest(args) => Box::pin(ingest::run(args, env)).await?,
+        BenchScenario::Catchup(args) => Box::pin(catchup::run(args, env)).await?,
+        BenchScenario::Reconnect(args) => Box::pin(reconnect::run(args, env)).await?,
+        BenchScenario::Footprint(args) => Box::pin(footprint::run(args, env)).await?,
         BenchScenario::SimAgents(_) => return Ok(()),
     };
     report.print(json);

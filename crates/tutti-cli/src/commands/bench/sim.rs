@@ -208,6 +208,7 @@ async fn enroll_one(
     let options = EnrollOptions {
         requested_id: Some(agent_id.clone()),
         hostname: Some(format!("{name}.bench")),
+        ..EnrollOptions::default()
     };
     let identity = tutti_agent::enroll::enroll(server_url, token, &state_dir, options)
         .await

@@ -61,7 +61,7 @@ pub(super) fn render(
     ctx: &PageContext,
     data: &AdminData,
     lists: &Lists,
-    server_url: &str,
+    enroll_base: &str,
 ) -> Markup {
     html! {
         (accounts(ctx, &data.accounts, lists))
@@ -74,7 +74,7 @@ pub(super) fn render(
                 (lists.pager("all_tokens_offset", "all-tokens", TOKENS_PAGE, data.tokens.total))
             }
         }
-        (enrollment(ctx, &data.enrollment, lists, server_url))
+        (enrollment(ctx, &data.enrollment, lists, enroll_base))
         (freeze(&data.freeze))
     }
 }
@@ -168,10 +168,9 @@ fn enrollment(
     ctx: &PageContext,
     tokens: &Paged<EnrollmentToken>,
     lists: &Lists,
-    server_url: &str,
+    enroll_base: &str,
 ) -> Markup {
-    let template =
-        format!("tutti-agent enroll --server {server_url} --token {{token}} && tutti-agent run");
+    let template = format!("{enroll_base} --token {{token}} && tutti-agent install");
     html! {
         section.card id="enrollment" data-testid="enrollment-card" {
             div.card-head { h2 { "Enrollment tokens" } span.muted { "An agent trades one for its identity" } }

@@ -48,7 +48,14 @@ pub async fn page(
     } else {
         None
     };
-    let server_url = server_url(&headers);
+    let server_url = match app.config.public_url.as_str() {
+        "" => server_url(&headers, app.config.serves_https()),
+        public_url => public_url.trim_end_matches('/').to_string(),
+    };
+    let enroll_base = format!(
+        "tutti-agent enroll --server {server_url} --server-key-id {}",
+        app.key.key_id()
+    );
     let content = html! {
         nav.settings-toc aria-label="Settings sections" {
             a href="#account" { "Your account" }
@@ -61,7 +68,7 @@ pub async fn page(
             }
         }
         (account::render(&app, &ctx, &own, &lists))
-        @if let Some(admin) = &admin { (admin::render(&ctx, admin, &lists, &server_url)) }
+        @if let Some(admin) = &admin { (admin::render(&ctx, admin, &lists, &enroll_base)) }
         script src="/assets/settings.js" defer {}
     };
     Ok(shell(&ctx, "Settings", Nav::Settings, content))
@@ -195,10 +202,11 @@ fn reveal(id: &str, testid: &str, title: &str, note: &str) -> Markup {
     }
 }
 
-/// The URL agents reach this server at, as this request named it: the `Host` header, and
-/// `https` when a TLS-terminating proxy says so in `X-Forwarded-Proto`. The server has no
-/// configured public URL, so a request through an odd host gets a placeholder.
-fn server_url(headers: &HeaderMap) -> String {
+/// The URL agents reach this server at, as this request named it (when `public_url` is not
+/// configured): the `Host` header, and `https` when the server speaks it or a
+/// TLS-terminating proxy says so in `X-Forwarded-Proto`. A request through an odd host
+/// gets a placeholder.
+fn server_url(headers: &HeaderMap, serves_https: bool) -> String {
     let text = |name| headers.get(name).and_then(|value| value.to_str().ok());
     let host = text(header::HOST.as_str())
         .filter(|host| {
@@ -209,6 +217,7 @@ fn server_url(headers: &HeaderMap) -> String {
         })
         .unwrap_or("SERVER:8080");
     let scheme = match text("x-forwarded-proto") {
+        _ if serves_https => "https",
         Some("https") => "https",
         _ => "http",
     };
@@ -223,11 +232,15 @@ mod tests {
     fn the_server_url_comes_from_the_request() {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, "tutti.example.com:8080".parse().unwrap());
-        assert_eq!(server_url(&headers), "http://tutti.example.com:8080");
+        assert_eq!(server_url(&headers, false), "http://tutti.example.com:8080");
+        assert_eq!(server_url(&headers, true), "https://tutti.example.com:8080");
         headers.insert("x-forwarded-proto", "https".parse().unwrap());
-        assert_eq!(server_url(&headers), "https://tutti.example.com:8080");
+        assert_eq!(
+            server_url(&headers, false),
+            "https://tutti.example.com:8080"
+        );
         headers.insert(header::HOST, "evil.com/`x`".parse().unwrap());
-        assert_eq!(server_url(&headers), "https://SERVER:8080");
+        assert_eq!(server_url(&headers, false), "https://SERVER:8080");
     }
 
     #[test]
