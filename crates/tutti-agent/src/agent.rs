@@ -256,7 +256,7 @@ fn bus_config(config: &LocalConfig, identity: &Identity) -> BusConfig {
         request_timeout_ms: config.request_timeout_ms,
         reconnect_max_delay_ms: config.reconnect_max_delay_ms,
         connect_in_background: true,
-        tls: identity.broker_tls(&config.state_dir),
+        tls: identity.broker_tls(&config.state_dir, &config.tls),
         ..BusConfig::default()
     }
 }

@@ -30,6 +30,21 @@ pub struct LocalConfig {
     pub execution: ExecutionConfig,
     /// The results outbox.
     pub outbox: OutboxConfig,
+    /// TLS to the broker beyond what enrollment handed out.
+    pub tls: BrokerTlsConfig,
+}
+
+/// `[tls]`: the broker connection's TLS, for brokers that want more than enrollment says.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerTlsConfig {
+    /// A PEM CA bundle to trust for the broker instead of the one from enrollment (or the
+    /// system roots).
+    pub ca_file: Option<PathBuf>,
+    /// A PEM client certificate, for brokers that verify clients (`verify: true`).
+    pub client_cert: Option<PathBuf>,
+    /// The PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
 }
 
 /// Process execution settings.
@@ -62,6 +77,7 @@ impl Default for LocalConfig {
             reconnect_max_delay_ms: 30_000,
             execution: ExecutionConfig::default(),
             outbox: OutboxConfig::default(),
+            tls: BrokerTlsConfig::default(),
         }
     }
 }
@@ -87,7 +103,14 @@ impl Default for OutboxConfig {
 impl LocalConfig {
     /// Parses TOML text; errors name the offending key with its line and column.
     pub fn parse(text: &str) -> Result<LocalConfig, String> {
-        toml::from_str(text).map_err(|err| err.to_string().trim_end().to_string())
+        let config: LocalConfig =
+            toml::from_str(text).map_err(|err| err.to_string().trim_end().to_string())?;
+        if config.tls.client_cert.is_some() != config.tls.client_key.is_some() {
+            return Err(
+                "tls.client_cert and tls.client_key go together; set both or neither".into(),
+            );
+        }
+        Ok(config)
     }
 
     /// Reads and parses a config file; a missing file is an error naming the path.
@@ -123,6 +146,18 @@ mod tests {
             LocalConfig::parse("state_dir = \"/x\"\n\n[execution]\nconcurency = 3\n").unwrap_err();
         assert!(err.contains("concurency"), "{err}");
         assert!(err.contains("line 4"), "{err}");
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key() {
+        let err =
+            LocalConfig::parse("[tls]\nclient_cert = \"/etc/tutti/agent.pem\"\n").unwrap_err();
+        assert!(err.contains("tls.client_key"), "{err}");
+        let config = LocalConfig::parse(
+            "[tls]\nclient_cert = \"/a.pem\"\nclient_key = \"/a.key\"\nca_file = \"/ca.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.tls.ca_file, Some(PathBuf::from("/ca.pem")));
     }
 
     #[test]

@@ -101,19 +101,24 @@ impl Identity {
         }
     }
 
-    /// The broker TLS settings: the CA file from enrollment, and whether TLS is required.
-    pub fn broker_tls(&self, state_dir: &Path) -> Option<tutti_bus::TlsConfig> {
-        if self.nats_ca_pem.is_none() && !self.nats_require_tls {
-            return None;
-        }
-        Some(tutti_bus::TlsConfig {
+    /// The broker TLS settings: the CA file from enrollment and whether TLS is required,
+    /// with the local `[tls]` section winning where it says more.
+    pub fn broker_tls(
+        &self,
+        state_dir: &Path,
+        local: &crate::config::BrokerTlsConfig,
+    ) -> Option<tutti_bus::TlsConfig> {
+        let enrolled_ca = self
+            .nats_ca_pem
+            .as_ref()
+            .map(|_| state_dir.join(BROKER_CA_FILE));
+        let tls = tutti_bus::TlsConfig {
             required: self.nats_require_tls,
-            ca_file: self
-                .nats_ca_pem
-                .as_ref()
-                .map(|_| state_dir.join(BROKER_CA_FILE)),
-            ..tutti_bus::TlsConfig::default()
-        })
+            ca_file: local.ca_file.clone().or(enrolled_ca),
+            client_cert: local.client_cert.clone(),
+            client_key: local.client_key.clone(),
+        };
+        (tls != tutti_bus::TlsConfig::default()).then_some(tls)
     }
 }
 

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repo_file(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative)
 }
 
 /// The commands of the fenced `sh` blocks, continuation lines joined.
@@ -119,7 +121,9 @@ fn every_documented_command_exists() {
 
 #[test]
 fn invocations_are_found_behind_sudo_pipes_and_variables() {
-    let found = invocations("curl -fsSL 'https://x/install.sh' | sudo TUTTI_CA=ca.pem tutti-agent install --profile restricted && tutti agents");
+    let found = invocations(
+        "curl -fsSL 'https://x/install.sh' | sudo TUTTI_CA=ca.pem tutti-agent install --profile restricted && tutti agents",
+    );
     assert_eq!(
         found,
         [

@@ -68,6 +68,7 @@ pub(crate) async fn up(args: UpArgs, env: &Env) -> Result<(), CliError> {
     };
     let ca_file = tls.as_ref().map(|tls| tls.ca_file.clone());
     write_profile(env, &server, ca_file).await?;
+    super::server::show_first_admin_password(&server);
     let initial_password = initial_password(&server).await;
     print_welcome(
         &server.url(),
