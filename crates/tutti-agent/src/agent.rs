@@ -150,11 +150,17 @@ pub async fn run(
         rpc_context,
         shutdown_rx.clone(),
     ));
+    let fleet_context = crate::fleet_sync::FleetSyncContext {
+        agent_id: identity.agent_id.clone(),
+        fallback_groups: identity.initial_groups.clone(),
+        dir: config.state_dir.join("fleet"),
+        server_key,
+        state: state.clone(),
+        outbox: Arc::clone(&outbox_wake),
+    };
     tasks.spawn(crate::fleet_sync::run(
         bus.clone(),
-        identity.agent_id.clone(),
-        identity.initial_groups.clone(),
-        config.state_dir.join("fleet"),
+        fleet_context,
         fleet_tx,
         shutdown_rx.clone(),
     ));

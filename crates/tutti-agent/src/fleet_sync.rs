@@ -7,19 +7,54 @@
 //! known groups, kills, freeze and configuration. The replica never moves a key backwards (a
 //! replay of an old revision after a reconnect is ignored), which is what keeps a
 //! configuration rollback from happening by accident.
+//!
+//! Only values signed by the server's key for their own KV key are applied
+//! (`tutti_proto::signed_value`): fleet state widens or narrows which signed commands run,
+//! so a value anyone else wrote is ignored, logged and reported once as a
+//! `fleet_value_refused` event. The view then behaves as if the key were absent.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use ed25519_dalek::VerifyingKey;
+use tokio::sync::{Notify, watch};
 use tutti_bus::Bus;
 use tutti_kv::{Replica, ReplicaConfig, ReplicaHandle, ReplicaState, Selection};
 use tutti_proto::catalog::FLEET_BUCKET;
 use tutti_proto::config::AgentConfig;
-use tutti_proto::fleet::{FleetFreeze, GroupMembership};
+use tutti_proto::fleet::{FleetFreeze, Revocation};
+use tutti_proto::signed_value::SignedValue;
 use tutti_proto::{AgentId, GroupName, kv_keys};
 
 use crate::fleet::{FleetEntries, FleetView, config_key_concerns};
+use crate::state::StateHandle;
+
+/// What the fleet-state task needs besides the bus.
+#[derive(Debug)]
+pub struct FleetSyncContext {
+    /// This agent.
+    pub agent_id: AgentId,
+    /// Groups from enrollment, until the bucket has this agent's membership.
+    pub fallback_groups: Vec<GroupName>,
+    /// Where the replica lives.
+    pub dir: PathBuf,
+    /// The server's key, which every applied value must be signed with.
+    pub server_key: VerifyingKey,
+    /// For reporting refused values through the outbox.
+    pub state: StateHandle,
+    /// Wakes the outbox.
+    pub outbox: Arc<Notify>,
+}
+
+/// A value that was not applied.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Refusal {
+    key: String,
+    reason: String,
+    value_digest: String,
+}
 
 /// Replica files of versions that followed four buckets; removed at start. Their
 /// `tutti_fleet.redb` stays: the replica notices its changed selection and resyncs.
@@ -32,16 +67,15 @@ const LEGACY_FILES: [&str; 3] = [
 /// Runs until `shutdown` fires, publishing every change of the view on `view_tx`.
 pub async fn run(
     bus: Bus,
-    agent_id: AgentId,
-    fallback_groups: Vec<GroupName>,
-    dir: PathBuf,
+    context: FleetSyncContext,
     view_tx: watch::Sender<FleetView>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // A replica loaded from disk reports the last sync of its previous life; only a sync at
     // or after this instant proves it has caught up since this start.
     let booted_at = std::time::SystemTime::now();
-    let replica = match start_replica(&bus, &agent_id, &dir).await {
+    let dir = &context.dir;
+    let replica = match start_replica(&bus, &context.agent_id, dir).await {
         Ok(replica) => replica,
         Err(err) => {
             tracing::error!(error = %err, dir = %dir.display(), "Cannot open the local fleet-state replica; following enrollment groups and defaults only.");
@@ -50,13 +84,17 @@ pub async fn run(
     };
     tracing::debug!(dir = %dir.display(), "Fleet-state replica opened.");
     let mut state = replica.state();
+    let mut reported = HashSet::new();
     loop {
-        let view = {
+        let (view, refusals) = {
             let current = state.borrow();
-            let mut view = entries(&current, &agent_id).view(&agent_id, &fallback_groups);
+            let verified = Verified::new(&current, &context.server_key);
+            let entries = verified.entries(&context.agent_id);
+            let mut view = entries.view(&context.agent_id, &context.fallback_groups);
             view.synced = current.last_sync().is_some_and(|at| at >= booted_at);
-            view
+            (view, verified.refusals.into_inner())
         };
+        report_new(&context, &mut reported, refusals).await;
         tracing::debug!(
             synced = view.synced,
             concurrency = view.config.concurrency,
@@ -69,6 +107,36 @@ pub async fn run(
         }
     }
     let _ = replica.shutdown().await;
+}
+
+/// Logs and reports each refused value once (per key and content) in this agent's life.
+async fn report_new(
+    context: &FleetSyncContext,
+    reported: &mut HashSet<Refusal>,
+    refusals: Vec<Refusal>,
+) {
+    for refusal in refusals {
+        if !reported.insert(refusal.clone()) {
+            continue;
+        }
+        tracing::warn!(key = %refusal.key, reason = %refusal.reason, "Ignoring a fleet-state value that is not signed by the server.");
+        let message = crate::report::fleet_value_refused(
+            &context.agent_id,
+            &refusal.key,
+            &refusal.value_digest,
+            refusal.reason,
+        );
+        let pushed = context
+            .state
+            .call(move |state| state.push_outbox(&message))
+            .await;
+        match pushed {
+            Ok(()) => context.outbox.notify_one(),
+            Err(err) => {
+                tracing::warn!(error = %err, "Cannot queue the report of a refused fleet value.")
+            }
+        }
+    }
 }
 
 fn replace_if_changed(current: &mut FleetView, view: FleetView) -> bool {
@@ -136,39 +204,74 @@ fn selection(agent_id: &AgentId) -> Result<Selection, String> {
     Selection::keys_and_prefixes(keys, prefixes).map_err(|err| err.to_string())
 }
 
-fn entries(state: &ReplicaState, agent_id: &AgentId) -> FleetEntries {
-    FleetEntries {
-        membership: decode::<GroupMembership>(state, &kv_keys::groups_agent(agent_id)),
-        revocation_keys: state
+/// The replica's values, verified as they are read; what fails is collected in
+/// `refusals` instead of being applied.
+struct Verified<'a> {
+    state: &'a ReplicaState,
+    server_key: &'a VerifyingKey,
+    refusals: std::cell::RefCell<Vec<Refusal>>,
+}
+
+impl<'a> Verified<'a> {
+    fn new(state: &'a ReplicaState, server_key: &'a VerifyingKey) -> Verified<'a> {
+        Verified {
+            state,
+            server_key,
+            refusals: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    fn entries(&self, agent_id: &AgentId) -> FleetEntries {
+        let revocation_keys = self
+            .state
             .scan(kv_keys::REVOKED_PREFIX)
+            .filter(|(key, value)| self.decode::<Revocation>(key, value).is_some())
             .map(|(key, _)| key.to_string())
-            .collect(),
-        freeze: decode::<FleetFreeze>(state, &kv_keys::fleet_freeze()),
-        config: state
-            .scan(kv_keys::CONFIG_PREFIX)
-            .filter(|(key, _)| config_key_concerns(key, agent_id))
-            .filter_map(|(key, value)| Some((key.to_string(), parse_layer(key, value)?)))
-            .collect(),
+            .collect();
+        FleetEntries {
+            membership: self.get(&kv_keys::groups_agent(agent_id)),
+            revocation_keys,
+            freeze: self.get::<FleetFreeze>(&kv_keys::fleet_freeze()),
+            config: self
+                .state
+                .scan(kv_keys::CONFIG_PREFIX)
+                .filter(|(key, _)| config_key_concerns(key, agent_id))
+                .filter_map(|(key, value)| {
+                    Some((key.to_string(), self.decode::<AgentConfig>(key, value)?))
+                })
+                .collect(),
+        }
     }
-}
 
-fn decode<T: for<'de> serde::Deserialize<'de>>(state: &ReplicaState, key: &str) -> Option<T> {
-    let value = state.get(key)?;
-    match serde_json::from_slice(value) {
-        Ok(decoded) => Some(decoded),
-        Err(err) => {
-            tracing::warn!(key, error = %err, "Ignoring an undecodable fleet-state value.");
-            None
+    fn get<T: for<'de> serde::Deserialize<'de>>(&self, key: &str) -> Option<T> {
+        let value = self.state.get(key)?;
+        self.decode(key, value)
+    }
+
+    fn decode<T: for<'de> serde::Deserialize<'de>>(&self, key: &str, value: &[u8]) -> Option<T> {
+        match SignedValue::verify_as(value, key, self.server_key) {
+            Ok(decoded) => Some(decoded),
+            Err(err) => {
+                self.refusals.borrow_mut().push(Refusal {
+                    key: key.to_string(),
+                    reason: describe(&err),
+                    value_digest: tutti_proto::digest::sha256_hex(value),
+                });
+                None
+            }
         }
     }
 }
 
-fn parse_layer(key: &str, value: &[u8]) -> Option<AgentConfig> {
-    match serde_json::from_slice(value) {
-        Ok(layer) => Some(layer),
-        Err(err) => {
-            tracing::warn!(key, error = %err, "Ignoring an undecodable configuration layer.");
-            None
+/// The refusal in fleet-value words (`VerifyError` speaks of commands).
+fn describe(err: &tutti_proto::sign::VerifyError) -> String {
+    use tutti_proto::sign::VerifyError;
+    match err {
+        VerifyError::UnknownKey { key_id, expected } => {
+            format!("signed by unknown key {key_id}, expected {expected}")
         }
+        VerifyError::BadSignature => "the signature does not verify for this key".into(),
+        VerifyError::Malformed(detail) => detail.split(':').next().unwrap_or(detail).to_string(),
+        VerifyError::Expired { .. } => err.to_string(),
     }
 }

@@ -65,6 +65,25 @@ pub fn refused(
     )
 }
 
+/// A fleet-state value that was not applied; reported once per key and content (the
+/// message id carries a digest of the refused bytes).
+pub fn fleet_value_refused(
+    agent_id: &AgentId,
+    key: &str,
+    value_digest: &str,
+    reason: String,
+) -> OutboxMessage {
+    let msg_id = format!(
+        "fleet-refused:{agent_id}:{key}:{}",
+        &value_digest[..16.min(value_digest.len())]
+    );
+    let kind = EventKind::FleetValueRefused {
+        key: key.to_string(),
+        reason,
+    };
+    event(agent_id, kind, msg_id)
+}
+
 /// A retention gap: sequences `from_seq..=to_seq` can never be read.
 pub fn gap(agent_id: &AgentId, from_seq: u64, to_seq: u64) -> OutboxMessage {
     let msg_id = format!("gap:{agent_id}:{from_seq}-{to_seq}");

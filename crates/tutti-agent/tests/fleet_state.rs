@@ -1,7 +1,9 @@
 //! Fleet state from KV: joining a group mid-stream misses nothing and duplicates nothing,
 //! revoked jobs are skipped, a fleet freeze holds scheduled commands until its `until`,
 //! layered configuration applies live, an agent booting with the broker down follows
-//! its last known configuration, and all of it arrives through one broker consumer.
+//! its last known configuration, and all of it arrives through one broker consumer. Only
+//! values signed by the server's key for their own KV key apply: an unsigned membership
+//! that would widen an agent's groups is ignored and reported.
 
 mod common;
 
@@ -12,15 +14,21 @@ use tokio::sync::watch;
 use tutti_agent::fleet::FleetView;
 use tutti_proto::catalog::FLEET_BUCKET;
 use tutti_proto::config::AgentConfig;
+use tutti_proto::event::EventKind;
 use tutti_proto::fleet::{FleetFreeze, GroupMembership, Revocation};
 use tutti_proto::result::{ResultStatus, SkipReason};
+use tutti_proto::signed_value::SignedValue;
 use tutti_proto::{AgentId, GroupName, kv_keys};
 
+/// Writes `value` as the server does: signed with its key for `key`.
 async fn put_json<T: serde::Serialize>(fleet: &Fleet, bucket: &str, key: &str, value: &T) {
+    let signed = SignedValue::sign(key, value, &fleet.key).unwrap();
+    put_raw(fleet, bucket, key, signed.to_bytes()).await;
+}
+
+async fn put_raw(fleet: &Fleet, bucket: &str, key: &str, bytes: Vec<u8>) {
     let kv = fleet.bus.jetstream().get_key_value(bucket).await.unwrap();
-    kv.put(key, serde_json::to_vec(value).unwrap().into())
-        .await
-        .unwrap();
+    kv.put(key, bytes.into()).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,26 +221,11 @@ async fn layered_concurrency_applies_live() {
 /// test reads the same bucket through the same code).
 async fn wait_for_config(agent_id: &AgentId, fleet: &Fleet, concurrency: u32) {
     let dir = tempfile::tempdir().unwrap();
-    let (view_tx, mut view_rx) = watch::channel(FleetView::initial(Vec::new()));
-    let (_stop_tx, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(tutti_agent::fleet_sync::run(
-        fleet.bus.clone(),
-        agent_id.clone(),
-        Vec::new(),
-        dir.path().to_path_buf(),
-        view_tx,
-        stop_rx,
-    ));
-    let seen = tokio::time::timeout(
-        Duration::from_secs(20),
-        view_rx.wait_for(|view| view.config.concurrency == concurrency),
-    )
-    .await;
-    task.abort();
-    assert!(
-        matches!(seen, Ok(Ok(_))),
-        "configuration never reached a view"
-    );
+    let mut following = Following::start(fleet, agent_id, dir.path());
+    following
+        .wait_for(|view| view.config.concurrency == concurrency)
+        .await;
+    following.stop().await;
 }
 
 /// Everything an agent follows lives in one bucket and reaches it through one ordered
@@ -373,11 +366,18 @@ impl Following {
     fn start(fleet: &Fleet, agent_id: &AgentId, dir: &std::path::Path) -> Following {
         let (view_tx, view_rx) = watch::channel(FleetView::initial(Vec::new()));
         let (stop_tx, stop_rx) = watch::channel(false);
+        let state = tutti_agent::state::AgentState::open(&dir.join("state.redb")).unwrap();
+        let context = tutti_agent::fleet_sync::FleetSyncContext {
+            agent_id: agent_id.clone(),
+            fallback_groups: Vec::new(),
+            dir: dir.to_path_buf(),
+            server_key: fleet.key.verifying_key(),
+            state: tutti_agent::state::StateHandle::new(state),
+            outbox: std::sync::Arc::new(tokio::sync::Notify::new()),
+        };
         let task = tokio::spawn(tutti_agent::fleet_sync::run(
             fleet.bus.clone(),
-            agent_id.clone(),
-            Vec::new(),
-            dir.to_path_buf(),
+            context,
             view_tx,
             stop_rx,
         ));
@@ -400,4 +400,71 @@ impl Following {
         let _ = self.stop_tx.send(true);
         let _ = self.task.await;
     }
+}
+
+/// Fleet state decides which signed commands run: a membership written by anyone but the
+/// server (unsigned, or a signed value copied from another agent's key) must not widen
+/// this agent's groups. It is ignored, the agent keeps its signed groups, and the refusal
+/// is reported as an event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_or_copied_fleet_values_are_ignored_and_reported() {
+    let fleet = Fleet::start().await;
+    let spec = fleet.enroll("kiosk-1", &[]).await;
+    let running = spec.start();
+    let kiosk = AgentId::parse("kiosk-1").unwrap();
+    let web = GroupName::parse("web").unwrap();
+    let widened = GroupMembership {
+        groups: vec![web.clone()],
+    };
+    put_raw(
+        &fleet,
+        FLEET_BUCKET,
+        &kv_keys::groups_agent(&kiosk),
+        serde_json::to_vec(&widened).unwrap(),
+    )
+    .await;
+    // A value the server really signed, for another agent's key.
+    let other = SignedValue::sign("groups.web-01", &widened, &fleet.key).unwrap();
+    put_raw(
+        &fleet,
+        FLEET_BUCKET,
+        &kv_keys::config_global(),
+        other.to_bytes(),
+    )
+    .await;
+
+    let events = fleet.events(2).await;
+    let refused: Vec<(&str, &str)> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::FleetValueRefused { key, reason } => Some((key.as_str(), reason.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused.len(), 2, "{events:?}");
+    assert!(
+        refused.contains(&("groups.kiosk-1", "not a signed value")),
+        "{refused:?}"
+    );
+    assert!(
+        refused.contains(&(
+            "config.global",
+            "the signature does not verify for this key"
+        )),
+        "{refused:?}"
+    );
+
+    // A command to group web is not for this agent; the ones to all still run.
+    let (web_run, to_web) = fleet.run_command(group("web"), "echo web");
+    fleet.publish(&to_web).await;
+    for text in ["all", "barrier"] {
+        let (_, to_all) = fleet.run_command(all(), &format!("echo {text}"));
+        fleet.publish(&to_all).await;
+    }
+    let results = fleet.results(2).await;
+    assert!(
+        results.iter().all(|result| result.run_id != web_run),
+        "{results:?}"
+    );
+    running.stop().await;
 }

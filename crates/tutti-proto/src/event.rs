@@ -60,6 +60,15 @@ pub enum EventKind {
         /// Last missed sequence (inclusive).
         to_seq: u64,
     },
+    /// A `tutti_fleet` value the agent did not apply because it is not signed by the
+    /// server's key for that KV key (unsigned, tampered, another key, copied from another
+    /// key). The agent keeps following the values it trusts.
+    FleetValueRefused {
+        /// The KV key.
+        key: String,
+        /// Why, for the operator.
+        reason: String,
+    },
     /// A kind this version does not know.
     #[serde(other)]
     Unknown,

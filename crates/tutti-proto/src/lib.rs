@@ -25,6 +25,7 @@ pub mod kv_keys;
 pub mod result;
 pub mod role;
 pub mod sign;
+pub mod signed_value;
 pub mod subjects;
 
 pub use ids::{AgentId, CommandId, GroupName, IdError, IdKind, JobId, KeyId, ResultId, RunId};

@@ -93,7 +93,7 @@ impl App {
             .await
             .context("cannot connect to the broker")?;
         bootstrap(&bus, &config).await?;
-        let kv = FleetKv::open(bus.jetstream(), bus.request_timeout())
+        let kv = FleetKv::open(bus.jetstream(), bus.request_timeout(), key.clone())
             .await
             .context("cannot open the fleet KV buckets")?;
         let auditor = Auditor::new(bus.jetstream().clone(), bus.request_timeout());

@@ -4,6 +4,11 @@
 //! The store holds the server's view for queries; the bucket is what agents act on,
 //! so every change is written to both, store first (so a failed KV write can be retried by
 //! repeating the request, which is idempotent). Keys come from `tutti_proto::kv_keys` only.
+//!
+//! Every value is written as a `tutti_proto::signed_value::SignedValue`, signed with the
+//! command key for its KV key, and agents apply nothing else: fleet state decides which
+//! signed commands run, so it must be as hard to forge as the commands. Values that older
+//! servers wrote unsigned are re-signed once at start ([`resign_unsigned`]).
 
 use std::time::Duration;
 
@@ -13,14 +18,17 @@ use tutti_kv::{Bucket, KvError};
 use tutti_proto::catalog::{FLEET_BUCKET, REVOCATION_TTL};
 use tutti_proto::config::AgentConfig;
 use tutti_proto::fleet::{FleetFreeze, GroupMembership, Revocation};
+use tutti_proto::signed_value::SignedValue;
 use tutti_proto::{AgentId, GroupName, JobId, RunId, kv_keys};
 
 use crate::error::{Error, Result};
+use crate::keys::ServerKey;
 
 /// The fleet-state bucket, opened once at start.
 #[derive(Debug, Clone)]
 pub struct FleetKv {
     fleet: Bucket,
+    key: ServerKey,
 }
 
 /// A configuration layer's scope.
@@ -47,10 +55,36 @@ impl ConfigScope {
 impl FleetKv {
     /// Opens the bucket (it exists once `ensure_resources` ran) and moves what older
     /// versions kept in separate buckets into it.
-    pub async fn open(js: &jetstream::Context, timeout: Duration) -> anyhow::Result<FleetKv> {
+    pub async fn open(
+        js: &jetstream::Context,
+        timeout: Duration,
+        key: ServerKey,
+    ) -> anyhow::Result<FleetKv> {
         let fleet = Box::pin(Bucket::open(js, FLEET_BUCKET, timeout)).await?;
         Box::pin(migrate_legacy_buckets(js, &fleet, timeout)).await?;
-        Ok(FleetKv { fleet })
+        Box::pin(resign_unsigned(&fleet, &key)).await?;
+        Ok(FleetKv { fleet, key })
+    }
+
+    /// `value` signed for `kv_key`, as the bucket stores it.
+    fn signed(&self, kv_key: &str, value: &impl serde::Serialize) -> Result<Bytes> {
+        SignedValue::sign(kv_key, value, self.key.signing())
+            .map(|signed| Bytes::from(signed.to_bytes()))
+            .map_err(|err| Error::internal("encode KV value", err))
+    }
+
+    /// The value of `kv_key` if present and signed by this server's key; anything else in
+    /// the bucket is not what agents act on, so it is an error, not a value.
+    async fn get_verified<T: for<'de> serde::Deserialize<'de>>(
+        &self,
+        kv_key: &str,
+    ) -> Result<Option<T>> {
+        let Some(bytes) = self.fleet.get(kv_key).await? else {
+            return Ok(None);
+        };
+        SignedValue::verify_as(&bytes, kv_key, &self.key.verifying())
+            .map(Some)
+            .map_err(|err| Error::internal(&format!("fleet value {kv_key}"), err))
     }
 
     /// Writes an agent's group membership, which its command consumer follows.
@@ -59,7 +93,9 @@ impl FleetKv {
             groups: groups.to_vec(),
         };
         let key = kv_keys::groups_agent(agent_id);
-        self.fleet.put(&key, to_json(&membership)?).await?;
+        self.fleet
+            .put(&key, self.signed(&key, &membership)?)
+            .await?;
         Ok(())
     }
 
@@ -82,26 +118,22 @@ impl FleetKv {
 
     async fn put_revocation(&self, key: &str, revocation: &Revocation) -> Result<()> {
         self.fleet
-            .put_with_ttl(key, to_json(revocation)?, REVOCATION_TTL)
+            .put_with_ttl(key, self.signed(key, revocation)?, REVOCATION_TTL)
             .await?;
         Ok(())
     }
 
     /// One configuration layer; `None` when the scope sets nothing.
     pub async fn get_config(&self, scope: &ConfigScope) -> Result<Option<AgentConfig>> {
-        let Some(bytes) = self.fleet.get(&scope.key()).await? else {
-            return Ok(None);
-        };
-        // Layers are written by this server, but an operator may have written one by
-        // hand; an undecodable layer is reported rather than silently treated as empty.
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|err| Error::internal(&format!("config layer {}", scope.key()), err))
+        // A layer written by hand, unsigned, is reported rather than silently treated as
+        // empty: agents ignore it, and the operator should see why.
+        self.get_verified(&scope.key()).await
     }
 
     /// Replaces one configuration layer.
     pub async fn put_config(&self, scope: &ConfigScope, layer: &AgentConfig) -> Result<()> {
-        self.fleet.put(&scope.key(), to_json(layer)?).await?;
+        let key = scope.key();
+        self.fleet.put(&key, self.signed(&key, layer)?).await?;
         Ok(())
     }
 
@@ -113,20 +145,13 @@ impl FleetKv {
     /// The fleet freeze as last written; `None` when it never was. Whether it is in force
     /// is the caller's question ([`FleetFreeze::in_force`]), asked with its own clock.
     pub async fn get_freeze(&self) -> Result<Option<FleetFreeze>> {
-        let key = kv_keys::fleet_freeze();
-        let Some(bytes) = self.fleet.get(&key).await? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|err| Error::internal(&format!("fleet value {key}"), err))
+        self.get_verified(&kv_keys::fleet_freeze()).await
     }
 
     /// Writes the fleet freeze (lifting it writes `frozen: false`, keeping who and when).
     pub async fn put_freeze(&self, freeze: &FleetFreeze) -> Result<()> {
-        self.fleet
-            .put(&kv_keys::fleet_freeze(), to_json(freeze)?)
-            .await?;
+        let key = kv_keys::fleet_freeze();
+        self.fleet.put(&key, self.signed(&key, freeze)?).await?;
         Ok(())
     }
 }
@@ -184,16 +209,49 @@ pub async fn migrate_legacy_buckets(
     Ok(())
 }
 
+/// Signs every value that is not yet signed by `key`: values of servers from before signed
+/// fleet state (agents of this version would ignore them and lose their groups and
+/// configuration), and values signed by a key this server no longer has. A value that is
+/// not JSON is left alone and logged: nothing can know what it meant.
+pub async fn resign_unsigned(fleet: &Bucket, key: &ServerKey) -> anyhow::Result<()> {
+    let mut resigned = 0;
+    for entry in fleet.scan("").await? {
+        if SignedValue::verify(&entry.value, &entry.key, &key.verifying()).is_ok() {
+            continue;
+        }
+        let Ok(json) = std::str::from_utf8(&entry.value)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+            .map(|value| value.to_string())
+            .ok_or(())
+        else {
+            tracing::warn!(key = %entry.key, "A fleet value is not JSON; agents ignore it.");
+            continue;
+        };
+        let signed = SignedValue::sign_json(&entry.key, json, key.signing())?;
+        let bytes = Bytes::from(signed.to_bytes());
+        if entry.key.starts_with(kv_keys::REVOKED_PREFIX) {
+            fleet
+                .put_with_ttl(&entry.key, bytes, REVOCATION_TTL)
+                .await?;
+        } else {
+            fleet.put(&entry.key, bytes).await?;
+        }
+        resigned += 1;
+    }
+    if resigned > 0 {
+        tracing::info!(
+            n_values = resigned,
+            "Signed fleet values written by an older server."
+        );
+    }
+    Ok(())
+}
+
 /// The `tutti_fleet` key of a legacy key: `tutti_groups` keyed agents as `agent.<id>`.
 fn legacy_key(bucket: &str, prefix: &str, key: &str) -> String {
     match (bucket, key.strip_prefix("agent.")) {
         ("tutti_groups", Some(agent)) => format!("{prefix}{agent}"),
         _ => format!("{prefix}{key}"),
     }
-}
-
-fn to_json(value: &impl serde::Serialize) -> Result<Bytes> {
-    serde_json::to_vec(value)
-        .map(Bytes::from)
-        .map_err(|err| Error::internal("encode KV value", err))
 }

@@ -290,7 +290,7 @@ async fn a_token_with_groups_puts_the_enrolled_agent_in_them() {
 
     let detail: serde_json::Value = server.get("/api/v1/agents/web-01").await;
     assert_eq!(detail["agent"]["groups"], json!(["web"]));
-    let membership = read_groups_entry(&nats, web.agent_id()).await;
+    let membership = read_groups_entry(&nats, &server, web.agent_id()).await;
     assert_eq!(membership.groups, [web_group]);
     let tokens: serde_json::Value = server.get("/api/v1/enrollment-tokens").await;
     let listed = tokens["items"]
@@ -317,13 +317,20 @@ async fn a_token_with_groups_puts_the_enrolled_agent_in_them() {
     assert_eq!(detail["stdout_full"]["text"], "in web\n");
 }
 
-async fn read_groups_entry(nats: &TestNats, agent_id: &AgentId) -> GroupMembership {
+/// The membership agents read, straight from the bucket, signed with the server's key.
+async fn read_groups_entry(
+    nats: &TestNats,
+    server: &TestServer,
+    agent_id: &AgentId,
+) -> GroupMembership {
     let js = nats.jetstream().await;
     let bucket = js.get_key_value(FLEET_BUCKET).await.unwrap();
+    let key = kv_keys::groups_agent(agent_id);
     let value = bucket
-        .get(kv_keys::groups_agent(agent_id))
+        .get(&key)
         .await
         .unwrap()
         .expect("the agent's groups entry");
-    serde_json::from_slice(&value).unwrap()
+    let server_key = server.app().key.verifying();
+    tutti_proto::signed_value::SignedValue::verify_as(&value, &key, &server_key).unwrap()
 }

@@ -47,7 +47,7 @@ async fn a_freeze_reaches_kv_marks_manual_runs_and_is_lifted_by_an_admin_only() 
         assert!(answer.to_string().contains(says), "{body}: {answer}");
     }
     assert!(
-        read_kv(&nats).await.is_none(),
+        read_kv(&nats, &server).await.is_none(),
         "a refused freeze wrote nothing"
     );
 
@@ -57,7 +57,9 @@ async fn a_freeze_reaches_kv_marks_manual_runs_and_is_lifted_by_an_admin_only() 
         .await;
     assert_eq!(frozen["in_force"], true, "{frozen}");
     assert_eq!(frozen["actor"], "admin/testkit");
-    let stored = read_kv(&nats).await.expect("the freeze is in tutti_fleet");
+    let stored = read_kv(&nats, &server)
+        .await
+        .expect("the freeze is in tutti_fleet");
     assert!(stored.frozen && stored.in_force(jiff::Timestamp::now()));
     assert_eq!(stored.until, Some(until));
     assert_eq!(stored.reason, "release window");
@@ -106,7 +108,9 @@ async fn a_freeze_reaches_kv_marks_manual_runs_and_is_lifted_by_an_admin_only() 
         (&lifted["frozen"], &lifted["in_force"]),
         (&json!(false), &json!(false))
     );
-    let stored = read_kv(&nats).await.expect("lifting writes frozen: false");
+    let stored = read_kv(&nats, &server)
+        .await
+        .expect("lifting writes frozen: false");
     assert!(!stored.frozen);
     assert_eq!(stored.actor, "admin/testkit");
     server
@@ -162,14 +166,17 @@ async fn send(
     (status, response.json().await.unwrap_or_default())
 }
 
-/// The freeze value agents read, straight from the bucket.
-async fn read_kv(nats: &TestNats) -> Option<FleetFreeze> {
+/// The freeze value agents read, straight from the bucket, signed with the server's key.
+async fn read_kv(nats: &TestNats, server: &TestServer) -> Option<FleetFreeze> {
     let kv = nats
         .jetstream()
         .await
         .get_key_value(FLEET_BUCKET)
         .await
         .expect("the fleet bucket");
-    let bytes = kv.get(kv_keys::fleet_freeze()).await.expect("KV get")?;
-    Some(serde_json::from_slice(&bytes).expect("a FleetFreeze"))
+    let key = kv_keys::fleet_freeze();
+    let bytes = kv.get(&key).await.expect("KV get")?;
+    let server_key = server.app().key.verifying();
+    let signed = tutti_proto::signed_value::SignedValue::verify_as(&bytes, &key, &server_key);
+    Some(signed.expect("a FleetFreeze signed by the server"))
 }

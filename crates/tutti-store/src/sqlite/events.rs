@@ -81,7 +81,9 @@ fn run_of(kind: &EventKind) -> (Option<RunId>, Option<CommandId>) {
         }
         | EventKind::Started { run_id, command_id } => (Some(*run_id), Some(*command_id)),
         EventKind::Refused { command_id, .. } => (None, *command_id),
-        EventKind::GapDetected { .. } | EventKind::Unknown => (None, None),
+        EventKind::GapDetected { .. }
+        | EventKind::FleetValueRefused { .. }
+        | EventKind::Unknown => (None, None),
     }
 }
 
@@ -98,7 +100,9 @@ fn apply_kind(
         EventKind::GapDetected { from_seq, to_seq } => {
             return mark_missed(conn, item, *from_seq, *to_seq);
         }
-        EventKind::Refused { .. } | EventKind::Unknown => return Ok(Vec::new()),
+        EventKind::Refused { .. } | EventKind::FleetValueRefused { .. } | EventKind::Unknown => {
+            return Ok(Vec::new());
+        }
     };
     let run_id = run_id.to_string();
     let agent_id = item.message.agent_id.as_str();
