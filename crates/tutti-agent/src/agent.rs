@@ -263,6 +263,9 @@ fn bus_config(config: &LocalConfig, identity: &Identity) -> BusConfig {
         reconnect_max_delay_ms: config.reconnect_max_delay_ms,
         connect_in_background: true,
         tls: identity.broker_tls(&config.state_dir, &config.tls),
+        inbox_prefix: Some(tutti_proto::subjects::agent_inbox_prefix(
+            &identity.agent_id,
+        )),
         ..BusConfig::default()
     }
 }

@@ -33,6 +33,10 @@ pub struct BusConfig {
     /// Return from `connect` at once and keep trying in the background (agents boot with
     /// the broker down). When false, `connect` fails if the broker is unreachable.
     pub connect_in_background: bool,
+    /// The prefix of this client's reply subjects (`_INBOX` when absent). Agents use
+    /// `_INBOX.<id>`, so the broker can let each one subscribe to its own replies only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbox_prefix: Option<String>,
 }
 
 impl Default for BusConfig {
@@ -46,6 +50,7 @@ impl Default for BusConfig {
             connect_timeout_ms: 5_000,
             reconnect_max_delay_ms: 30_000,
             connect_in_background: false,
+            inbox_prefix: None,
         }
     }
 }

@@ -106,6 +106,9 @@ async fn connect_options(config: &BusConfig) -> Result<ConnectOptions, BusError>
     if config.connect_in_background {
         options = options.retry_on_initial_connect();
     }
+    if let Some(prefix) = &config.inbox_prefix {
+        options = options.custom_inbox_prefix(prefix);
+    }
     Ok(options)
 }
 

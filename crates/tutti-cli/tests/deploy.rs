@@ -234,6 +234,10 @@ async fn a_tls_deployment_enrolls_runs_reloads_stops_and_restarts() {
     let site = Site::new(&nats_url, &pki, dir);
     let mut server = site.start_server("server.log").await;
 
+    // Session cookies are authenticated with their own key, not the command-signing key.
+    let signing = std::fs::read(site.path("server/signing.key")).unwrap();
+    let session = std::fs::read(site.path("server/session.key")).unwrap();
+    assert_ne!(signing, session);
     // The first admin's password is shown once by the binary and kept in a 0600 file.
     let password_file = site.path("server/initial-admin-password");
     let initial = std::fs::read_to_string(&password_file).unwrap();

@@ -54,6 +54,12 @@ pub fn agent_publish_scope(agent_id: &AgentId) -> String {
     format!("tutti.agent.{agent_id}.>")
 }
 
+/// `_INBOX.<id>`: the prefix of agent `<id>`'s reply subjects, so the broker can let it
+/// subscribe to its own replies (`_INBOX.<id>.>`) and nobody else's.
+pub fn agent_inbox_prefix(agent_id: &AgentId) -> String {
+    format!("_INBOX.{agent_id}")
+}
+
 /// An agent's run results (stream `TUTTI_RESULTS`).
 pub fn agent_result(agent_id: &AgentId) -> String {
     format!("tutti.agent.{agent_id}.result")

@@ -88,7 +88,8 @@ impl App {
             secure_cookies: config.secure_cookies(),
             ..config.auth.clone()
         };
-        let auth = Auth::new(&auth_config, &key);
+        let session_key = keys::load_or_create(&config.data_dir.join(keys::SESSION_KEY_FILE))?;
+        let auth = Auth::new(&auth_config, &session_key.signing().to_bytes());
         let bus = connect(&config.bus)
             .await
             .context("cannot connect to the broker")?;

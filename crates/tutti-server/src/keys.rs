@@ -22,6 +22,10 @@ use tutti_proto::sign::{key_id_for, verifying_key_to_base64};
 /// File name of the signing key inside the data directory.
 pub const KEY_FILE: &str = "signing.key";
 
+/// File name of the key that authenticates session cookies, in the same format: 32 random
+/// bytes, separate from the signing key so either can be replaced without the other.
+pub const SESSION_KEY_FILE: &str = "session.key";
+
 /// The command-signing key and its id.
 #[derive(Clone)]
 pub struct ServerKey {
@@ -78,7 +82,7 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<ServerKey> {
     rand::rngs::OsRng.fill_bytes(&mut seed);
     write_new(&path, &seed)?;
     let key = ServerKey::from_seed(seed);
-    tracing::info!(key_id = %key.key_id(), path = %path.display(), "Generated the command-signing key.");
+    tracing::info!(key_id = %key.key_id(), path = %path.display(), "Generated a key (command signing or sessions, see the path).");
     Ok(key)
 }
 
@@ -93,7 +97,7 @@ fn load(path: &Path) -> anyhow::Result<ServerKey> {
         )
     })?;
     let key = ServerKey::from_seed(seed);
-    tracing::info!(key_id = %key.key_id(), path = %path.display(), "Loaded the command-signing key.");
+    tracing::info!(key_id = %key.key_id(), path = %path.display(), "Loaded a key (command signing or sessions, see the path).");
     Ok(key)
 }
 

@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use tutti_proto::role::Role;
 use tutti_server::auth::{Auth, totp};
 use tutti_server::config::AuthConfig;
-use tutti_server::keys::ServerKey;
 use tutti_store::NewApiToken;
 use tutti_testkit::{TestNats, TestServer, client_with_token};
 
@@ -469,8 +468,9 @@ async fn foreign_cookies_expired_tokens_and_low_roles_are_refused() {
     let http = reqwest::Client::new();
     let url = server.url();
 
-    // A cookie minted with another server's key, even for a session id that might exist.
-    let foreign = Auth::new(&AuthConfig::default(), &ServerKey::from_seed([7; 32]));
+    // A cookie minted with another server's session key, even for a session id that might
+    // exist.
+    let foreign = Auth::new(&AuthConfig::default(), &[7; 32]);
     let (cookie, _) = foreign.new_session();
     let response = http
         .get(format!("{url}/api/v1/agents"))

@@ -30,7 +30,6 @@ use tutti_proto::digest::hex_lower;
 
 use crate::config::AuthConfig;
 use crate::error::{Error, Result};
-use crate::keys::ServerKey;
 use throttle::{Limit, Throttle};
 
 /// The cookie that carries a dashboard session.
@@ -63,9 +62,12 @@ impl Auth {
     /// Sign-in state for `config`. The cookie and CSRF key is derived from the server's
     /// signing key, so a cookie minted by another server (another key) is refused before
     /// the database is asked, and it survives restarts like the key does.
-    pub fn new(config: &AuthConfig, key: &ServerKey) -> Auth {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key.signing().to_bytes())
-            .expect("HMAC accepts any key length");
+    /// `session_secret` is the server's session key (`session.key` in the data directory),
+    /// deliberately not the command-signing key: rotating or restoring one must not touch
+    /// the other, and a leaked cookie MAC says nothing about the key agents obey.
+    pub fn new(config: &AuthConfig, session_secret: &[u8]) -> Auth {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(session_secret).expect("HMAC accepts any key length");
         mac.update(b"tutti session key v1");
         let session_key = mac.finalize().into_bytes().into();
         let limit = |max_failures| Limit {
@@ -190,7 +192,7 @@ mod tests {
     use super::*;
 
     fn auth(seed: u8) -> Auth {
-        Auth::new(&AuthConfig::default(), &ServerKey::from_seed([seed; 32]))
+        Auth::new(&AuthConfig::default(), &[seed; 32])
     }
 
     #[test]
@@ -219,7 +221,7 @@ mod tests {
             secure_cookies: true,
             ..AuthConfig::default()
         };
-        let secure = Auth::new(&config, &ServerKey::from_seed([1; 32]));
+        let secure = Auth::new(&config, &[1; 32]);
         assert!(
             secure
                 .session_cookie("v")
