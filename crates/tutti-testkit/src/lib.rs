@@ -22,7 +22,7 @@ mod process;
 mod server;
 
 pub use cluster::TestNatsCluster;
-pub use nats::{TestNats, TestNatsOptions};
+pub use nats::{TestAuth, TestNats, TestNatsOptions};
 pub use process::binary as nats_server_binary;
 
 #[cfg(feature = "agent")]

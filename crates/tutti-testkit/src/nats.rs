@@ -6,10 +6,16 @@
 //! ```
 //! The broker is killed and its directory removed on `Drop`. [`TestNats::restart`] and
 //! [`TestNats::kill`] exist for fault tests; a restart keeps the port and the store.
+//!
+//! With [`TestNatsOptions::auth`] set, the broker runs in operator mode (NATS JWT auth from
+//! a `tutti_bus::auth::BrokerAuth`) and [`TestNats::client`] connects as a full-permission
+//! user of the tutti account, so tests written against an open broker run unchanged.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tempfile::TempDir;
+use tutti_bus::auth::{BrokerAuth, UserLimits, UserPermissions};
 
 use crate::process::NatsProcess;
 
@@ -20,6 +26,28 @@ pub struct TestNatsOptions {
     pub max_file_store: u64,
     /// Extra lines appended verbatim to the broker config (e.g. `authorization { ... }`).
     pub extra_config: String,
+    /// Operator mode (decentralized JWT auth); `None`, the default, is an open broker.
+    pub auth: Option<TestAuth>,
+}
+
+/// Where the broker keys of an operator-mode test broker come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestAuth {
+    /// Fresh keys, kept in the broker's own temporary directory.
+    Operator,
+    /// The keys in this directory, created if missing (a test that mints users or writes
+    /// configs from the same keys, or runs several brokers under one operator).
+    OperatorWithKeys(PathBuf),
+}
+
+/// The operator-mode state of a running test broker.
+#[derive(Debug)]
+struct OperatorMode {
+    broker_auth: BrokerAuth,
+    /// The `operator`/`resolver` config, generated once: regenerating it would issue new
+    /// preloaded JWTs that win over updates pushed to the resolver since.
+    config: String,
+    admin_creds: String,
 }
 
 impl Default for TestNatsOptions {
@@ -27,6 +55,7 @@ impl Default for TestNatsOptions {
         TestNatsOptions {
             max_file_store: 16 * 1024 * 1024 * 1024,
             extra_config: String::new(),
+            auth: None,
         }
     }
 }
@@ -35,6 +64,7 @@ impl Default for TestNatsOptions {
 #[derive(Debug)]
 pub struct TestNats {
     options: TestNatsOptions,
+    operator_mode: Option<OperatorMode>,
     process: NatsProcess,
     client_port: u16,
     monitor_port: u16,
@@ -54,11 +84,17 @@ impl TestNats {
             .prefix("tutti-nats-")
             .tempdir()
             .expect("temp dir");
-        let config = config_text(dir.path(), &options, None);
+        let operator_mode = options
+            .auth
+            .as_ref()
+            .map(|auth| OperatorMode::new(auth, dir.path()));
+        let auth_config = operator_mode.as_ref().map_or("", |mode| &mode.config);
+        let config = config_text(dir.path(), &options, None, auth_config);
         let process = NatsProcess::start(dir.path(), &config);
         let ports = process.ports.expect("ports after start");
         let nats = TestNats {
             options,
+            operator_mode,
             process,
             client_port: ports.client,
             monitor_port: ports.monitor,
@@ -69,6 +105,7 @@ impl TestNats {
             nats.dir.path(),
             &nats.options,
             Some((nats.client_port, nats.monitor_port)),
+            nats.operator_mode.as_ref().map_or("", |mode| &mode.config),
         ));
         nats
     }
@@ -88,9 +125,15 @@ impl TestNats {
         self.monitor_port
     }
 
-    /// Connects a plain async-nats client (for test publishers and assertions).
+    /// Connects a plain async-nats client (for test publishers and assertions); in operator
+    /// mode, as a full-permission user of the tutti account.
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::ConnectOptions::new()
+        let options = match &self.operator_mode {
+            Some(mode) => async_nats::ConnectOptions::with_credentials(&mode.admin_creds)
+                .expect("parse test admin creds"),
+            None => async_nats::ConnectOptions::new(),
+        };
+        options
             .connection_timeout(Duration::from_secs(5))
             .connect(self.url())
             .await
@@ -125,9 +168,43 @@ impl TestNats {
         self.process.spawn();
     }
 
+    /// The broker keys, in operator mode.
+    pub fn broker_auth(&self) -> Option<&BrokerAuth> {
+        self.operator_mode.as_ref().map(|mode| &mode.broker_auth)
+    }
+
+    /// The creds [`TestNats::client`] connects with, in operator mode.
+    pub fn admin_creds(&self) -> Option<&str> {
+        self.operator_mode
+            .as_ref()
+            .map(|mode| mode.admin_creds.as_str())
+    }
+
     /// The broker's log so far.
     pub fn log(&self) -> String {
         self.process.log()
+    }
+}
+
+impl OperatorMode {
+    fn new(auth: &TestAuth, broker_dir: &std::path::Path) -> OperatorMode {
+        let key_dir = match auth {
+            TestAuth::Operator => broker_dir.join("auth"),
+            TestAuth::OperatorWithKeys(dir) => dir.clone(),
+        };
+        let broker_auth = BrokerAuth::load_or_create(&key_dir)
+            .unwrap_or_else(|err| panic!("test broker keys: {err}"));
+        let config = broker_auth.nats_server_config(&broker_dir.join("jwt"), &[]);
+        let admin_creds = broker_auth.mint_user_creds(
+            "tutti-test-admin",
+            &UserPermissions::full(),
+            &UserLimits::unlimited(),
+        );
+        OperatorMode {
+            broker_auth,
+            config,
+            admin_creds,
+        }
     }
 }
 
@@ -135,6 +212,7 @@ fn config_text(
     dir: &std::path::Path,
     options: &TestNatsOptions,
     ports: Option<(u16, u16)>,
+    auth_config: &str,
 ) -> String {
     let (client, monitor) = match ports {
         Some((client, monitor)) => (i32::from(client), i32::from(monitor)),
@@ -142,7 +220,7 @@ fn config_text(
     };
     format!(
         "server_name: tutti-test\nhost: 127.0.0.1\nport: {client}\nhttp: \"127.0.0.1:{monitor}\"\n\
-         jetstream {{\n  store_dir: {store:?}\n  max_file_store: {max_file}\n  max_memory_store: 268435456\n}}\n{extra}\n",
+         jetstream {{\n  store_dir: {store:?}\n  max_file_store: {max_file}\n  max_memory_store: 268435456\n}}\n{auth_config}{extra}\n",
         store = dir.join("jetstream").display().to_string(),
         max_file = options.max_file_store,
         extra = options.extra_config,
