@@ -15,6 +15,7 @@ use tutti_proto::heartbeat::Heartbeat;
 use tutti_proto::inventory::{Facts, InventorySnapshot, Package};
 use tutti_proto::result::{Output, ResultStatus, RunResult};
 use tutti_proto::{AgentId, CommandId, JobId, ResultId, RunId};
+use tutti_store::baseline::enroll_agents;
 use tutti_store::{JobDraft, NewRun, Sequenced, Store};
 use tutti_testkit::{TestNats, TestServer};
 
@@ -32,6 +33,8 @@ async fn seed(store: &Store) -> RunId {
     let now = Timestamp::now();
     let oses = ["debian", "ubuntu", "rhel", "alpine", "windows"];
     let versions = ["0.1.0", "0.1.1", "0.2.0"];
+    let fleet: Vec<AgentId> = (0..AGENTS).map(agent).collect();
+    enroll_agents(store, &fleet, now).await.expect("enroll");
     for chunk in (0..AGENTS).collect::<Vec<_>>().chunks(1_000) {
         let beats = chunk
             .iter()

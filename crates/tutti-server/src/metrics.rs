@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tutti_store::ApplyOutcome;
 
+use crate::projector::unknown_agents::UnknownAgents;
+
 /// The streams the projectors follow, in the order metrics list them.
 pub const PROJECTED_STREAMS: [&str; 4] = [
     tutti_proto::catalog::RESULTS_STREAM,
@@ -67,6 +69,8 @@ pub struct Metrics {
     pub enrollments: AtomicU64,
     /// HTTP responses, one per entry of [`HTTP_CLASSES`].
     pub http_responses: [AtomicU64; 5],
+    /// Messages dropped because no enrolled agent has their agent id.
+    pub unknown_agents: UnknownAgents,
 }
 
 impl Metrics {
@@ -143,6 +147,7 @@ impl Metrics {
             "Agents enrolled",
             &self.enrollments,
         );
+        self.unknown_agents.render(out);
         let _ = writeln!(
             out,
             "# HELP tutti_http_responses_total HTTP responses by status class."

@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use tokio::runtime::Runtime;
 use tutti_proto::result::RunResult;
 use tutti_proto::{AgentId, CommandId, JobId, RunId};
-use tutti_store::baseline::{PlainResultInserter, uptime_result};
+use tutti_store::baseline::{PlainResultInserter, enroll_agents, uptime_result};
 use tutti_store::{JobDraft, NewRun, Sequenced, Store};
 
 const BATCH: u64 = 500;
@@ -49,6 +49,9 @@ impl Bench {
         runtime
             .block_on(store.put_job(draft, "bench", Timestamp::UNIX_EPOCH))
             .expect("job");
+        runtime
+            .block_on(enroll_agents(&store, &agents(), Timestamp::now()))
+            .expect("enroll the agents");
         Bench {
             baseline: PlainResultInserter::open(&path).expect("baseline connection"),
             runtime,
@@ -64,9 +67,7 @@ impl Bench {
         self.next_run += 1;
         let run_id =
             RunId::from_parts(1_714_564_800_000 + self.next_run, u128::from(self.next_run));
-        let agents: Vec<AgentId> = (0..BATCH)
-            .map(|n| AgentId::parse(&format!("agent-{n:05}")).expect("agent id"))
-            .collect();
+        let agents = agents();
         let run = NewRun {
             run_id,
             job_id: JobId::parse("uptime").expect("job id"),
@@ -106,6 +107,13 @@ impl Bench {
             .expect("apply");
         assert_eq!(outcome.applied, BATCH);
     }
+}
+
+/// The agents of every run: one per result of a batch, enrolled once.
+fn agents() -> Vec<AgentId> {
+    (0..BATCH)
+        .map(|n| AgentId::parse(&format!("agent-{n:05}")).expect("agent id"))
+        .collect()
 }
 
 fn criterion_benches(criterion: &mut Criterion) {

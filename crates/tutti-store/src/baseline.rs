@@ -8,6 +8,8 @@
 //! with the store's own connection settings. The ratio of the two is what the projector's
 //! bookkeeping costs. [`TargetProbe`] reads through its own read-only connection, so a
 //! benchmark can watch the database without going through (and loading) the server.
+//! [`enroll_agents`] enrolls a simulated fleet directly in the store, since the projectors
+//! apply nothing from an agent that is not enrolled.
 
 use std::path::Path;
 use std::time::Duration;
@@ -17,7 +19,39 @@ use rusqlite::{Connection, OpenFlags, params};
 use tutti_proto::result::{Output, ResultStatus, RunResult};
 use tutti_proto::{AgentId, CommandId, ResultId, RunId};
 
-use crate::{Sequenced, StoreResult};
+use crate::{NewAgent, NewEnrollmentToken, Sequenced, Store, StoreError, StoreResult};
+
+/// Enrolls each of `agents` that is not enrolled yet, with one enrollment token good for
+/// all of them, as if each had called the enrollment endpoint at `at`.
+pub async fn enroll_agents(store: &Store, agents: &[AgentId], at: Timestamp) -> StoreResult<()> {
+    let token_hash = format!("benchmark-{}", at.as_nanosecond());
+    let token = NewEnrollmentToken {
+        token_id: token_hash.clone(),
+        token_hash: token_hash.clone(),
+        name: "benchmark".to_string(),
+        created_at: at,
+        created_by: "tutti bench".to_string(),
+        expires_at: at + jiff::SignedDuration::from_hours(24),
+        uses: u32::try_from(agents.len()).unwrap_or(u32::MAX).max(1),
+        groups: Vec::new(),
+    };
+    store.create_enrollment_token(token).await?;
+    for agent_id in agents {
+        let agent = NewAgent {
+            agent_id: agent_id.clone(),
+            hostname: agent_id.to_string(),
+            os: String::new(),
+            arch: String::new(),
+            version: String::new(),
+            enrolled_at: at,
+        };
+        match store.enroll_agent(&token_hash, agent).await {
+            Ok(_) | Err(StoreError::Conflict(_)) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
 
 /// The result both ingest benchmarks (`tutti bench ingest` and the store's criterion bench)
 /// push: what an agent reports for `uptime`, a small result with two lines of output.

@@ -74,7 +74,9 @@ dispatch! {
     /// Projects results, one transaction per batch. Keyed by result id: a redelivered
     /// result is a no-op. A result moves its target when the transition table allows it;
     /// one for an unknown run, an untargeted agent or with inconsistent ids is recorded as
-    /// an anomaly. Acknowledge the batch only after this returns `Ok`.
+    /// an anomaly, and one from an agent that is not enrolled (never, or deleted) changes
+    /// nothing and is listed in `unknown_agents`, as it is by every `apply_*` below.
+    /// Acknowledge the batch only after this returns `Ok`.
     fn apply_results(&self, batch: Vec<Sequenced<RunResult>>) -> ApplyOutcome;
     /// Projects agent events, one transaction per batch, unique by stream sequence:
     /// `received` → delivered, `started` → running, `gap_detected` → missed for every
@@ -84,8 +86,8 @@ dispatch! {
     /// records what was added, removed or changed. Snapshots not newer (by stream
     /// sequence) than the stored one are ignored.
     fn apply_inventory(&self, batch: Vec<Sequenced<InventorySnapshot>>) -> ApplyOutcome;
-    /// Upserts a micro-batch of heartbeats; a heartbeat older than the stored one is
-    /// ignored. Unknown agents get a row with no enrollment time.
+    /// Updates enrolled agents from a micro-batch of heartbeats; a heartbeat older than the
+    /// stored one is ignored. Only enrollment creates an agent.
     fn apply_heartbeats(&self, batch: Vec<Heartbeat>) -> ApplyOutcome;
     /// Projects audit records, unique by stream sequence.
     fn apply_audit(&self, batch: Vec<Sequenced<AuditRecord>>) -> ApplyOutcome;

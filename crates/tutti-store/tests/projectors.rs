@@ -83,6 +83,7 @@ async fn every_apply_is_a_no_op_when_redelivered() {
 async fn an_older_heartbeat_never_moves_an_agent_back() {
     let db = TestDb::open().await;
     let store = &db.store;
+    enroll(store, &["web-01"]).await;
     store
         .apply_heartbeats(vec![heartbeat("web-01", 100)])
         .await
@@ -94,7 +95,83 @@ async fn an_older_heartbeat_never_moves_an_agent_back() {
     let agent = store.get_agent(&agent("web-01"), t(0)).await.unwrap();
     assert_eq!(agent.last_heartbeat_at, Some(t(100)));
     assert_eq!(agent.last_heartbeat.unwrap().cursor, 7);
-    assert_eq!(agent.enrolled_at, None, "seen on the bus, not enrolled");
+    assert_eq!(
+        agent.hostname, "web-01.example.net",
+        "from the newer heartbeat"
+    );
+}
+
+/// Only enrollment creates an agent: a heartbeat, inventory snapshot, event or result
+/// from an id that never enrolled, or whose agent was deleted, changes nothing (not even
+/// the anomalies table) and is reported per message, while the projector positions still
+/// move past it so it is never redelivered.
+#[tokio::test]
+async fn nothing_from_an_agent_that_is_not_enrolled_changes_anything() {
+    let db = TestDb::open().await;
+    let store = &db.store;
+    let run = run_id(1);
+    start_run(store, run, "uptime", &["web-01", "gone-01"], 10).await;
+    store.delete_agent(&agent("gone-01")).await.unwrap();
+    let ghosts = ["ghost-01", "gone-01"];
+    let ghost_ids: Vec<_> = ghosts.iter().map(|name| agent(name)).collect();
+
+    let beats = ghosts.iter().map(|name| heartbeat(name, 5)).collect();
+    let outcome = store.apply_heartbeats(beats).await.unwrap();
+    assert_eq!((outcome.applied, &outcome.unknown_agents), (0, &ghost_ids));
+    let snapshots = ghosts
+        .iter()
+        .zip(1..)
+        .map(|(name, n)| {
+            let mut snapshot = snapshot(100, &[("curl", "8.5")]);
+            snapshot.agent_id = agent(name);
+            seq(n, snapshot)
+        })
+        .collect();
+    let outcome = store.apply_inventory(snapshots).await.unwrap();
+    assert_eq!((outcome.applied, &outcome.unknown_agents), (0, &ghost_ids));
+    let events = ghosts
+        .iter()
+        .zip(1..)
+        .map(|(name, n)| seq(n, started(run, name, 5)))
+        .collect();
+    let outcome = store.apply_events(events).await.unwrap();
+    assert_eq!((outcome.applied, &outcome.unknown_agents), (0, &ghost_ids));
+    let results = ghosts
+        .iter()
+        .zip(1..)
+        .map(|(name, n)| seq(n, result(run, name, ResultStatus::Succeeded, Some(0))))
+        .collect();
+    let outcome = store.apply_results(results).await.unwrap();
+    assert_eq!((outcome.applied, &outcome.unknown_agents), (0, &ghost_ids));
+
+    for name in ghosts {
+        let missing = store.get_agent(&agent(name), t(0)).await;
+        assert!(matches!(missing, Err(StoreError::NotFound(_))), "{name}");
+    }
+    assert_eq!(
+        target_state(store, run, "gone-01").await,
+        TargetState::Queued
+    );
+    let raw = db.raw();
+    for table in [
+        "results",
+        "run_events",
+        "anomalies",
+        "inventory_current",
+        "inventory_packages",
+    ] {
+        let n: i64 = raw
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+    for stream in ["TUTTI_RESULTS", "TUTTI_EVENTS", "TUTTI_INVENTORY"] {
+        assert_eq!(
+            store.projector_position(stream).await.unwrap(),
+            2,
+            "{stream}"
+        );
+    }
 }
 
 /// Drives a fresh single-target run into `from`, then applies the message that asks for
@@ -272,6 +349,7 @@ async fn anomalies_are_recorded_and_the_rest_of_the_batch_applies() {
     let store = &db.store;
     let run = run_id(1);
     start_run(store, run, "uptime", &["web-01"], 10).await;
+    enroll(store, &["db-01"]).await;
     let unknown_run = result(run_id(404), "web-01", ResultStatus::Succeeded, Some(0));
     let not_targeted = result(run, "db-01", ResultStatus::Succeeded, Some(0));
     let mut inconsistent = result(run, "web-01", ResultStatus::Succeeded, Some(0));
@@ -344,6 +422,7 @@ async fn a_result_with_an_unknown_status_is_kept_but_moves_nothing() {
 async fn inventory_records_added_removed_changed_packages_and_facts() {
     let db = TestDb::open().await;
     let store = &db.store;
+    enroll(store, &["web-01"]).await;
     let web = agent("web-01");
     let baseline = snapshot(100, &[("curl", "8.5"), ("vim", "9.0"), ("git", "2.43")]);
     let mut next = snapshot(200, &[("curl", "8.6"), ("git", "2.43"), ("htop", "3.3")]);

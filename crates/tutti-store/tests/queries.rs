@@ -15,6 +15,8 @@ use tutti_store::*;
 async fn pages_cover_every_agent_once_in_order() {
     let db = TestDb::open().await;
     let store = &db.store;
+    let names: Vec<String> = (0..23).map(|n| format!("host-{n:02}")).collect();
+    enroll(store, &names.iter().map(String::as_str).collect::<Vec<_>>()).await;
     let batch: Vec<_> = (0..23)
         .map(|n| heartbeat(&format!("host-{n:02}"), n))
         .collect();
@@ -60,6 +62,7 @@ async fn pages_cover_every_agent_once_in_order() {
 async fn agent_filters_select_what_they_say() {
     let db = TestDb::open().await;
     let store = &db.store;
+    enroll(store, &["web-01", "web-02", "db-01"]).await;
     store
         .apply_heartbeats(vec![
             heartbeat("web-01", 100),
@@ -501,10 +504,13 @@ async fn enrollment_tokens_assign_their_groups() {
         .collect();
     assert_eq!(names, ["edge", "web"]);
 
-    // Seen on the bus and put in a group by an operator before it enrolled.
-    store
-        .apply_heartbeats(vec![heartbeat("db-01", 5)])
-        .await
+    // A row an older server created from a heartbeat, put in a group by an operator
+    // before the agent enrolled.
+    db.raw()
+        .execute(
+            "INSERT INTO agents (agent_id, first_seen_at) VALUES ('db-01', 0)",
+            [],
+        )
         .unwrap();
     let db_group = vec![GroupName::parse("db").unwrap()];
     store

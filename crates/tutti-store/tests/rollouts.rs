@@ -15,6 +15,7 @@ const AGENTS: [&str; 5] = ["e", "a", "d", "b", "c"];
 
 async fn rollout_run(store: &Store, deadline: Option<i64>) -> tutti_proto::RunId {
     put_job(store, "deploy", "true").await;
+    enroll(store, &AGENTS).await;
     let run = run_id(1);
     let mut new = new_run(run, "deploy", 0);
     new.deadline = deadline.map(t);

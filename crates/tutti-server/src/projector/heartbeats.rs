@@ -4,7 +4,8 @@
 //! Heartbeats are not stored in a stream: a lost one is replaced by the next. Ten thousand
 //! agents at one beat per 30 s is ~330 messages a second, so they are collected for up to
 //! half a second (or 1000 messages) and written in one transaction. Server replicas share
-//! the subscription through a queue group, so each beat is written once.
+//! the subscription through a queue group, so each beat is written once. A heartbeat
+//! only updates an enrolled agent; one from any other id is counted and dropped.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use tokio::sync::watch;
 use tutti_proto::heartbeat::Heartbeat;
 use tutti_proto::subjects;
 
+use super::unknown_agents::MessageKind;
 use crate::app::App;
 
 /// Longest wait before a partial batch is written.
@@ -81,8 +83,14 @@ async fn flush(app: &App, batch: &mut Vec<Heartbeat>) {
     }
     let heartbeats = std::mem::take(batch);
     let n_heartbeats = heartbeats.len();
-    if let Err(err) = app.store.apply_heartbeats(heartbeats).await {
+    match app.store.apply_heartbeats(heartbeats).await {
+        Ok(outcome) => app
+            .metrics
+            .unknown_agents
+            .dropped(MessageKind::Heartbeat, &outcome.unknown_agents),
         // Losing a batch of heartbeats only delays liveness by one interval.
-        tracing::warn!(error = %err, n_heartbeats, "A batch of heartbeats could not be stored.");
+        Err(err) => {
+            tracing::warn!(error = %err, n_heartbeats, "A batch of heartbeats could not be stored.");
+        }
     }
 }

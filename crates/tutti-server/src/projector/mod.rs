@@ -14,9 +14,13 @@
 //!
 //! A message that does not decode, or whose agent id differs from the agent id in its
 //! subject (an agent may only speak as itself), is acknowledged and dropped with a warning:
-//! it can never become valid, and keeping it would block the stream.
+//! it can never become valid, and keeping it would block the stream. A message from an
+//! agent id that no enrolled agent has is dropped by the store inside the batch's
+//! transaction (so a deletion cannot race the check), acknowledged with the batch, and
+//! counted and logged sparingly by `unknown_agents.rs`.
 
 pub mod heartbeats;
+pub mod unknown_agents;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -34,6 +38,7 @@ use tutti_proto::{AgentId, RunId, subjects};
 use tutti_store::{ApplyOutcome, Sequenced, StoreResult};
 
 use crate::app::App;
+use unknown_agents::MessageKind;
 
 /// The projected streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +73,16 @@ impl Kind {
             Kind::Events => subjects::all_events(),
             Kind::Inventory => subjects::all_inventory(),
             Kind::Audit => subjects::audit(),
+        }
+    }
+
+    /// What the stream carries from agents; `None` for the server's own audit records.
+    fn message_kind(self) -> Option<MessageKind> {
+        match self {
+            Kind::Results => Some(MessageKind::Result),
+            Kind::Events => Some(MessageKind::Event),
+            Kind::Inventory => Some(MessageKind::Inventory),
+            Kind::Audit => None,
         }
     }
 
@@ -190,6 +205,11 @@ async fn apply_and_ack(app: &App, kind: Kind, batch: Vec<Message>) -> anyhow::Re
     match apply(app, kind, &batch).await {
         Ok((outcome, runs)) => {
             counters.record(&outcome);
+            if let Some(message_kind) = kind.message_kind() {
+                app.metrics
+                    .unknown_agents
+                    .dropped(message_kind, &outcome.unknown_agents);
+            }
             for message in &batch {
                 if let Err(err) = message.ack().await {
                     tracing::warn!(stream = kind.stream(), error = %err, "An acknowledgement was lost; the message will be redelivered and de-duplicated.");

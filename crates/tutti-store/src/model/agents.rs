@@ -79,7 +79,7 @@ pub struct Agent {
     pub arch: String,
     /// Agent version.
     pub version: String,
-    /// When it enrolled; `None` when it was first seen on the bus.
+    /// When it enrolled; `None` only for a row an older server created from heartbeats.
     pub enrolled_at: Option<Timestamp>,
     /// When the store first heard of it.
     pub first_seen_at: Timestamp,

@@ -1,6 +1,7 @@
 //! Inputs and outputs of the projector batch functions (`apply_*`).
 
 use serde::Serialize;
+use tutti_proto::AgentId;
 
 /// A message together with its JetStream stream sequence, the projectors' idempotency key.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +23,7 @@ impl<T> Sequenced<T> {
 }
 
 /// What one `apply_*` batch did, for metrics and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ApplyOutcome {
     /// Messages stored for the first time.
     pub applied: u64,
@@ -32,6 +33,11 @@ pub struct ApplyOutcome {
     pub anomalies: u64,
     /// Target transitions that happened.
     pub transitions: u64,
+    /// The agent id of every message dropped because no enrolled agent has that id (never
+    /// enrolled, or deleted), one entry per message: such messages change nothing and
+    /// are not recorded as anomalies, so that whoever can publish under any id cannot
+    /// grow a table with them.
+    pub unknown_agents: Vec<AgentId>,
 }
 
 /// Why a message was recorded as an anomaly.

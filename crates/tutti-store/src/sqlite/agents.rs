@@ -1,10 +1,17 @@
 //! Agents, heartbeats, enrollment, groups and membership.
 //!
 //! Heartbeats arrive over core NATS and are applied in micro-batches by
-//! [`apply_heartbeats`]: one upsert per heartbeat that never moves `last_heartbeat_at`
-//! backwards, so a late heartbeat from a batch that was retried changes nothing. A
-//! heartbeat or inventory from an agent the store does not know creates its row with no
-//! enrollment time, so a rebuilt database repopulates from the bus.
+//! [`apply_heartbeats`]: one conditional update per heartbeat that never moves
+//! `last_heartbeat_at` backwards, so a late heartbeat from a batch that was retried
+//! changes nothing.
+//!
+//! Only enrollment ([`enroll_agent`]) creates an agent row. A heartbeat, result, event or
+//! inventory snapshot from an id without an enrolled row ([`is_enrolled`]: never enrolled,
+//! or deleted) changes nothing and is reported in `ApplyOutcome::unknown_agents`, so a
+//! credential that may publish as any id cannot add machines that `--all` then targets.
+//! Rows with no enrollment time exist only in databases written by older servers, which
+//! created agents from heartbeats; they are listed but receive nothing until the agent
+//! enrolls (which completes the row) or an operator deletes them.
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -28,18 +35,13 @@ pub(super) fn apply_heartbeats(
     batch: &[Heartbeat],
 ) -> StoreResult<ApplyOutcome> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO agents (agent_id, hostname, version, first_seen_at, last_heartbeat_at,
-             uptime_secs, rss_bytes, cpu_percent, queue_depth, outbox_depth, command_cursor)
-         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (agent_id) DO UPDATE SET
-             hostname = CASE WHEN excluded.hostname <> '' THEN excluded.hostname ELSE agents.hostname END,
-             version = CASE WHEN excluded.version <> '' THEN excluded.version ELSE agents.version END,
-             last_heartbeat_at = excluded.last_heartbeat_at, uptime_secs = excluded.uptime_secs,
-             rss_bytes = excluded.rss_bytes, cpu_percent = excluded.cpu_percent,
-             queue_depth = excluded.queue_depth, outbox_depth = excluded.outbox_depth,
-             command_cursor = excluded.command_cursor
-         WHERE agents.last_heartbeat_at IS NULL
-             OR agents.last_heartbeat_at <= excluded.last_heartbeat_at",
+        "UPDATE agents SET
+             hostname = CASE WHEN ?2 <> '' THEN ?2 ELSE hostname END,
+             version = CASE WHEN ?3 <> '' THEN ?3 ELSE version END,
+             last_heartbeat_at = ?4, uptime_secs = ?5, rss_bytes = ?6, cpu_percent = ?7,
+             queue_depth = ?8, outbox_depth = ?9, command_cursor = ?10
+         WHERE agent_id = ?1 AND enrolled_at IS NOT NULL
+             AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= ?4)",
     )?;
     let mut outcome = ApplyOutcome::default();
     for heartbeat in batch {
@@ -57,28 +59,37 @@ pub(super) fn apply_heartbeats(
         ])?;
         if changed > 0 {
             outcome.applied += 1;
-        } else {
+        } else if is_enrolled(conn, &heartbeat.agent_id)? {
             outcome.duplicates += 1;
+        } else {
+            outcome.unknown_agents.push(heartbeat.agent_id.clone());
         }
     }
     Ok(outcome)
 }
 
-/// Creates the agent's row if needed and refreshes what inventory facts say about it.
-pub(super) fn touch_from_facts(
+/// Whether an enrolled agent has this id: the one condition every projector checks before
+/// a message may change anything.
+pub(super) fn is_enrolled(conn: &Connection, agent_id: &AgentId) -> StoreResult<bool> {
+    let mut stmt = conn
+        .prepare_cached("SELECT 1 FROM agents WHERE agent_id = ?1 AND enrolled_at IS NOT NULL")?;
+    Ok(stmt.exists([agent_id.as_str()])?)
+}
+
+/// Refreshes what inventory facts say about an agent; the caller checked that it is
+/// enrolled, and an empty fact keeps the stored value.
+pub(super) fn update_from_facts(
     conn: &Connection,
     agent_id: &AgentId,
     facts: &Facts,
-    at: jiff::Timestamp,
 ) -> StoreResult<()> {
     conn.prepare_cached(
-        "INSERT INTO agents (agent_id, hostname, os, os_version, arch, first_seen_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (agent_id) DO UPDATE SET
-             hostname = CASE WHEN excluded.hostname <> '' THEN excluded.hostname ELSE agents.hostname END,
-             os = CASE WHEN excluded.os <> '' THEN excluded.os ELSE agents.os END,
-             os_version = CASE WHEN excluded.os_version <> '' THEN excluded.os_version ELSE agents.os_version END,
-             arch = CASE WHEN excluded.arch <> '' THEN excluded.arch ELSE agents.arch END",
+        "UPDATE agents SET
+             hostname = CASE WHEN ?2 <> '' THEN ?2 ELSE hostname END,
+             os = CASE WHEN ?3 <> '' THEN ?3 ELSE os END,
+             os_version = CASE WHEN ?4 <> '' THEN ?4 ELSE os_version END,
+             arch = CASE WHEN ?5 <> '' THEN ?5 ELSE arch END
+         WHERE agent_id = ?1",
     )?
     .execute(params![
         agent_id.as_str(),
@@ -86,7 +97,6 @@ pub(super) fn touch_from_facts(
         facts.os_name,
         facts.os_version,
         facts.arch,
-        to_ms(at)
     ])?;
     Ok(())
 }
@@ -96,8 +106,8 @@ pub(super) fn touch_from_facts(
 /// invalid, expired, revoked or used-up token is `NotFound` (the caller must not tell
 /// which); an agent that is already enrolled is `Conflict`.
 ///
-/// A token without groups leaves the membership alone: an agent first seen on the bus
-/// (not yet enrolled) may already have been put in groups by an operator.
+/// A token without groups leaves the membership alone: a row an older server created from
+/// heartbeats (not yet enrolled) may already have been put in groups by an operator.
 pub(super) fn enroll_agent(
     conn: &Connection,
     token_hash: &str,

@@ -5,6 +5,9 @@
 //! queued or delivered target of that agent whose command sequence (the highest one that
 //! reaches it, see `runs::set_run_command_seq`) lies inside the gap is marked `missed`,
 //! so it does not stay pending forever.
+//!
+//! An event from an agent that is not enrolled is neither stored nor applied (see
+//! `agents.rs`).
 
 use std::collections::BTreeSet;
 
@@ -13,6 +16,7 @@ use tutti_proto::catalog::EVENTS_STREAM;
 use tutti_proto::event::{AgentEvent, EventKind};
 use tutti_proto::{CommandId, RunId};
 
+use super::agents;
 use super::anomalies::{self, NewAnomaly};
 use super::runs::{self, Move};
 use super::sql;
@@ -29,6 +33,10 @@ pub(super) fn apply_events(
     let mut outcome = ApplyOutcome::default();
     let mut touched_runs = BTreeSet::new();
     for item in batch {
+        if !agents::is_enrolled(conn, &item.message.agent_id)? {
+            outcome.unknown_agents.push(item.message.agent_id.clone());
+            continue;
+        }
         if !insert_event(conn, item)? {
             outcome.duplicates += 1;
             continue;

@@ -5,7 +5,8 @@
 //! to `inventory_changes` with the snapshot's time. The agent's first snapshot is the
 //! baseline and records no changes. Volatile facts (`uptime_secs`, disks' `used_bytes`)
 //! are kept current but not diffed, or every snapshot would be a change. A snapshot whose
-//! stream sequence is not above the stored one is a replay and changes nothing.
+//! stream sequence is not above the stored one is a replay and changes nothing, and so
+//! does a snapshot from an agent that is not enrolled (see `agents.rs`).
 
 use std::collections::BTreeMap;
 
@@ -35,7 +36,9 @@ pub(super) fn apply_inventory(
 ) -> StoreResult<ApplyOutcome> {
     let mut outcome = ApplyOutcome::default();
     for item in batch {
-        if apply_snapshot(conn, item)? {
+        if !agents::is_enrolled(conn, &item.message.agent_id)? {
+            outcome.unknown_agents.push(item.message.agent_id.clone());
+        } else if apply_snapshot(conn, item)? {
             outcome.applied += 1;
         } else {
             outcome.duplicates += 1;
@@ -61,7 +64,7 @@ fn apply_snapshot(conn: &Connection, item: &Sequenced<InventorySnapshot>) -> Sto
     {
         return Ok(false);
     }
-    agents::touch_from_facts(conn, &snapshot.agent_id, &snapshot.facts, snapshot.at)?;
+    agents::update_from_facts(conn, &snapshot.agent_id, &snapshot.facts)?;
     let new_packages = package_map(&snapshot.packages);
     let old_packages = load_packages(conn, agent_id)?;
     if let Some((_, old_facts)) = &current {

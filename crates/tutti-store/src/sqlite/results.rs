@@ -15,8 +15,8 @@ use tutti_proto::result::{ObjectRef, Output, ResultStatus, RunResult, SkipReason
 use tutti_proto::{AgentId, ResultId, RunId};
 
 use super::anomalies::{self, NewAnomaly};
-use super::runs;
 use super::sql::{self, Filter};
+use super::{agents, runs};
 use crate::error::{StoreError, StoreResult};
 use crate::model::ingest::{AnomalyKind, ApplyOutcome, Sequenced};
 use crate::model::runs::StoredResult;
@@ -30,11 +30,11 @@ mod tests;
 /// Applies one batch of results; the caller runs it in one transaction.
 ///
 /// The hot path is two statements per result, both prepared once per batch: the target's
-/// conditional UPDATE ([`MOVE_TARGET`]), which also proves the target exists, then a plain
-/// INSERT. Only when the target does not move (a redelivery, a late result, an unknown
-/// status, or no such target) does the slower path find out which, so the common case
-/// pays no extra lookup (see `benches/ingest.rs`). Each touched run's status is refreshed
-/// once, after the whole batch.
+/// conditional UPDATE ([`MOVE_TARGET`]), which also proves the target exists and its agent
+/// is enrolled, then a plain INSERT. Only when the target does not move (a redelivery, a
+/// late result, an unknown status, an agent that is not enrolled, or no such target) does
+/// the slower path find out which, so the common case pays no extra lookup (see
+/// `benches/ingest.rs`). Each touched run's status is refreshed once, after the whole batch.
 pub(super) fn apply_results(
     conn: &Connection,
     batch: &[Sequenced<RunResult>],
@@ -47,20 +47,22 @@ pub(super) fn apply_results(
     let mut insert_if_targeted = conn.prepare_cached(&INSERT_RESULT_IF_TARGETED)?;
     for item in batch {
         let run_id = item.message.run_id.to_string();
-        if !item.message.ids_are_consistent() {
-            record_anomaly(conn, item, AnomalyKind::InconsistentIds, &mut outcome)?;
-        } else if move_for_result(&mut move_target, &item.message, &run_id)? {
+        let consistent = item.message.ids_are_consistent();
+        if consistent && move_for_result(&mut move_target, &item.message, &run_id)? {
             outcome.transitions += 1;
             if insert_result(&mut insert, item, &run_id)? {
                 outcome.applied += 1;
             }
             touched_runs.insert(run_id);
-        } else if insert_result(&mut insert_if_targeted, item, &run_id)? {
+        } else if consistent && insert_result(&mut insert_if_targeted, item, &run_id)? {
             outcome.applied += 1;
         } else {
-            match anomaly_kind(conn, &item.message, &run_id)? {
-                Some(kind) => record_anomaly(conn, item, kind, &mut outcome)?,
-                None => outcome.duplicates += 1,
+            match unapplied(conn, &item.message, &run_id)? {
+                Unapplied::Duplicate => outcome.duplicates += 1,
+                Unapplied::UnknownAgent => {
+                    outcome.unknown_agents.push(item.message.agent_id.clone());
+                }
+                Unapplied::Anomaly(kind) => record_anomaly(conn, item, kind, &mut outcome)?,
             }
         }
     }
@@ -82,7 +84,9 @@ pub(super) fn apply_results(
 /// it builds a temporary index at every execution. That and a statement-cache lookup per
 /// result were about 1.8 µs of the ~3 µs each UPDATE took (README, Benchmark).
 /// `delivered_at` is only filled when still empty: an agent that folded its `received`
-/// event into the result sends the delivery time with it.
+/// event into the result sends the delivery time with it. A deleted agent's targets stay
+/// (its history), so the target's existence does not prove the agent is enrolled:
+/// [`ENROLLED`] does.
 static MOVE_TARGET: LazyLock<String> = LazyLock::new(|| {
     let cases: String = TargetState::ALL
         .into_iter()
@@ -102,23 +106,33 @@ static MOVE_TARGET: LazyLock<String> = LazyLock::new(|| {
         "UPDATE run_targets SET state = ?3, reason = ?4, exit_code = ?5,
              started_at = COALESCE(?6, started_at), finished_at = ?7,
              delivered_at = COALESCE(delivered_at, ?8)
-         WHERE run_id = ?1 AND agent_id = ?2 AND CASE ?3{cases} ELSE 0 END"
+         WHERE run_id = ?1 AND agent_id = ?2 AND CASE ?3{cases} ELSE 0 END
+             AND {ENROLLED}"
     )
 });
 
-fn anomaly_kind(
-    conn: &Connection,
-    result: &RunResult,
-    run_id: &str,
-) -> StoreResult<Option<AnomalyKind>> {
+/// Why a result changed nothing.
+enum Unapplied {
+    /// Stored already, or its target is past the reported state.
+    Duplicate,
+    /// No enrolled agent has its id: dropped without a trace in the database.
+    UnknownAgent,
+    /// Recorded in `anomalies`.
+    Anomaly(AnomalyKind),
+}
+
+fn unapplied(conn: &Connection, result: &RunResult, run_id: &str) -> StoreResult<Unapplied> {
+    if !agents::is_enrolled(conn, &result.agent_id)? {
+        return Ok(Unapplied::UnknownAgent);
+    }
     if !result.ids_are_consistent() {
-        return Ok(Some(AnomalyKind::InconsistentIds));
+        return Ok(Unapplied::Anomaly(AnomalyKind::InconsistentIds));
     }
     Ok(
         match runs::target_exists(conn, run_id, result.agent_id.as_str())? {
-            Some(true) => None,
-            Some(false) => Some(AnomalyKind::NotTargeted),
-            None => Some(AnomalyKind::UnknownRun),
+            Some(true) => Unapplied::Duplicate,
+            Some(false) => Unapplied::Anomaly(AnomalyKind::NotTargeted),
+            None => Unapplied::Anomaly(AnomalyKind::UnknownRun),
         },
     )
 }
@@ -156,11 +170,17 @@ const VALUES_TAIL: &str = "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
     ?14, ?15, ?16, ?17, ?18)
     ON CONFLICT (result_id) DO NOTHING";
 
-/// Inserts a result only if (run, agent) is a target.
+/// Inserts a result only if (run, agent) is a target and the agent is enrolled.
 const IF_TARGETED_TAIL: &str = "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
     ?12, ?13, ?14, ?15, ?16, ?17, ?18
     WHERE EXISTS (SELECT 1 FROM run_targets WHERE run_id = ?2 AND agent_id = ?3)
+        AND EXISTS (SELECT 1 FROM agents WHERE agent_id = ?3 AND enrolled_at IS NOT NULL)
     ON CONFLICT (result_id) DO NOTHING";
+
+/// The condition, on [`MOVE_TARGET`]'s parameters, that the reporting agent is enrolled
+/// (see `agents::is_enrolled`).
+const ENROLLED: &str =
+    "EXISTS (SELECT 1 FROM agents WHERE agent_id = ?2 AND enrolled_at IS NOT NULL)";
 
 static INSERT_RESULT: LazyLock<String> =
     LazyLock::new(|| format!("{INSERT_COLUMNS} {VALUES_TAIL}"));

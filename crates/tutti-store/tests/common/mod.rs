@@ -7,6 +7,7 @@
 )]
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::{SignedDuration, Timestamp};
 use tutti_proto::event::{AgentEvent, EventKind};
@@ -14,7 +15,8 @@ use tutti_proto::heartbeat::Heartbeat;
 use tutti_proto::result::{Output, ResultStatus, RunResult};
 use tutti_proto::{AgentId, CommandId, JobId, ResultId, RunId};
 use tutti_store::{
-    CommandPublished, Covers, JobDraft, NewRun, Sequenced, Store, TargetQuery, TargetState,
+    CommandPublished, Covers, JobDraft, NewAgent, NewEnrollmentToken, NewRun, Sequenced, Store,
+    StoreError, TargetQuery, TargetState,
 };
 
 /// A store on a fresh database file, deleted on drop.
@@ -110,9 +112,43 @@ pub(crate) async fn start_run(
     start_run_with(store, new_run(run, job, 0), agents, command_seq).await;
 }
 
-/// Creates `new` (and its job at version 1 if needed) on `agents`, published at
-/// `command_seq` on `tutti.cmd.all`.
+/// Enrolls every named agent at `t(0)` that is not enrolled yet, as the server's
+/// enrollment endpoint would: the projectors apply nothing from any other agent.
+pub(crate) async fn enroll(store: &Store, names: &[&str]) {
+    static N_TOKENS: AtomicU64 = AtomicU64::new(0);
+    let token_idx = N_TOKENS.fetch_add(1, Ordering::Relaxed);
+    let token_hash = format!("fixture-hash-{token_idx}");
+    let token = NewEnrollmentToken {
+        token_id: format!("fixture-{token_idx}"),
+        token_hash: token_hash.clone(),
+        name: "fixture".to_string(),
+        created_at: t(0),
+        created_by: "alice".to_string(),
+        expires_at: t(3600),
+        uses: u32::try_from(names.len()).expect("few agents").max(1),
+        groups: Vec::new(),
+    };
+    store.create_enrollment_token(token).await.expect("token");
+    for name in names {
+        let new_agent = NewAgent {
+            agent_id: agent(name),
+            hostname: name.to_string(),
+            os: "Debian".to_string(),
+            arch: "x86_64".to_string(),
+            version: "0.1.0".to_string(),
+            enrolled_at: t(0),
+        };
+        match store.enroll_agent(&token_hash, new_agent).await {
+            Ok(_) | Err(StoreError::Conflict(_)) => {}
+            Err(err) => panic!("enroll {name}: {err}"),
+        }
+    }
+}
+
+/// Creates `new` (and its job at version 1 if needed) on `agents`, enrolled first,
+/// published at `command_seq` on `tutti.cmd.all`.
 pub(crate) async fn start_run_with(store: &Store, new: NewRun, agents: &[&str], command_seq: u64) {
+    enroll(store, agents).await;
     if store.get_job(&new.job_id).await.is_err() {
         put_job(store, new.job_id.as_str(), "uptime").await;
     }

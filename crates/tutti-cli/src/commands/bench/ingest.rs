@@ -1,8 +1,8 @@
 //! `tutti bench ingest`: M results through the real results projector into SQLite.
 //!
-//! Setup (not timed): runs of N queued targets each are stored until they cover M
-//! results, the server is stopped, and M results, as N agents would send them, are
-//! published into `TUTTI_RESULTS`. Timed: from the server's start until its projector has
+//! Setup (not timed): N agents are enrolled in the store, runs of N queued targets each
+//! are stored until they cover M results, the server is stopped, and M results, as the N
+//! agents would send them, are published into `TUTTI_RESULTS`. Timed: from the server's start until its projector has
 //! committed the last one (the projector position reaches the last stream sequence), so the
 //! figure covers fetching from JetStream, decoding, `apply_results` and acknowledging.
 //! Baseline, in the same run: the same rows inserted with plain batched `INSERT`s of the
@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use tutti_proto::catalog::RESULTS_STREAM;
 use tutti_proto::result::RunResult;
 use tutti_proto::{AgentId, CommandId, JobId, RunId, subjects};
-use tutti_store::baseline::{PlainResultInserter, TargetProbe, uptime_result};
+use tutti_store::baseline::{PlainResultInserter, TargetProbe, enroll_agents, uptime_result};
 use tutti_store::{JobDraft, NewRun, Sequenced, Store};
 
 use super::report::{Progress, Report, millis, round3};
@@ -104,6 +104,9 @@ async fn store_runs(
     let agents = (1..=n_agents)
         .map(|n| AgentId::parse(&format!("ingest-{n:05}")).map_err(anyhow::Error::msg))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    enroll_agents(store, &agents, Timestamp::now())
+        .await
+        .context("enroll the agents")?;
     let mut results = Vec::with_capacity(n_results);
     let n_runs = n_results.div_ceil(n_agents);
     for run_idx in 0..n_runs {

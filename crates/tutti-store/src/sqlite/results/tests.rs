@@ -32,9 +32,23 @@ impl Db {
         }
     }
 
-    /// A run with `agents` as queued targets (of a job that does not exist: foreign keys
-    /// are off while it is created).
+    /// Enrolled agents (rows as enrollment leaves them, minus what results never read).
+    fn enroll(&self, agents: &[&str]) {
+        for agent in agents {
+            self.conn
+                .execute(
+                    "INSERT INTO agents (agent_id, enrolled_at, first_seen_at) VALUES (?1, 0, 0)
+                     ON CONFLICT (agent_id) DO NOTHING",
+                    [agent],
+                )
+                .unwrap();
+        }
+    }
+
+    /// A run with `agents`, enrolled, as queued targets (of a job that does not exist:
+    /// foreign keys are off while it is created).
     fn run(&self, run: RunId, agents: &[&str]) {
+        self.enroll(agents);
         self.conn
             .pragma_update(None, "foreign_keys", "OFF")
             .unwrap();
@@ -123,6 +137,7 @@ fn outcome(applied: u64, duplicates: u64, anomalies: u64, transitions: u64) -> A
         duplicates,
         anomalies,
         transitions,
+        unknown_agents: Vec::new(),
     }
 }
 
@@ -191,14 +206,16 @@ fn one_target_reported_three_times_in_a_batch() {
     assert_eq!(db.apply(&batch), outcome(0, 5, 0, 0));
 }
 
-/// New results, redeliveries, a late report for a final target, and anomalies in one
-/// batch: each counted once, the position is the batch's highest sequence.
+/// New results, redeliveries, a late report for a final target, anomalies and a result
+/// from an agent that is not enrolled in one batch: each counted once, the position is
+/// the batch's highest sequence.
 #[test]
 fn a_batch_of_new_results_redeliveries_and_anomalies() {
     let mut db = Db::open();
     let (run, other_run) = (run_id(1), run_id(2));
     db.run(run, &["web-01", "web-02", "web-03", "web-04"]);
     db.run(other_run, &["db-01"]);
+    db.enroll(&["web-99"]);
     let first = vec![
         Sequenced::new(1, result(run, "web-01", ResultStatus::Succeeded)),
         Sequenced::new(2, result(run, "web-02", ResultStatus::Failed)),
@@ -219,8 +236,11 @@ fn a_batch_of_new_results_redeliveries_and_anomalies() {
         first[1].clone(),
         Sequenced::new(6, inconsistent),
         Sequenced::new(7, result(other_run, "db-01", ResultStatus::TimedOut)),
+        Sequenced::new(8, result(run, "ghost-01", ResultStatus::Succeeded)),
     ];
-    assert_eq!(db.apply(&second), outcome(2, 2, 3, 2));
+    let mut expected = outcome(2, 2, 3, 2);
+    expected.unknown_agents = vec![AgentId::parse("ghost-01").unwrap()];
+    assert_eq!(db.apply(&second), expected);
     assert_eq!(db.target_state(run, "web-03"), "skipped");
     assert_eq!(db.target_state(run, "web-04"), "queued");
     assert_eq!(db.target_state(other_run, "db-01"), "timed_out");
@@ -248,9 +268,11 @@ fn a_batch_of_new_results_redeliveries_and_anomalies() {
     assert_eq!(kinds, "4 not_targeted, 5 unknown_run, 6 inconsistent_ids");
     assert_eq!(
         db.count("SELECT stream_seq FROM projector_positions WHERE stream = 'TUTTI_RESULTS'"),
-        7
+        8
     );
-    assert_eq!(db.apply(&second), outcome(0, 7, 0, 0));
+    expected = outcome(0, 7, 0, 0);
+    expected.unknown_agents = vec![AgentId::parse("ghost-01").unwrap()];
+    assert_eq!(db.apply(&second), expected);
 }
 
 /// A result carries the delivery time when the agent folded its `received` event into it:
