@@ -24,8 +24,8 @@ use crate::intake::{self, IntakeContext};
 use crate::log_ring::LogRing;
 use crate::report;
 use crate::rpc::RpcContext;
-use crate::runner::{Runner, RunnerContext};
-use crate::state::{AgentState, StateHandle};
+use crate::runner::{Allowlist, Runner, RunnerContext};
+use crate::state::{AgentState, RefusalLimit, StateHandle};
 use crate::{heartbeat, inventory, outbox, rpc};
 
 /// How often the main loop re-dispatches without a prompt (deadlines, a drained outbox),
@@ -71,6 +71,9 @@ pub struct AgentOptions {
     /// `tutti bench` can measure raw NATS on the agents' own connections; `None` in
     /// production.
     pub client_tap: Option<mpsc::UnboundedSender<async_nats::Client>>,
+    /// How many refused commands are reported one by one (10 a minute); tests shorten the
+    /// window to see the summary.
+    pub refusal_limit: RefusalLimit,
 }
 
 /// Runs the agent until `shutdown` resolves.
@@ -106,6 +109,7 @@ pub async fn run(
         kills: kills_tx,
         outbox: Arc::clone(&outbox_wake),
         start_after_seq: identity.start_after_seq,
+        refusal_limit: options.refusal_limit,
     };
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(intake_loop(
@@ -175,6 +179,7 @@ pub async fn run(
         outbox_max_bytes: config.outbox.max_bytes,
         client: Some(bus.client().clone()),
         request_timeout: bus.request_timeout(),
+        allowlist: Allowlist::new(&config.execution),
     });
     let mut fleet_rx = fleet_rx;
     let mut shutdown = std::pin::pin!(shutdown);

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use tutti_proto::command::Shell;
 
 /// The documented example configuration, shipped with the binary.
 pub const EXAMPLE: &str = include_str!("../agent.example.toml");
@@ -55,6 +56,13 @@ pub struct ExecutionConfig {
     pub concurrency: usize,
     /// Grace between SIGTERM and SIGKILL for a timed-out or killed process group, in ms.
     pub kill_grace_ms: u64,
+    /// The shells a command may ask for (`sh`, `bash`, `python3`, `pwsh`, `powershell`,
+    /// `cmd`, `builtin`); empty allows every shell. A command asking for another one is
+    /// not run: it ends `skipped` with reason `not_allowed`.
+    pub allowed_shells: Vec<String>,
+    /// The users a command may ask to run as; empty allows every user. A command that
+    /// names no user runs as the agent's own user and is not affected.
+    pub allowed_users: Vec<String>,
 }
 
 /// Bounds of the results outbox.
@@ -87,6 +95,8 @@ impl Default for ExecutionConfig {
         ExecutionConfig {
             concurrency: 4,
             kill_grace_ms: 5_000,
+            allowed_shells: Vec::new(),
+            allowed_users: Vec::new(),
         }
     }
 }
@@ -100,6 +110,44 @@ impl Default for OutboxConfig {
     }
 }
 
+impl ExecutionConfig {
+    /// The allowed shells, typed; `None` when every shell is allowed.
+    pub fn allowed_shells(&self) -> Option<Vec<Shell>> {
+        if self.allowed_shells.is_empty() {
+            return None;
+        }
+        Some(
+            self.allowed_shells
+                .iter()
+                .filter_map(|name| parse_shell(name))
+                .collect(),
+        )
+    }
+
+    /// A name that is not a shell tutti runs would never match a command: a typo that
+    /// silently refuses everything, so it is an error.
+    fn check_allowed_shells(&self) -> Result<(), String> {
+        match self
+            .allowed_shells
+            .iter()
+            .find(|name| parse_shell(name).is_none())
+        {
+            Some(name) => Err(format!(
+                "execution.allowed_shells: {name:?} is not a shell tutti runs (sh, bash, python3, pwsh, powershell, cmd, builtin)"
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The shell named as on the wire (`sh`, `bash`, ...); `None` for any other name.
+fn parse_shell(name: &str) -> Option<Shell> {
+    match serde_json::from_value(serde_json::Value::String(name.to_string())) {
+        Ok(Shell::Unsupported) | Err(_) => None,
+        Ok(shell) => Some(shell),
+    }
+}
+
 impl LocalConfig {
     /// Parses TOML text; errors name the offending key with its line and column.
     pub fn parse(text: &str) -> Result<LocalConfig, String> {
@@ -110,6 +158,7 @@ impl LocalConfig {
                 "tls.client_cert and tls.client_key go together; set both or neither".into(),
             );
         }
+        config.execution.check_allowed_shells()?;
         Ok(config)
     }
 
@@ -158,6 +207,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.tls.ca_file, Some(PathBuf::from("/ca.pem")));
+    }
+
+    #[test]
+    fn allowed_shells_must_be_shells_tutti_runs() {
+        let config = LocalConfig::parse(
+            "[execution]\nallowed_shells = [\"sh\", \"python3\"]\nallowed_users = [\"deploy\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.execution.allowed_shells(),
+            Some(vec![Shell::Sh, Shell::Python3])
+        );
+        assert_eq!(config.execution.allowed_users, ["deploy"]);
+        assert_eq!(LocalConfig::default().execution.allowed_shells(), None);
+        let err = LocalConfig::parse("[execution]\nallowed_shells = [\"zsh\"]\n").unwrap_err();
+        assert!(
+            err.contains("allowed_shells") && err.contains("\"zsh\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -15,7 +15,11 @@
 //!   `gap_detected` for the lost range.
 //! - **Only its own commands.** A delivered subject outside the agent's filters, a bad
 //!   signature, an unknown key, an expired command or one signed for another subject is
-//!   refused and reported, never executed.
+//!   refused and reported, never executed. Up to a [`RefusalLimit`] a window are reported
+//!   one by one; the rest are counted and reported in one summary when the window ends, so
+//!   whoever can publish forged commands cannot make every agent flood the events stream.
+//! - **Housekeeping.** Seen command ids are pruned in small batches once no delivery of
+//!   their command could still run (`state::seen_prune_time`, which says why that is safe).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +37,7 @@ use tutti_proto::sign::SignedCommand;
 use tutti_proto::{AgentId, GroupName, RunId, subjects};
 
 use crate::report;
-use crate::state::{EnqueueOutcome, QueuedCommand, StateError, StateHandle};
+use crate::state::{EnqueueOutcome, QueuedCommand, RefusalLimit, StateError, StateHandle};
 
 /// How long the broker keeps the consumer after the agent stops pulling.
 const CONSUMER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(30);
@@ -42,6 +46,10 @@ const CONSUMER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(30);
 const PULL_HEARTBEAT: Duration = Duration::from_secs(5);
 /// Missed heartbeats in a row after which the consumer is presumed gone and re-created.
 const MISSED_HEARTBEATS_TOLERATED: u32 = 3;
+/// How often seen command ids are pruned (and once at the start of every session).
+const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
+/// Seen command ids pruned per transaction.
+const PRUNE_BATCH: usize = 256;
 
 /// What intake needs to know and whom it tells.
 #[derive(Debug, Clone)]
@@ -60,6 +68,8 @@ pub struct IntakeContext {
     pub outbox: Arc<Notify>,
     /// Start position for a never-connected agent (from enrollment).
     pub start_after_seq: Option<u64>,
+    /// How many refusals are reported one by one.
+    pub refusal_limit: RefusalLimit,
 }
 
 /// Why an intake session ended.
@@ -116,8 +126,20 @@ pub async fn run_session(
     report_gap(context, start_seq, opened.starts_at).await?;
     tracing::info!(agent_id = %context.agent_id, start_seq, ?filters, "Command intake started.");
     let mut silence = Silence::default();
+    let limit = context.refusal_limit;
+    let mut summary_due = context
+        .state
+        .call(move |state| state.refusal_summary_due(limit))
+        .await?;
+    let mut prune = tokio::time::interval(PRUNE_EVERY);
+    prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let until_summary = summary_due.map(wait_until);
         tokio::select! {
+            _ = prune.tick() => prune_seen(context).await?,
+            () = tokio::time::sleep(until_summary.unwrap_or_default()), if until_summary.is_some() => {
+                summary_due = summarize_refusals(context).await?;
+            }
             changed = groups.changed() => {
                 if changed.is_err() {
                     return Ok(None);
@@ -133,7 +155,11 @@ pub async fn run_session(
                 return Ok((!joined.is_empty()).then_some(Backfill { groups: joined, since }));
             }
             next = messages.next() => match next {
-                Some(Ok(message)) => take_message(context, &filters, message).await?,
+                Some(Ok(message)) => {
+                    if let Some(due) = take_message(context, &filters, message).await? {
+                        summary_due.get_or_insert(due);
+                    }
+                }
                 Some(Err(err)) if err.kind() == pull::MessagesErrorKind::MissingHeartbeat
                     && silence.tolerate(tokio::time::Instant::now()) =>
                 {
@@ -144,6 +170,54 @@ pub async fn run_session(
             },
         }
     }
+}
+
+/// How long until `due` on the agent's clock (zero once it passed).
+fn wait_until(due: Timestamp) -> Duration {
+    Duration::try_from(due.duration_since(Timestamp::now())).unwrap_or_default()
+}
+
+/// Prunes every seen command id that is due, a small transaction at a time.
+async fn prune_seen(context: &IntakeContext) -> Result<(), IntakeError> {
+    let mut n_pruned = 0;
+    loop {
+        let now = Timestamp::now();
+        let n_batch = context
+            .state
+            .call(move |state| state.prune_seen(now, PRUNE_BATCH))
+            .await?;
+        n_pruned += n_batch;
+        if n_batch < PRUNE_BATCH {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    if n_pruned > 0 {
+        tracing::debug!(agent_id = %context.agent_id, n_pruned, "Pruned seen command ids that can no longer be delivered.");
+    }
+    Ok(())
+}
+
+/// Writes the summary of the refusals not reported one by one, if their window ended;
+/// returns when to look again (a refusal counted meanwhile may have moved it).
+async fn summarize_refusals(context: &IntakeContext) -> Result<Option<Timestamp>, IntakeError> {
+    let agent_id = context.agent_id.clone();
+    let limit = context.refusal_limit;
+    let written = context
+        .state
+        .call(move |state| {
+            state.summarize_refusals(limit, Timestamp::now(), |n_suppressed, last_seq| {
+                report::refusals_suppressed(&agent_id, n_suppressed, last_seq, limit)
+            })
+        })
+        .await?;
+    if written {
+        context.outbox.notify_one();
+    }
+    Ok(context
+        .state
+        .call(move |state| state.refusal_summary_due(limit))
+        .await?)
 }
 
 /// Reads the joined groups' commands from `since` up to `cursor` through the same intake
@@ -353,34 +427,63 @@ async fn report_gap(
     Ok(())
 }
 
+/// Takes one delivered message in, as a command or a refusal. Returns when a refusal
+/// summary falls due if the message was a refusal counted rather than reported.
 async fn take_message(
     context: &IntakeContext,
     filters: &[String],
     message: async_nats::jetstream::Message,
-) -> Result<(), IntakeError> {
+) -> Result<Option<Timestamp>, IntakeError> {
     let stream_seq = match message.info() {
         Ok(info) => info.stream_sequence,
         Err(err) => return Err(BusError::Other(format!("command without metadata: {err}")).into()),
     };
     let subject = message.subject.to_string();
     match accept(context, filters, &subject, &message.payload) {
-        Ok(command) => take_command(context, stream_seq, subject, command).await,
-        Err(refusal) => {
-            tracing::warn!(agent_id = %context.agent_id, stream_seq, %subject, reason = %refusal.reason, "Refused a command.");
-            let report = report::refused(
-                &context.agent_id,
-                refusal.command_id,
-                stream_seq,
-                refusal.reason,
-            );
-            context
-                .state
-                .call(move |state| state.advance_cursor(stream_seq, Some(&report)))
-                .await?;
-            context.outbox.notify_one();
-            Ok(())
+        Ok(command) => {
+            take_command(context, stream_seq, subject, command).await?;
+            Ok(None)
         }
+        Err(refusal) => refuse(context, stream_seq, &subject, refusal).await,
     }
+}
+
+/// Reports a refusal, or counts it for the summary once the window's reports are spent.
+async fn refuse(
+    context: &IntakeContext,
+    stream_seq: u64,
+    subject: &str,
+    refusal: Refusal,
+) -> Result<Option<Timestamp>, IntakeError> {
+    let agent_id = context.agent_id.clone();
+    let limit = context.refusal_limit;
+    let report = report::refused(
+        &agent_id,
+        refusal.command_id,
+        stream_seq,
+        refusal.reason.clone(),
+    );
+    let summary_due = context
+        .state
+        .call(move |state| {
+            state.refuse(
+                stream_seq,
+                &report,
+                limit,
+                Timestamp::now(),
+                |n_suppressed, last_seq| {
+                    report::refusals_suppressed(&agent_id, n_suppressed, last_seq, limit)
+                },
+            )
+        })
+        .await?;
+    if summary_due.is_none() {
+        tracing::warn!(agent_id = %context.agent_id, stream_seq, %subject, reason = %refusal.reason, "Refused a command.");
+    } else {
+        tracing::debug!(agent_id = %context.agent_id, stream_seq, %subject, reason = %refusal.reason, "Refused a command; over the reporting limit, it is counted for a summary.");
+    }
+    context.outbox.notify_one();
+    Ok(summary_due)
 }
 
 /// Why a delivered message is not a command for this agent.
@@ -478,12 +581,9 @@ async fn take_kill(
     let is_new = context
         .state
         .call(move |state| {
-            state.take_kill(
-                queued.stream_seq,
-                &queued.command.command_id,
-                &kill_run,
-                |copy| report::skipped(&agent_id, copy, &kill_run, SkipReason::Killed),
-            )
+            state.take_kill(&queued, &kill_run, |copy| {
+                report::skipped(&agent_id, copy, &kill_run, SkipReason::Killed)
+            })
         })
         .await?;
     if is_new {

@@ -11,7 +11,7 @@ use tutti_proto::event::{AgentEvent, EventKind};
 use tutti_proto::result::{Output, ResultStatus, RunResult, SkipReason};
 use tutti_proto::{AgentId, CommandId, ResultId, RunId, subjects};
 
-use crate::state::{OutboxMessage, QueuedCommand};
+use crate::state::{OutboxMessage, QueuedCommand, RefusalLimit};
 
 /// The `received` event for a queued command.
 pub fn received(agent_id: &AgentId, queued: &QueuedCommand, run_id: &RunId) -> OutboxMessage {
@@ -60,6 +60,32 @@ pub fn refused(
             command_id,
             stream_seq,
             reason,
+            suppressed: 0,
+        },
+        msg_id,
+    )
+}
+
+/// The summary of `suppressed` refusals that were over `limit` and not reported one by
+/// one; `last_seq` is the stream sequence of the last of them.
+pub fn refusals_suppressed(
+    agent_id: &AgentId,
+    suppressed: u64,
+    last_seq: u64,
+    limit: RefusalLimit,
+) -> OutboxMessage {
+    let msg_id = format!("refused:{agent_id}:{last_seq}:summary");
+    let reason = format!(
+        "{suppressed} more commands were refused and not reported one by one (at most {} are, per {:#}); the agent logs each at debug level",
+        limit.per_window, limit.window
+    );
+    event(
+        agent_id,
+        EventKind::Refused {
+            command_id: None,
+            stream_seq: last_seq,
+            reason,
+            suppressed,
         },
         msg_id,
     )
@@ -125,6 +151,37 @@ pub fn skipped(
     reason: SkipReason,
 ) -> OutboxMessage {
     bare_result(agent_id, queued, run_id, ResultStatus::Skipped { reason })
+}
+
+/// A result skipped because the command asks for a shell or user this agent does not
+/// allow; `refusal` (which value, which setting) is its stderr, where the server shows it.
+pub fn not_allowed(
+    agent_id: &AgentId,
+    queued: &QueuedCommand,
+    run_id: &RunId,
+    refusal: &str,
+) -> OutboxMessage {
+    let stderr = format!("tutti-agent: {refusal}\n");
+    result(&RunResult {
+        result_id: ResultId::new(run_id, agent_id),
+        run_id: *run_id,
+        command_id: queued.command.command_id,
+        agent_id: agent_id.clone(),
+        status: ResultStatus::Skipped {
+            reason: SkipReason::NotAllowed,
+        },
+        exit_code: None,
+        stdout: Output::default(),
+        stderr: Output {
+            total_bytes: stderr.len() as u64,
+            inline: stderr,
+            truncated: None,
+            object: None,
+        },
+        delivered_at: Some(queued.received_at),
+        started_at: None,
+        finished_at: Timestamp::now(),
+    })
 }
 
 /// The outbox message for a finished result.

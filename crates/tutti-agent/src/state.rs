@@ -10,11 +10,17 @@
 //! Every commit is `Durability::Immediate` (fsynced): a result acknowledged here survives
 //! SIGKILL and power loss. The calls are blocking; async callers go through
 //! [`StateHandle`], which runs them on the blocking pool.
+//!
+//! Two things here would grow without bound and are kept in check: seen command ids are
+//! pruned once no delivery of the command could still run ([`AgentState::prune_seen`]),
+//! and refusals are reported one by one only up to a [`RefusalLimit`], the rest counted in
+//! the same transaction that moves the cursor past them ([`AgentState::refuse`]), so a
+//! flood of forged commands cannot flood the outbox and the summary survives a crash.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tutti_proto::command::Command;
@@ -23,6 +29,11 @@ use tutti_proto::{CommandId, RunId};
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("queue");
 const SEEN: TableDefinition<&str, u64> = TableDefinition::new("seen_commands");
+/// The seen command ids again, keyed by when each may be pruned (unix ms), so pruning
+/// reads only what is due. Ids recorded before this table existed are not in it and are
+/// kept, which is always safe.
+const SEEN_BY_PRUNE_TIME: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("seen_commands_by_prune_time");
 const RUNNING: TableDefinition<&str, &[u8]> = TableDefinition::new("running");
 const KILLED_RUNS: TableDefinition<&str, u64> = TableDefinition::new("killed_runs");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
@@ -30,6 +41,54 @@ const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 const CURSOR_KEY: &str = "cursor";
 const OUTBOX_NEXT_KEY: &str = "outbox_next";
 const OUTBOX_BYTES_KEY: &str = "outbox_bytes";
+const REFUSALS_WINDOW_KEY: &str = "refusals_window_start_ms";
+const REFUSALS_REPORTED_KEY: &str = "refusals_reported";
+const REFUSALS_SUPPRESSED_KEY: &str = "refusals_suppressed";
+const REFUSALS_LAST_SEQ_KEY: &str = "refusals_last_suppressed_seq";
+
+/// How long after it could last have run a command's seen entry is kept: covers the
+/// agent's clock being set back after the prune.
+pub const SEEN_MARGIN: SignedDuration = SignedDuration::from_hours(24);
+/// How long `TUTTI_COMMANDS` keeps a message (`tutti_proto::catalog`; the test
+/// `the_commands_retention_is_the_catalogs` keeps them equal).
+pub const COMMANDS_RETENTION: SignedDuration = SignedDuration::from_hours(7 * 24);
+
+/// When the seen entry of a command may be pruned: [`SEEN_MARGIN`] after the last moment a
+/// delivery of it could still be taken in.
+///
+/// **Invariant: pruning never lets a command run twice.** After `expires_at` every
+/// delivery of a command is refused at verification (`intake::accept`, `Expired`), so
+/// its id is no longer needed to recognise it. A command without `expires_at` can only be
+/// delivered again while the commands stream holds it, at most [`COMMANDS_RETENTION`]
+/// after the agent received it; the consumer resumes after the cursor, which never moves
+/// backwards, and only a group backfill reads below it, from minutes before. Both are
+/// pinned by `tests/replay.rs` (`a_pruned_command_delivered_again_is_refused_not_run`)
+/// and the unit tests `seen_entries_are_pruned_only_after_their_expiry_and_margin`.
+pub fn seen_prune_time(command: &Command, received_at: Timestamp) -> Timestamp {
+    let last_delivery = command
+        .expires_at
+        .unwrap_or_else(|| received_at + COMMANDS_RETENTION);
+    last_delivery + SEEN_MARGIN
+}
+
+/// How many refusals are reported one by one per window; the rest are counted and
+/// reported in one summary after the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefusalLimit {
+    /// Refusals reported one by one in a window.
+    pub per_window: u64,
+    /// The window.
+    pub window: SignedDuration,
+}
+
+impl Default for RefusalLimit {
+    fn default() -> Self {
+        RefusalLimit {
+            per_window: 10,
+            window: SignedDuration::from_secs(60),
+        }
+    }
+}
 
 /// A command accepted into the local queue, with where it came from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -123,6 +182,7 @@ impl AgentState {
         txn.open_table(META)?;
         txn.open_table(QUEUE)?;
         txn.open_table(SEEN)?;
+        txn.open_table(SEEN_BY_PRUNE_TIME)?;
         txn.open_table(RUNNING)?;
         txn.open_table(KILLED_RUNS)?;
         txn.open_table(OUTBOX)?;
@@ -169,14 +229,11 @@ impl AgentState {
         let outcome;
         {
             let mut meta = txn.open_table(META)?;
-            let mut seen = txn.open_table(SEEN)?;
             let mut outbox = txn.open_table(OUTBOX)?;
             advance(&mut meta, queued.stream_seq)?;
-            let command_id = &*queued.command.command_id.to_string();
-            if seen.get(command_id)?.is_some() {
+            if !record_seen(&txn, queued)? {
                 outcome = EnqueueOutcome::Duplicate;
             } else {
-                seen.insert(command_id, queued.stream_seq)?;
                 let killed = match queued.command.run_id() {
                     Some(run_id) => txn
                         .open_table(KILLED_RUNS)?
@@ -272,20 +329,19 @@ impl AgentState {
     /// Records that a run was killed, so a copy that arrives later (catch-up) is skipped.
     pub fn record_kill(&self, run_id: &RunId, at: Timestamp) -> Result<(), StateError> {
         let txn = self.db.begin_write()?;
-        let millis = u64::try_from(at.as_millisecond()).unwrap_or(0);
         txn.open_table(KILLED_RUNS)?
-            .insert(&*run_id.to_string(), millis)?;
+            .insert(&*run_id.to_string(), millis(at))?;
         txn.commit()?;
         Ok(())
     }
 
-    /// Takes a kill command in: records the kill, advances the cursor past it, and answers
-    /// every queued copy of the run as skipped, in one transaction. Returns false when the
-    /// kill command was seen before. A running copy is the caller's to stop.
+    /// Takes a kill command (`kill`, its run `run_id`) in: records the kill, advances the
+    /// cursor past it, and answers every queued copy of the run as skipped, in one
+    /// transaction. Returns false when the kill command was seen before. A running copy is
+    /// the caller's to stop.
     pub fn take_kill(
         &self,
-        stream_seq: u64,
-        command_id: &CommandId,
+        kill: &QueuedCommand,
         run_id: &RunId,
         skipped: impl Fn(&QueuedCommand) -> OutboxMessage,
     ) -> Result<bool, StateError> {
@@ -293,14 +349,11 @@ impl AgentState {
         let is_new;
         {
             let mut meta = txn.open_table(META)?;
-            let mut seen = txn.open_table(SEEN)?;
-            advance(&mut meta, stream_seq)?;
-            is_new = seen.get(&*command_id.to_string())?.is_none();
+            advance(&mut meta, kill.stream_seq)?;
+            is_new = record_seen(&txn, kill)?;
             if is_new {
-                seen.insert(&*command_id.to_string(), stream_seq)?;
-                let millis = u64::try_from(Timestamp::now().as_millisecond()).unwrap_or(0);
                 txn.open_table(KILLED_RUNS)?
-                    .insert(&*run_id.to_string(), millis)?;
+                    .insert(&*run_id.to_string(), millis(Timestamp::now()))?;
                 let mut queue = txn.open_table(QUEUE)?;
                 let mut outbox = txn.open_table(OUTBOX)?;
                 let mut doomed = Vec::new();
@@ -337,6 +390,113 @@ impl AgentState {
             .open_table(SEEN)?
             .get(&*command_id.to_string())?
             .is_some())
+    }
+
+    /// Prunes at most `limit` seen entries whose prune time ([`seen_prune_time`]) is at or
+    /// before `now`, in one transaction, and returns how many. Callers prune in small
+    /// batches, so that no transaction holds the writer long; with nothing due this only
+    /// reads.
+    pub fn prune_seen(&self, now: Timestamp, limit: usize) -> Result<usize, StateError> {
+        let now_ms = millis(now);
+        let mut due = Vec::new();
+        {
+            let txn = self.db.begin_read()?;
+            let by_time = txn.open_table(SEEN_BY_PRUNE_TIME)?;
+            for entry in by_time.range((0, "")..=(now_ms, "~"))?.take(limit) {
+                let (key, _) = entry?;
+                let (prune_ms, command_id) = key.value();
+                due.push((prune_ms, command_id.to_string()));
+            }
+        }
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut by_time = txn.open_table(SEEN_BY_PRUNE_TIME)?;
+            let mut seen = txn.open_table(SEEN)?;
+            for (prune_ms, command_id) in &due {
+                by_time.remove((*prune_ms, command_id.as_str()))?;
+                seen.remove(command_id.as_str())?;
+            }
+        }
+        txn.commit()?;
+        Ok(due.len())
+    }
+
+    /// Takes a refused message in: advances the cursor past `stream_seq` and, while the
+    /// current window of `limit` has room, puts `report` into the outbox; otherwise only
+    /// counts it. A refusal that opens a new window first writes the summary of the
+    /// previous one's (`summary(count, last_seq)`). One transaction, so a refusal is
+    /// either reported or counted, never lost. Returns `None` when it was reported, and
+    /// when the summary that will count it falls due when it was not.
+    pub fn refuse(
+        &self,
+        stream_seq: u64,
+        report: &OutboxMessage,
+        limit: RefusalLimit,
+        now: Timestamp,
+        summary: impl FnOnce(u64, u64) -> OutboxMessage,
+    ) -> Result<Option<Timestamp>, StateError> {
+        let txn = self.db.begin_write()?;
+        let summary_due;
+        {
+            let mut meta = txn.open_table(META)?;
+            let mut outbox = txn.open_table(OUTBOX)?;
+            advance(&mut meta, stream_seq)?;
+            if window_end(&meta, limit)?.is_none_or(|end| now >= end) {
+                push_summary(&mut meta, &mut outbox, summary)?;
+                meta.insert(REFUSALS_WINDOW_KEY, millis(now))?;
+                meta.insert(REFUSALS_REPORTED_KEY, 0)?;
+            }
+            let n_reported = get_meta(&meta, REFUSALS_REPORTED_KEY)?;
+            if n_reported < limit.per_window {
+                meta.insert(REFUSALS_REPORTED_KEY, n_reported + 1)?;
+                push_outbox(&mut meta, &mut outbox, report)?;
+                summary_due = None;
+            } else {
+                let n_suppressed = get_meta(&meta, REFUSALS_SUPPRESSED_KEY)?;
+                meta.insert(REFUSALS_SUPPRESSED_KEY, n_suppressed + 1)?;
+                meta.insert(REFUSALS_LAST_SEQ_KEY, stream_seq)?;
+                summary_due = window_end(&meta, limit)?;
+            }
+        }
+        txn.commit()?;
+        Ok(summary_due)
+    }
+
+    /// When the summary of refusals counted but not reported falls due, if any are.
+    pub fn refusal_summary_due(
+        &self,
+        limit: RefusalLimit,
+    ) -> Result<Option<Timestamp>, StateError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        if get_meta(&meta, REFUSALS_SUPPRESSED_KEY)? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(
+            window_end(&meta, limit)?.unwrap_or(Timestamp::UNIX_EPOCH),
+        ))
+    }
+
+    /// Once the window of `limit` has ended, puts the summary of the refusals it did not
+    /// report into the outbox (`summary(count, last_seq)`); returns whether it wrote one.
+    pub fn summarize_refusals(
+        &self,
+        limit: RefusalLimit,
+        now: Timestamp,
+        summary: impl FnOnce(u64, u64) -> OutboxMessage,
+    ) -> Result<bool, StateError> {
+        let txn = self.db.begin_write()?;
+        let written;
+        {
+            let mut meta = txn.open_table(META)?;
+            let ended = window_end(&meta, limit)?.is_none_or(|end| now >= end);
+            written = ended && push_summary(&mut meta, &mut txn.open_table(OUTBOX)?, summary)?;
+        }
+        txn.commit()?;
+        Ok(written)
     }
 
     /// Puts one message into the outbox on its own.
@@ -400,6 +560,61 @@ impl AgentState {
         let txn = self.db.begin_read()?;
         Ok(txn.open_table(OUTBOX)?.len()?)
     }
+}
+
+/// Records the command's id as seen, with its prune time; false when it was seen before.
+fn record_seen(txn: &redb::WriteTransaction, queued: &QueuedCommand) -> Result<bool, StateError> {
+    let mut seen = txn.open_table(SEEN)?;
+    let command_id = &*queued.command.command_id.to_string();
+    if seen.get(command_id)?.is_some() {
+        return Ok(false);
+    }
+    seen.insert(command_id, queued.stream_seq)?;
+    let prune_ms = millis(seen_prune_time(&queued.command, queued.received_at));
+    txn.open_table(SEEN_BY_PRUNE_TIME)?
+        .insert((prune_ms, command_id), ())?;
+    Ok(true)
+}
+
+/// When the refusal window that started last ends; `None` before the first refusal.
+fn window_end(
+    meta: &impl ReadableTable<&'static str, u64>,
+    limit: RefusalLimit,
+) -> Result<Option<Timestamp>, StateError> {
+    let Some(started_ms) = meta.get(REFUSALS_WINDOW_KEY)?.map(|value| value.value()) else {
+        return Ok(None);
+    };
+    let started = Timestamp::from_millisecond(i64::try_from(started_ms).unwrap_or(i64::MAX))
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    Ok(Some(
+        started.saturating_add(limit.window).unwrap_or(started),
+    ))
+}
+
+/// Writes the summary of the refusals counted since the last one, if any, and resets the
+/// count; returns whether it wrote one.
+fn push_summary(
+    meta: &mut redb::Table<&str, u64>,
+    outbox: &mut redb::Table<u64, &[u8]>,
+    summary: impl FnOnce(u64, u64) -> OutboxMessage,
+) -> Result<bool, StateError> {
+    let n_suppressed = get_meta(meta, REFUSALS_SUPPRESSED_KEY)?;
+    if n_suppressed == 0 {
+        return Ok(false);
+    }
+    let last_seq = get_meta(meta, REFUSALS_LAST_SEQ_KEY)?;
+    push_outbox(meta, outbox, &summary(n_suppressed, last_seq))?;
+    meta.insert(REFUSALS_SUPPRESSED_KEY, 0)?;
+    Ok(true)
+}
+
+fn get_meta(meta: &impl ReadableTable<&'static str, u64>, key: &str) -> Result<u64, StateError> {
+    Ok(meta.get(key)?.map(|value| value.value()).unwrap_or(0))
+}
+
+/// Unix milliseconds, clamped at zero.
+fn millis(at: Timestamp) -> u64 {
+    u64::try_from(at.as_millisecond()).unwrap_or(0)
 }
 
 fn advance(meta: &mut redb::Table<&str, u64>, seq: u64) -> Result<(), StateError> {

@@ -43,6 +43,10 @@ pub enum EventKind {
         command_id: CommandId,
     },
     /// A command was not accepted (bad signature, unknown key, malformed, unknown type).
+    ///
+    /// An agent reports a limited number of refusals a minute one by one; the rest are
+    /// counted and reported in one summary, a `Refused` whose `suppressed` says how many
+    /// it stands for and whose `stream_seq` is the last of them.
     Refused {
         /// The command id, when it could be read.
         #[serde(default)]
@@ -51,6 +55,10 @@ pub enum EventKind {
         stream_seq: u64,
         /// Why, for the operator.
         reason: String,
+        /// On a summary: how many refusals were not reported one by one. Zero (and absent
+        /// on the wire) on a single refusal, and from agents older than the rate limit.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        suppressed: u64,
     },
     /// Commands the agent can never see: stream sequences `from_seq..=to_seq` were
     /// removed by retention before the agent resumed.
@@ -72,6 +80,10 @@ pub enum EventKind {
     /// A kind this version does not know.
     #[serde(other)]
     Unknown,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]
@@ -101,6 +113,13 @@ mod tests {
                 command_id: None,
                 stream_seq: 43,
                 reason: "command signature does not verify".to_string(),
+                suppressed: 0,
+            },
+            EventKind::Refused {
+                command_id: None,
+                stream_seq: 99,
+                reason: "56 more refusals".to_string(),
+                suppressed: 56,
             },
             EventKind::GapDetected {
                 from_seq: 1,
@@ -112,6 +131,26 @@ mod tests {
             let json = serde_json::to_string(&event).unwrap();
             assert_eq!(serde_json::from_str::<AgentEvent>(&json).unwrap(), event);
         }
+    }
+
+    /// A single refusal looks as it did before the rate limit, so older servers read both.
+    #[test]
+    fn suppressed_is_only_on_the_wire_in_a_summary() {
+        let single = EventKind::Refused {
+            command_id: None,
+            stream_seq: 7,
+            reason: "expired".to_string(),
+            suppressed: 0,
+        };
+        let json = serde_json::to_value(&single).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "refused", "command_id": null, "stream_seq": 7, "reason": "expired"})
+        );
+        let summary =
+            serde_json::json!({"type": "refused", "stream_seq": 9, "reason": "r", "suppressed": 3});
+        let decoded: EventKind = serde_json::from_value(summary).unwrap();
+        assert!(matches!(decoded, EventKind::Refused { suppressed: 3, .. }));
     }
 
     #[test]

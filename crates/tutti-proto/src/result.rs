@@ -108,6 +108,10 @@ pub enum SkipReason {
     Frozen,
     /// The command's `expires_at` passed.
     Expired,
+    /// The agent's local allowlist (`allowed_shells`, `allowed_users` in `agent.toml`)
+    /// does not allow the command's shell or user; the result's stderr names the value.
+    /// Readers older than this variant keep it as `Other("not_allowed")`.
+    NotAllowed,
     /// A reason this version does not know, kept verbatim.
     #[serde(untagged)]
     Other(String),
@@ -201,6 +205,9 @@ mod tests {
             ResultStatus::Skipped {
                 reason: SkipReason::Other("disk-full".to_string()),
             },
+            ResultStatus::Skipped {
+                reason: SkipReason::NotAllowed,
+            },
         ];
         for status in statuses {
             let result = sample_result(status);
@@ -223,6 +230,13 @@ mod tests {
         assert_eq!(
             serde_json::to_value(ResultStatus::TimedOut).unwrap(),
             serde_json::json!({"state": "timed_out"})
+        );
+        let not_allowed = ResultStatus::Skipped {
+            reason: SkipReason::NotAllowed,
+        };
+        assert_eq!(
+            serde_json::to_value(&not_allowed).unwrap(),
+            serde_json::json!({"state": "skipped", "reason": "not_allowed"})
         );
     }
 

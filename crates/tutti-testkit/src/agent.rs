@@ -92,13 +92,20 @@ impl TestAgent {
 
     /// Runs the agent in this process (no-op when it already runs).
     pub fn start(&mut self) {
+        self.start_with(|_| {});
+    }
+
+    /// Runs the agent after `edit` adjusted its `agent.toml` settings (no-op when it
+    /// already runs).
+    pub fn start_with(&mut self, edit: impl FnOnce(&mut LocalConfig)) {
         if self.running.is_some() {
             return;
         }
-        let config = LocalConfig {
+        let mut config = LocalConfig {
             state_dir: self.dir.path().to_path_buf(),
             ..LocalConfig::default()
         };
+        edit(&mut config);
         let options = AgentOptions {
             timings: Some(tutti_agent::exec::ExecTimings {
                 kill_grace: Duration::from_millis(500),

@@ -1,5 +1,6 @@
 //! Unit tests of the state database: idempotent intake, cursor monotonicity, the
-//! queue → running → outbox path, kills that arrive before their run, and reopening.
+//! queue → running → outbox path, kills that arrive before their run, reopening, pruning
+//! of seen command ids and the refusal limit.
 
 use tutti_proto::command::{Command, CommandBody, JobRef, KillCommand, RunCommand, Script, Shell};
 use tutti_proto::{CommandId, JobId, RunId};
@@ -180,4 +181,158 @@ fn everything_survives_reopening() {
         0,
         "the byte count returns to zero"
     );
+}
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_700_000_000 + secs).unwrap()
+}
+
+/// A run command received at `at(0)`, expiring at `expires_at` when given.
+fn received_command(n: u64, expires_at: Option<Timestamp>) -> QueuedCommand {
+    let mut queued = run_command(n);
+    queued.command.expires_at = expires_at;
+    queued.received_at = at(0);
+    queued
+}
+
+/// The invariant stated at `seen_prune_time`: an entry is kept until [`SEEN_MARGIN`] after
+/// the last moment a delivery could still be taken in (its `expires_at`, or the commands
+/// stream's retention after it was received), pruned after, and a pruned command is new to
+/// the database again (`tests/replay.rs` shows intake refusing it as expired).
+#[test]
+fn seen_entries_are_pruned_only_after_their_expiry_and_margin() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = open(&dir);
+    let expiring = received_command(1, Some(at(3600)));
+    let lasting = received_command(2, None);
+    for queued in [&expiring, &lasting] {
+        state
+            .enqueue(queued, &message("received"), || message("skip"))
+            .unwrap();
+    }
+    let expiring_due = at(3600) + SEEN_MARGIN;
+    let lasting_due = at(0) + COMMANDS_RETENTION + SEEN_MARGIN;
+    let one_ms = SignedDuration::from_millis(1);
+
+    assert_eq!(state.prune_seen(expiring_due - one_ms, 100).unwrap(), 0);
+    assert!(state.has_seen(&expiring.command.command_id).unwrap());
+    assert_eq!(state.prune_seen(expiring_due, 100).unwrap(), 1);
+    assert!(!state.has_seen(&expiring.command.command_id).unwrap());
+    assert!(state.has_seen(&lasting.command.command_id).unwrap());
+    assert_eq!(state.prune_seen(lasting_due - one_ms, 100).unwrap(), 0);
+    assert_eq!(state.prune_seen(lasting_due, 100).unwrap(), 1);
+    assert!(!state.has_seen(&lasting.command.command_id).unwrap());
+
+    let replay = QueuedCommand {
+        stream_seq: 9,
+        ..expiring
+    };
+    let outcome = state
+        .enqueue(&replay, &message("again"), || message("skip"))
+        .unwrap();
+    assert_eq!(
+        outcome,
+        EnqueueOutcome::Queued,
+        "pruned: only verification's expiry check stands between it and a second run"
+    );
+}
+
+#[test]
+fn pruning_takes_at_most_a_batch_per_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = open(&dir);
+    for n in 1..=5 {
+        let queued = received_command(n, Some(at(n as i64)));
+        state
+            .enqueue(&queued, &message("received"), || message("skip"))
+            .unwrap();
+    }
+    let later = at(10) + SEEN_MARGIN;
+    assert_eq!(state.prune_seen(later, 2).unwrap(), 2);
+    assert_eq!(state.prune_seen(later, 2).unwrap(), 2);
+    assert_eq!(state.prune_seen(later, 2).unwrap(), 1);
+    assert_eq!(state.prune_seen(later, 2).unwrap(), 0);
+}
+
+#[test]
+fn the_commands_retention_is_the_catalogs() {
+    use tutti_proto::catalog::{COMMANDS_STREAM, Catalog, CatalogConfig};
+    let catalog = Catalog::tutti(&CatalogConfig::default());
+    let stream = catalog.get(COMMANDS_STREAM).unwrap();
+    assert_eq!(
+        COMMANDS_RETENTION,
+        SignedDuration::try_from(stream.max_age).unwrap()
+    );
+}
+
+/// Outbox message ids, oldest first.
+fn outbox_ids(state: &AgentState) -> Vec<String> {
+    state
+        .outbox_head(100)
+        .unwrap()
+        .into_iter()
+        .map(|(_, m)| m.msg_id)
+        .collect()
+}
+
+/// Refuses the message at `seq` at `at(secs)` under `limit`.
+fn refuse(state: &AgentState, seq: u64, secs: i64, limit: RefusalLimit) -> Option<Timestamp> {
+    state
+        .refuse(
+            seq,
+            &message(&format!("r{seq}")),
+            limit,
+            at(secs),
+            |n, last| message(&format!("summary {n} up to {last}")),
+        )
+        .unwrap()
+}
+
+#[test]
+fn refusals_past_the_limit_are_counted_into_one_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = open(&dir);
+    let limit = RefusalLimit {
+        per_window: 3,
+        window: SignedDuration::from_secs(60),
+    };
+    for seq in 1..=3 {
+        assert_eq!(refuse(&state, seq, 0, limit), None, "reported");
+    }
+    for seq in 4..=10 {
+        assert_eq!(refuse(&state, seq, 1, limit), Some(at(60)), "counted");
+    }
+    assert_eq!(
+        state.cursor().unwrap(),
+        Some(10),
+        "every refusal moves the cursor"
+    );
+    assert_eq!(state.refusal_summary_due(limit).unwrap(), Some(at(60)));
+    let summary = |n: u64, last: u64| message(&format!("summary {n} up to {last}"));
+    assert!(!state.summarize_refusals(limit, at(59), summary).unwrap());
+    assert!(state.summarize_refusals(limit, at(60), summary).unwrap());
+    assert!(!state.summarize_refusals(limit, at(61), summary).unwrap());
+    assert_eq!(state.refusal_summary_due(limit).unwrap(), None);
+    assert_eq!(outbox_ids(&state), ["r1", "r2", "r3", "summary 7 up to 10"]);
+}
+
+/// Without a tick in between, the refusal that opens the next window writes the summary
+/// first; and the count survives a restart, since the cursor already moved past them.
+#[test]
+fn a_pending_summary_survives_reopening_and_precedes_the_next_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = RefusalLimit {
+        per_window: 1,
+        window: SignedDuration::from_secs(60),
+    };
+    {
+        let state = open(&dir);
+        for seq in 1..=3 {
+            refuse(&state, seq, 0, limit);
+        }
+    }
+    let state = open(&dir);
+    assert_eq!(state.refusal_summary_due(limit).unwrap(), Some(at(60)));
+    assert_eq!(refuse(&state, 4, 61, limit), None);
+    assert_eq!(outbox_ids(&state), ["r1", "summary 2 up to 3", "r4"]);
 }

@@ -250,15 +250,16 @@ impl TestAgentSpec {
 
     /// Runs the agent in this process until the returned handle is stopped or dropped.
     pub fn start(&self) -> RunningAgent {
+        self.start_with(self.config(), test_options())
+    }
+
+    /// Runs the agent with `config` and `options` (see [`test_options`]).
+    pub fn start_with(
+        &self,
+        config: LocalConfig,
+        options: tutti_agent::AgentOptions,
+    ) -> RunningAgent {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let config = self.config();
-        let options = tutti_agent::AgentOptions {
-            timings: Some(tutti_agent::exec::ExecTimings {
-                kill_grace: Duration::from_millis(500),
-                output_drain: Duration::from_millis(500),
-            }),
-            ..Default::default()
-        };
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stop_rx.await;
@@ -292,6 +293,17 @@ impl TestAgentSpec {
             .stderr(std::fs::File::create(self.dir.path().join("agent.log")).unwrap())
             .spawn()
             .expect("spawn tutti-agent")
+    }
+}
+
+/// The options every test agent runs with: short kill and drain timings.
+pub fn test_options() -> tutti_agent::AgentOptions {
+    tutti_agent::AgentOptions {
+        timings: Some(tutti_agent::exec::ExecTimings {
+            kill_grace: Duration::from_millis(500),
+            output_drain: Duration::from_millis(500),
+        }),
+        ..Default::default()
     }
 }
 
