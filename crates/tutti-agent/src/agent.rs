@@ -231,7 +231,9 @@ pub async fn run(
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
     }
-    bus.client().flush().await.ok();
+    // Bounded: with the broker gone (or this agent's identity revoked) a flush would wait
+    // for a reconnection that may never come, and a stop must finish.
+    let _ = tokio::time::timeout(bus.request_timeout(), bus.client().flush()).await;
     Ok(())
 }
 

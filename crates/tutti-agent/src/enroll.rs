@@ -48,6 +48,9 @@ pub async fn enroll(
 ) -> anyhow::Result<Identity> {
     check_transport(server_url, options.insecure)?;
     let client = http_client(options.ca_file.as_deref())?;
+    // The agent's own broker key: only its public half travels, so the server can issue a
+    // user JWT for it while the seed never leaves this machine.
+    let broker_key = nkeys::KeyPair::new_user();
     let hostname = options.hostname.unwrap_or_else(local_hostname);
     let request = EnrollRequest {
         token: token.to_string(),
@@ -57,6 +60,7 @@ pub async fn enroll(
         arch: std::env::consts::ARCH.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         expected_server_key_id: options.server_key_id,
+        nats_public_key: Some(broker_key.public_key()),
     };
     let url = format!("{}{ENROLL_PATH}", server_url.trim_end_matches('/'));
     let response = client.post(&url).json(&request).send().await.map_err(|err| {
@@ -71,7 +75,13 @@ pub async fn enroll(
         anyhow::anyhow!("the server's enrollment answer is not understood: {err}")
     })?;
     check_signing_key(&answer, options.server_key_id)?;
-    let identity = identity_from(answer);
+    let mut identity = identity_from(answer.clone());
+    if let Some(user_jwt) = &answer.nats_user_jwt {
+        let creds = tutti_bus::auth::creds_for_key_pair(user_jwt, &broker_key).map_err(|err| {
+            anyhow::anyhow!("cannot use the broker identity the server issued: {err}")
+        })?;
+        identity.nats_auth = tutti_bus::Auth::Creds { creds };
+    }
     identity::save(state_dir, &identity)?;
     Ok(identity)
 }

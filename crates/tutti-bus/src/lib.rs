@@ -5,6 +5,7 @@
 //! Neighbours: `tutti-proto` defines the catalog and subjects this crate turns into live
 //! resources; `tutti-kv`, the agent and the server build on [`Bus`].
 
+pub mod agent_permissions;
 pub mod auth;
 pub mod config;
 pub mod connect;

@@ -32,6 +32,11 @@ pub struct EnrollRequest {
     /// server with another key refuses before it stores anything or spends the token.
     #[serde(default)]
     pub expected_server_key_id: Option<KeyId>,
+    /// The public half (`U...`) of the NATS user key the agent generated for itself; the
+    /// seed never leaves the machine. A server with per-agent broker identities issues a
+    /// user JWT for it.
+    #[serde(default)]
+    pub nats_public_key: Option<String>,
 }
 
 /// Broker credentials, tagged by `"method"`: what enrollment hands an agent, and what
@@ -114,6 +119,10 @@ pub struct EnrollResponse {
     /// The agent must not connect to the broker without TLS.
     #[serde(default)]
     pub nats_require_tls: bool,
+    /// The user JWT for `nats_public_key`, when the server issues per-agent broker
+    /// identities: the agent connects with it and its own seed, and `nats_auth` is `none`.
+    #[serde(default)]
+    pub nats_user_jwt: Option<String>,
 }
 
 #[cfg(test)]

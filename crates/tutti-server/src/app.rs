@@ -18,6 +18,7 @@ use tutti_store::Store;
 
 use crate::audit::Auditor;
 use crate::auth::{Auth, signin};
+use crate::broker_identity::BrokerIdentity;
 use crate::config::ServerConfig;
 use crate::fleet_kv::FleetKv;
 use crate::keys::{self, ServerKey};
@@ -52,6 +53,8 @@ pub struct AppInner {
     pub run_changes: broadcast::Sender<RunId>,
     /// Becomes `true` when the server stops; long-lived responses (SSE) end then.
     pub shutdown: watch::Sender<bool>,
+    /// Per-agent broker identities, when `[broker_identity]` is configured.
+    pub broker_identity: Option<BrokerIdentity>,
     /// The first admin's password when this start created the account, until the binary
     /// takes it to show it once (library code never prints it).
     first_admin_password: std::sync::Mutex<Option<String>>,
@@ -90,10 +93,19 @@ impl App {
         };
         let session_key = keys::load_or_create(&config.data_dir.join(keys::SESSION_KEY_FILE))?;
         let auth = Auth::new(&auth_config, &session_key.signing().to_bytes());
-        let bus = connect(&config.bus)
+        let broker_identity = BrokerIdentity::open(&config)?;
+        let bus_config = match &broker_identity {
+            Some(identity) => identity.server_bus_config(),
+            None => config.bus.clone(),
+        };
+        // Boxed, like the other large awaits here, so `App::open` stays a small future.
+        let bus = Box::pin(connect(&bus_config))
             .await
             .context("cannot connect to the broker")?;
         bootstrap(&bus, &config).await?;
+        if let Some(identity) = &broker_identity {
+            Box::pin(identity.push_revocations(&store, bus.request_timeout())).await?;
+        }
         let kv = FleetKv::open(bus.jetstream(), bus.request_timeout(), key.clone())
             .await
             .context("cannot open the fleet KV buckets")?;
@@ -112,6 +124,7 @@ impl App {
             run_changes,
             shutdown,
             first_admin_password: std::sync::Mutex::new(first_admin_password),
+            broker_identity,
         };
         Ok(App {
             inner: Arc::new(inner),

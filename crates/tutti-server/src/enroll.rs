@@ -36,6 +36,7 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<EnrollResponse>
         Some(agent_id) => agent_id,
         None => agent_id_from_hostname(&request.hostname)?,
     };
+    let broker = broker_identity(app, &agent_id, request.nats_public_key.as_deref())?;
     let start_after_seq = commands_last_sequence(app).await?;
     let agent = NewAgent {
         agent_id: agent_id.clone(),
@@ -44,6 +45,7 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<EnrollResponse>
         arch: request.arch.clone(),
         version: request.version.clone(),
         enrolled_at: Timestamp::now(),
+        broker_public_key: broker.as_ref().map(|(public_key, _)| public_key.clone()),
     };
     let groups = match app
         .store
@@ -55,6 +57,9 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<EnrollResponse>
             return Err(Error::Unauthorized(
                 "the enrollment token is invalid, expired, revoked or used up".into(),
             ));
+        }
+        Err(StoreError::Conflict(what)) if what.contains("broker key") => {
+            return Err(Error::Conflict(what));
         }
         Err(StoreError::Conflict(_)) => {
             return Err(Error::Conflict(format!(
@@ -68,17 +73,44 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<EnrollResponse>
         .enrollments
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(agent_id = %agent_id, hostname = %request.hostname, ?groups, start_after_seq, "Enrolled an agent.");
+    let (nats_auth, nats_user_jwt) = match broker {
+        Some((_, user_jwt)) => (tutti_proto::enroll::NatsAuth::None, Some(user_jwt)),
+        None => (app.config.enrollment.nats_auth.clone(), None),
+    };
     Ok(EnrollResponse {
         agent_id,
         nats_urls: app.config.agent_nats_urls(),
-        nats_auth: app.config.enrollment.nats_auth.clone(),
+        nats_auth,
         server_public_key: app.key.public_base64(),
         server_key_id: app.key.key_id(),
         groups,
         start_after_seq: Some(start_after_seq),
         nats_ca_pem,
         nats_require_tls: app.config.enrollment.nats_require_tls,
+        nats_user_jwt,
     })
+}
+
+/// With per-agent broker identities, the agent's public key and the user JWT issued for
+/// it, checked and signed before anything is stored; `None` without them.
+fn broker_identity(
+    app: &App,
+    agent_id: &AgentId,
+    public_key: Option<&str>,
+) -> Result<Option<(String, String)>> {
+    let Some(identity) = &app.broker_identity else {
+        return Ok(None);
+    };
+    let public_key = public_key.ok_or_else(|| {
+        Error::bad_request(
+            "this server gives every agent its own broker identity, and this agent sent no nats_public_key: upgrade tutti-agent",
+        )
+    })?;
+    crate::broker_identity::check_agent_key(public_key).map_err(Error::bad_request)?;
+    let user_jwt = identity
+        .agent_jwt(agent_id, public_key)
+        .map_err(|err| Error::internal("issue a broker identity", err))?;
+    Ok(Some((public_key.to_string(), user_jwt)))
 }
 
 /// The broker CA handed to agents, read at each enrollment so a renewed CA file needs no

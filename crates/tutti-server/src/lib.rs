@@ -22,6 +22,7 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod broker_identity;
 pub mod config;
 pub mod engine;
 pub mod enroll;

@@ -55,7 +55,8 @@ impl Server {
         // The certificate is read before anything else opens, so a bad file fails the
         // start before the database or the broker are touched.
         let listener = HttpListener::new(listener, &config)?;
-        let app = App::open(config).await?;
+        // Boxed: opening holds the whole configuration and every resource being built.
+        let app = Box::pin(App::open(config)).await?;
         let mut tasks = JoinSet::new();
         for kind in Kind::ALL {
             tasks.spawn(projector::run(app.clone(), kind, app.shutdown_signal()));

@@ -44,6 +44,7 @@ pub async fn enroll_agents(store: &Store, agents: &[AgentId], at: Timestamp) -> 
             arch: String::new(),
             version: String::new(),
             enrolled_at: at,
+            broker_public_key: None,
         };
         match store.enroll_agent(&token_hash, agent).await {
             Ok(_) | Err(StoreError::Conflict(_)) => {}

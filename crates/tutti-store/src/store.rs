@@ -26,6 +26,7 @@ use crate::model::accounts::{
 use crate::model::agents::{Agent, AgentQuery, Group, NewAgent};
 use crate::model::audit::{AuditEntry, AuditQuery};
 use crate::model::coverage::{AgentCoverage, CoverageQuery};
+use crate::model::identities::BrokerIdentity;
 use crate::model::ingest::{Anomaly, ApplyOutcome, Sequenced};
 use crate::model::inventory::{AgentInventory, InventoryChange, PackageHit, PackageQuery};
 use crate::model::jobs::{Job, JobDraft, JobVersion, PutJobOutcome};
@@ -307,4 +308,16 @@ dispatch! {
     /// `None` when the rollout was not in the expected state and wave. `NotFound` when the
     /// run has no rollout.
     fn set_rollout_state(&self, run_id: &RunId, change: RolloutChange, now: Timestamp) -> Option<u64>;
+}
+
+dispatch! {
+    /// Records the broker key issued to an agent at enrollment; `Conflict` when the key was
+    /// issued before (to any agent).
+    fn record_broker_identity(&self, agent_id: &AgentId, public_key: &str, issued_at: Timestamp) -> ();
+    /// Revokes every key of the agent not revoked yet; returns the keys revoked now.
+    fn revoke_broker_identities(&self, agent_id: &AgentId, at: Timestamp) -> Vec<String>;
+    /// Every revoked key, oldest revocation first: what the account JWT must list.
+    fn revoked_broker_identities(&self) -> Vec<BrokerIdentity>;
+    /// The keys issued to an agent, newest first (the agent page shows them).
+    fn broker_identities_of(&self, agent_id: &AgentId) -> Vec<BrokerIdentity>;
 }

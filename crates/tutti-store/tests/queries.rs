@@ -545,5 +545,6 @@ fn enrolling(name: &str) -> NewAgent {
         arch: "x86_64".to_string(),
         version: "0.1.0".to_string(),
         enrolled_at: t(10),
+        broker_public_key: None,
     }
 }

@@ -73,6 +73,7 @@ fn new_agent(name: &str) -> NewAgent {
         arch: "x86_64".to_string(),
         version: "0.1.0".to_string(),
         enrolled_at: t(0),
+        broker_public_key: None,
     }
 }
 

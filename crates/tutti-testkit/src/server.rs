@@ -284,7 +284,7 @@ async fn start_server(config: ServerConfig) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
-    tokio::time::timeout(SERVER_WAIT, Server::start(config, listener))
+    tokio::time::timeout(SERVER_WAIT, Box::pin(Server::start(config, listener)))
         .await
         .expect("server start timed out")
         .expect("server starts")

@@ -51,6 +51,8 @@ pub struct AgentDetail {
     pub inventory: Option<AgentInventory>,
     /// Its most recent run targets.
     pub recent_runs: Paged<Target>,
+    /// The broker keys issued to it, newest first (empty without per-agent identities).
+    pub broker_identities: Vec<tutti_store::BrokerIdentity>,
 }
 
 /// Body of `PUT /api/v1/agents/{id}/groups`.
@@ -86,10 +88,12 @@ pub async fn detail(
         Err(err) => return Err(err.into()),
     };
     let recent_runs = app.store.agent_targets(&agent_id, Page::first(20)).await?;
+    let broker_identities = app.store.broker_identities_of(&agent_id).await?;
     Ok(Json(AgentDetail {
         agent,
         inventory,
         recent_runs,
+        broker_identities,
     }))
 }
 
@@ -139,6 +143,7 @@ pub async fn delete(
             serde_json::Value::Null,
         )
         .await;
+    crate::broker_identity::revoke(&app, &actor, &agent_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -20,9 +20,14 @@ pub async fn enroll(
     ApiJson(request): ApiJson<EnrollRequest>,
 ) -> Result<Json<EnrollResponse>> {
     let hostname = request.hostname.clone();
+    let broker_public_key = request.nats_public_key.clone();
     let response = crate::enroll::enroll(&app, request).await?;
-    let summary =
-        serde_json::json!({ "hostname": hostname, "start_after_seq": response.start_after_seq });
+    // The broker identity issued, if any: its public key (never a secret) is the record.
+    let broker_identity = response.nats_user_jwt.as_ref().and(broker_public_key);
+    let summary = serde_json::json!({
+        "hostname": hostname, "start_after_seq": response.start_after_seq,
+        "broker_public_key": broker_identity,
+    });
     app.auditor
         .unauthenticated(
             &format!("agent:{}", response.agent_id),

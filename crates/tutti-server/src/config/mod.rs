@@ -49,6 +49,8 @@ pub struct ServerConfig {
     pub keys: KeysConfig,
     /// Logging of `tutti server`.
     pub log: LogConfig,
+    /// Per-agent broker identities (NATS operator mode).
+    pub broker_identity: BrokerIdentityConfig,
     /// The broker connection.
     pub bus: BusConfig,
     /// The JetStream storage budget and replicas of tutti's resources.
@@ -82,6 +84,19 @@ pub struct KeysConfig {
     /// The ed25519 seed file (64 hex characters, mode 0600), created at first start if
     /// absent; absent means `<data_dir>/signing.key`. Back it up: agents pin its public key.
     pub signing_key_file: Option<PathBuf>,
+}
+
+/// `[broker_identity]`: every agent connects to the broker as its own NATS user, with
+/// permissions for its own subjects only (decentralized auth: operator, account and user
+/// JWTs). The server keeps the keys, issues each enrolling agent a user JWT for the public
+/// key the agent generated, connects as its own user, and pushes revocations to the broker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerIdentityConfig {
+    /// The directory of the operator and account keys (`tutti_bus::auth::BrokerAuth`,
+    /// created on first use, mode 0600). Absent: agents get `enrollment.nats_auth`, the
+    /// same credentials for every agent, and the broker cannot tell them apart.
+    pub keys_dir: Option<PathBuf>,
 }
 
 /// `[log]`: what `tutti server` writes to standard error.
@@ -201,6 +216,7 @@ impl Default for ServerConfig {
             database: DatabaseConfig::default(),
             keys: KeysConfig::default(),
             log: LogConfig::default(),
+            broker_identity: BrokerIdentityConfig::default(),
             bus: BusConfig {
                 name: "tutti-server".to_string(),
                 ..BusConfig::default()

@@ -21,6 +21,9 @@ pub struct NewAgent {
     pub version: String,
     /// When it enrolled.
     pub enrolled_at: Timestamp,
+    /// The public NATS user key the agent generated, when the server issues per-agent broker
+    /// identities; recorded in the enrolling transaction, so a reused key enrolls nothing.
+    pub broker_public_key: Option<String>,
 }
 
 /// Whether an agent is reachable, judged from its last heartbeat.

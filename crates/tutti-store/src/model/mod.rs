@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod agents;
 pub mod audit;
 pub mod coverage;
+pub mod identities;
 pub mod ingest;
 pub mod inventory;
 pub mod jobs;

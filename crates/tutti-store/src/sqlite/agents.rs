@@ -135,6 +135,9 @@ pub(super) fn enroll_agent(
             agent.agent_id
         )));
     }
+    if let Some(public_key) = &agent.broker_public_key {
+        super::identities::record_identity(conn, &agent.agent_id, public_key, agent.enrolled_at)?;
+    }
     if !token_groups.is_empty() {
         set_agent_groups(conn, &agent.agent_id, &token_groups, agent.enrolled_at)?;
     }

@@ -56,6 +56,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0005_rollouts.sql"),
         sha256: "14c9d6df8e2d9aac9c122fb7e19edf83fb4766c3f78161b68d4de4686bbb2670",
     },
+    Migration {
+        version: 6,
+        name: "0006_broker_identities.sql",
+        sql: include_str!("../../migrations/0006_broker_identities.sql"),
+        sha256: "277b842c7823d045d779c3a0b931b9a316af81fff9d163daf101ae2d059389d6",
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -15,6 +15,7 @@ mod api_tokens;
 mod audit;
 mod coverage;
 mod events;
+mod identities;
 mod inventory;
 mod jobs;
 pub(crate) mod migrate;

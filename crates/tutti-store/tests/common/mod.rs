@@ -137,6 +137,7 @@ pub(crate) async fn enroll(store: &Store, names: &[&str]) {
             arch: "x86_64".to_string(),
             version: "0.1.0".to_string(),
             enrolled_at: t(0),
+            broker_public_key: None,
         };
         match store.enroll_agent(&token_hash, new_agent).await {
             Ok(_) | Err(StoreError::Conflict(_)) => {}

@@ -1,0 +1,281 @@
+//! The conformance test of per-agent broker identity, the authority behind "an agent only
+//! hears what is addressed to it and only speaks as itself" (`docs/protocol.md`, agent
+//! permissions). A real `nats-server` in operator mode, the real server issuing each agent
+//! a user JWT at enrollment, real agents A and B:
+//!
+//! - allowed: A takes its commands through its consumer, acks them, publishes results,
+//!   events and heartbeats, follows `tutti_fleet`, answers an rpc addressed to it;
+//! - denied, each seen as the broker's permission error: A subscribing to B's commands,
+//!   B's subjects, any inbox but its own; publishing B's result, a `tutti_fleet` key, a
+//!   stream delete or purge; deleting B's consumer or creating one named for B; a forged
+//!   result for B never reaches the results stream;
+//! - an anonymous client, a tampered JWT and a revoked agent cannot connect, and deleting
+//!   an agent closes its open connection;
+//! - enrollment with a malformed or reused public key is refused and stores nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use async_nats::{ConnectOptions, Event};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::mpsc;
+use tutti_bus::Auth;
+use tutti_proto::catalog::{COMMANDS_STREAM, RESULTS_STREAM};
+use tutti_testkit::{TestAgent, TestAuth, TestNats, TestNatsOptions, TestServer};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A broker in operator mode and a server issuing identities from the same keys.
+async fn secure_system(keys: &TempDir) -> (TestNats, TestServer) {
+    let nats = TestNats::start_with(TestNatsOptions {
+        auth: Some(TestAuth::OperatorWithKeys(keys.path().to_path_buf())),
+        ..TestNatsOptions::default()
+    });
+    let keys_dir = keys.path().to_path_buf();
+    let server = TestServer::start_with(&nats, move |config| {
+        config.broker_identity.keys_dir = Some(keys_dir);
+    })
+    .await;
+    (nats, server)
+}
+
+/// A raw client connected as `agent`, with the agent's own inbox prefix, and the server
+/// errors (permission violations) the broker sends it.
+struct AsAgent {
+    client: async_nats::Client,
+    errors: mpsc::UnboundedReceiver<String>,
+    closed: mpsc::UnboundedReceiver<()>,
+}
+
+impl AsAgent {
+    async fn connect(nats: &TestNats, agent: &TestAgent) -> AsAgent {
+        let (error_tx, errors) = mpsc::unbounded_channel();
+        let (closed_tx, closed) = mpsc::unbounded_channel();
+        let options = agent_options(agent)
+            .custom_inbox_prefix(format!("_INBOX.{}", agent.agent_id()))
+            .event_callback(move |event| {
+                let (error_tx, closed_tx) = (error_tx.clone(), closed_tx.clone());
+                async move {
+                    match event {
+                        Event::ServerError(err) => {
+                            let _ = error_tx.send(err.to_string());
+                        }
+                        Event::Closed | Event::Disconnected => {
+                            let _ = closed_tx.send(());
+                        }
+                        _ => {}
+                    }
+                }
+            });
+        let client = options
+            .connect(nats.url())
+            .await
+            .expect("connect as the agent");
+        AsAgent {
+            client,
+            errors,
+            closed,
+        }
+    }
+
+    /// Waits for the broker's permission error naming `subject`.
+    async fn expect_denied(&mut self, subject: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let error = tokio::time::timeout_at(deadline, self.errors.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no permission error for {subject}"))
+                .expect("event channel");
+            let lower = error.to_lowercase();
+            if lower.contains("permissions violation") && error.contains(subject) {
+                return;
+            }
+        }
+    }
+}
+
+fn agent_options(agent: &TestAgent) -> ConnectOptions {
+    match &agent.identity().nats_auth {
+        Auth::Creds { creds } => {
+            ConnectOptions::with_credentials(creds).expect("the agent's creds parse")
+        }
+        other => panic!("the agent got no broker identity: {other:?}"),
+    }
+}
+
+fn creds_of(agent: &TestAgent) -> String {
+    match &agent.identity().nats_auth {
+        Auth::Creds { creds } => creds.clone(),
+        other => panic!("the agent got no broker identity: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_each_agent_touches_only_its_own_subjects() {
+    let keys = TempDir::new().unwrap();
+    let (nats, server) = secure_system(&keys).await;
+    let mut a = TestAgent::spawn(&server, "agent-a").await;
+    let mut b = TestAgent::spawn(&server, "agent-b").await;
+
+    // Allowed: the whole life of a command, on both agents, under their own identities.
+    let run_id = common::create_run(
+        &server,
+        json!({ "script": {"shell": "sh", "script": "echo conformance"}, "targets": {"all": true} }),
+    )
+    .await;
+    let view = common::wait_run_done(&server, &run_id).await;
+    assert_eq!(
+        common::target_states(&view),
+        [
+            ("agent-a".to_string(), "succeeded".to_string()),
+            ("agent-b".to_string(), "succeeded".to_string())
+        ]
+    );
+    common::wait_online(&server, &["agent-a", "agent-b"]).await;
+    // An rpc addressed to A is answered (allow_responses, no publish rights on inboxes).
+    let admin = nats.client().await;
+    let reply = tokio::time::timeout(WAIT, admin.request("tutti.rpc.agent-a.ping", "".into()))
+        .await
+        .expect("ping in time")
+        .expect("A answers its rpc");
+    assert!(!reply.payload.is_empty());
+    // Everything the real agents did stayed inside their permissions: the broker logged no
+    // violation (it logs each one), so the table in `agent_permissions` is complete for
+    // these paths.
+    assert!(
+        !nats.log().contains("Violation"),
+        "a real agent hit its permissions:\n{}",
+        nats.log()
+    );
+
+    // Denied, each with the broker's own permission error.
+    let mut as_a = AsAgent::connect(&nats, &a).await;
+    for subject in [
+        "tutti.cmd.agent.agent-b",
+        "tutti.agent.agent-b.>",
+        "_INBOX.>",
+        "_INBOX.agent-b.>",
+    ] {
+        let _subscription = as_a.client.subscribe(subject).await.unwrap();
+        as_a.expect_denied(subject).await;
+    }
+    let forged = json!({ "result_id": format!("{run_id}:agent-b") }).to_string();
+    for subject in [
+        "tutti.agent.agent-b.result".to_string(),
+        "$KV.tutti_fleet.groups.agent-a".to_string(),
+        format!("$JS.API.STREAM.DELETE.{RESULTS_STREAM}"),
+        format!("$JS.API.STREAM.PURGE.{RESULTS_STREAM}"),
+        format!("$JS.API.CONSUMER.DELETE.{COMMANDS_STREAM}.cmd-agent-b"),
+        format!("$JS.API.CONSUMER.CREATE.{COMMANDS_STREAM}.cmd-agent-b"),
+    ] {
+        as_a.client
+            .publish(subject.clone(), forged.clone().into())
+            .await
+            .unwrap();
+        as_a.client.flush().await.unwrap();
+        as_a.expect_denied(&subject).await;
+    }
+    // The broker does log violations, so their absence above meant something.
+    assert!(nats.log().contains("Violation"), "{}", nats.log());
+    // The forged result never reached the stream: B's subject holds its one real result.
+    let js = nats.jetstream().await;
+    let results = js.get_stream(RESULTS_STREAM).await.unwrap();
+    let info = results
+        .info_with_subjects("tutti.agent.agent-b.result")
+        .await
+        .unwrap()
+        .next()
+        .await
+        .expect("B's subject is in the stream")
+        .unwrap();
+    assert_eq!(info.1, 1, "only B's own result: {info:?}");
+
+    // An anonymous client and a tampered JWT cannot connect.
+    let anonymous = ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(nats.url())
+        .await;
+    assert!(anonymous.is_err(), "an anonymous client connected");
+    let tampered = creds_of(&b).replacen("eyJ", "eyK", 2);
+    let forged_login = ConnectOptions::with_credentials(&tampered)
+        .map(|options| options.connection_timeout(Duration::from_secs(5)));
+    if let Ok(options) = forged_login {
+        assert!(
+            options.connect(nats.url()).await.is_err(),
+            "a tampered JWT connected"
+        );
+    }
+
+    // Revocation: deleting A closes its open connection and refuses the next one.
+    let response = server
+        .http()
+        .delete(format!("{}/api/v1/agents/agent-a", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
+    tokio::time::timeout(WAIT, as_a.closed.recv())
+        .await
+        .expect("the broker closed the revoked agent's connection");
+    let again = agent_options(&a)
+        .connection_timeout(Duration::from_secs(5))
+        .connect(nats.url())
+        .await;
+    assert!(again.is_err(), "a revoked agent connected again");
+    let audit: Value = server
+        .get("/api/v1/audit?action=agent.broker_identity.revoke")
+        .await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_enrollment_refuses_malformed_and_reused_keys() {
+    let keys = TempDir::new().unwrap();
+    let (_nats, server) = secure_system(&keys).await;
+    let token = server.enrollment_token().await;
+    let agent = TestAgent::enroll_with_token(&server, "first-1", &token).await;
+    let first_key = agent.identity().nats_auth.clone();
+    assert!(matches!(first_key, Auth::Creds { .. }));
+    let public_key = identity_key(&server, "first-1").await;
+
+    let enroll = |requested_id: &str, key: Option<&str>| {
+        json!({
+            "token": token, "hostname": requested_id, "requested_id": requested_id,
+            "nats_public_key": key,
+        })
+    };
+    for (id, body, status) in [
+        ("bad-1", enroll("bad-1", Some("not-a-key")), 400),
+        ("bad-2", enroll("bad-2", Some(&public_key)), 409),
+        ("bad-3", enroll("bad-3", None), 400),
+    ] {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v1/enroll", server.url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status().as_u16(),
+            status,
+            "{id}: {}",
+            response.text().await.unwrap()
+        );
+        let (found, _) = server.try_get(&format!("/api/v1/agents/{id}")).await;
+        assert_eq!(found, 404, "{id} was stored");
+    }
+}
+
+/// The public key recorded for an agent (the dashboard's agent page shows it).
+async fn identity_key(server: &TestServer, agent: &str) -> String {
+    let detail: Value = server.get(&format!("/api/v1/agents/{agent}")).await;
+    detail["broker_identities"][0]["public_key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no broker identity on the agent: {detail:#}"))
+        .to_string()
+}
