@@ -36,6 +36,7 @@ impl Broker {
         port: u16,
         max_file_store: u64,
         tls: Option<&TlsFiles>,
+        auth_config: &str,
     ) -> anyhow::Result<Broker> {
         ensure_port_free(port, "--nats-port")?;
         let monitor_port = free_port()?;
@@ -43,7 +44,7 @@ impl Broker {
         let config = dir.join("nats.conf");
         std::fs::write(
             &config,
-            config_text(dir, port, monitor_port, max_file_store, tls),
+            config_text(dir, port, monitor_port, max_file_store, tls) + auth_config,
         )
         .with_context(|| format!("write {}", config.display()))?;
         let log = std::fs::File::create(dir.join("nats.log")).context("create the broker log")?;

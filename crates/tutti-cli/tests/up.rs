@@ -96,6 +96,16 @@ impl Drop for Up {
     }
 }
 
+/// The broker's INFO line, the first thing it sends a client.
+fn broker_info(port: u16) -> String {
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the broker");
+    let mut line = String::new();
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .expect("INFO line");
+    line
+}
+
 fn tutti(config_home: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tutti"))
         .args(args)
@@ -114,6 +124,12 @@ fn up_runs_hello_on_the_local_agent_stops_on_sigint_and_keeps_data() {
     let (http_port, nats_port) = (free_port(), free_port());
 
     let up = Up::start(&data_dir, &config_home, http_port, nats_port);
+    // The broker refuses anonymous clients: every agent connects as its own user.
+    assert!(
+        broker_info(nats_port).contains("\"auth_required\":true"),
+        "{}",
+        broker_info(nats_port)
+    );
     // The `local` profile holds an admin API token, so the CLI is signed in already.
     let whoami = tutti(&config_home, &["whoami", "--json"]);
     let me: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap_or_else(|err| {

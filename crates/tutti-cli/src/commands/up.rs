@@ -38,6 +38,9 @@ const PROFILE_NAME: &str = "local";
 /// The server config `tutti up` writes into the data directory.
 const CONFIG_FILE: &str = "server.toml";
 
+/// Where `tutti up` keeps the broker's operator and account keys.
+const BROKER_KEYS_DIR: &str = "broker-keys";
+
 /// The certificates of `tutti up --tls`.
 struct LocalTls {
     ca_file: PathBuf,
@@ -60,8 +63,18 @@ pub(crate) async fn up(args: UpArgs, env: &Env) -> Result<(), CliError> {
         true => Some(local_tls(&data_dir)?),
         false => None,
     };
-    let (broker, nats_url) = start_broker(&args, env, &data_dir, tls.as_ref()).await?;
-    let server = start_server(&data_dir, &nats_url, tls.as_ref(), listener, env).await?;
+    let keys_dir = broker_keys_dir(&args, &data_dir);
+    let (broker, nats_url) =
+        start_broker(&args, env, &data_dir, tls.as_ref(), keys_dir.as_deref()).await?;
+    let server = start_server(
+        &data_dir,
+        &nats_url,
+        tls.as_ref(),
+        keys_dir.as_deref(),
+        listener,
+        env,
+    )
+    .await?;
     let agent = match args.no_agent {
         true => None,
         false => Some(start_agent(&server, &data_dir, tls.as_ref(), &nats_url).await?),
@@ -111,11 +124,49 @@ fn local_tls(data_dir: &Path) -> Result<LocalTls, CliError> {
     })
 }
 
+/// The embedded broker runs in NATS operator mode, each agent its own user, for every data
+/// directory created since per-agent broker identities exist. An older data directory keeps
+/// its open broker: in operator mode JetStream keeps the account's streams elsewhere, and the
+/// local agent's cursor would point past the empty new streams. `--nats-url` brokers are
+/// the operator's to configure.
+fn broker_keys_dir(args: &UpArgs, data_dir: &Path) -> Option<PathBuf> {
+    let keys_dir = data_dir.join(BROKER_KEYS_DIR);
+    let fresh = !data_dir.join("nats").join("jetstream").exists();
+    (args.nats_url.is_none() && (fresh || keys_dir.exists())).then_some(keys_dir)
+}
+
+/// The broker's operator-mode settings, with the revocations the server recorded (the
+/// broker prefers its preloaded account JWT when it is newer, so the list must be complete).
+async fn operator_config(keys_dir: &Path, data_dir: &Path) -> Result<String, CliError> {
+    let auth = tutti_bus::auth::BrokerAuth::load_or_create(keys_dir)
+        .map_err(|err| CliError::Other(format!("broker keys: {err}")))?;
+    let database = data_dir
+        .join("server")
+        .join(tutti_server::config::DATABASE_FILE);
+    let mut revocations = Vec::new();
+    if database.exists() {
+        let store = tutti_store::Store::open_sqlite(&database)
+            .await
+            .with_context(|| format!("open {}", database.display()))?;
+        for identity in store
+            .revoked_broker_identities()
+            .await
+            .context("read revoked broker keys")?
+        {
+            let at = identity.revoked_at.map_or(0, |at| at.as_second());
+            revocations.push((identity.public_key, u64::try_from(at).unwrap_or(0)));
+        }
+    }
+    let resolver_dir = data_dir.join("nats").join("jwt");
+    Ok(auth.nats_server_config(&resolver_dir, &revocations))
+}
+
 async fn start_broker(
     args: &UpArgs,
     env: &Env,
     data_dir: &Path,
     tls: Option<&LocalTls>,
+    keys_dir: Option<&Path>,
 ) -> Result<(Option<Broker>, String), CliError> {
     if let Some(url) = &args.nats_url {
         return Ok((None, url.clone()));
@@ -137,6 +188,10 @@ async fn start_broker(
     let dir = data_dir.join("nats");
     let port = args.nats_port;
     let broker_tls = tls.map(|tls| tls.broker.clone());
+    let auth_config = match keys_dir {
+        Some(keys_dir) => operator_config(keys_dir, data_dir).await?,
+        None => String::new(),
+    };
     let broker = tokio::task::spawn_blocking(move || {
         Broker::start(
             &binary,
@@ -144,6 +199,7 @@ async fn start_broker(
             port,
             BROKER_MAX_FILE_STORE,
             broker_tls.as_ref(),
+            &auth_config,
         )
     })
     .await
@@ -159,11 +215,13 @@ async fn start_server(
     data_dir: &Path,
     nats_url: &str,
     tls: Option<&LocalTls>,
+    keys_dir: Option<&Path>,
     listener: TcpListener,
     env: &Env,
 ) -> Result<Server, CliError> {
     let spinner = spinner("starting the server");
-    let config = server_config(data_dir, nats_url, tls, &listener)?;
+    let mut config = server_config(data_dir, nats_url, tls, &listener)?;
+    config.broker_identity.keys_dir = keys_dir.map(Path::to_path_buf);
     let path = data_dir.join(CONFIG_FILE);
     let text = format!(
         "# Written by `tutti up` at every start from its flags; edit the flags, not this file.\n\
