@@ -62,7 +62,7 @@ impl FleetKv {
     ) -> anyhow::Result<FleetKv> {
         let fleet = Box::pin(Bucket::open(js, FLEET_BUCKET, timeout)).await?;
         Box::pin(migrate_legacy_buckets(js, &fleet, timeout)).await?;
-        Box::pin(resign_unsigned(&fleet, &key)).await?;
+        Box::pin(resign_once(js, &fleet, &key, timeout)).await?;
         Ok(FleetKv { fleet, key })
     }
 
@@ -206,6 +206,28 @@ pub async fn migrate_legacy_buckets(
             "Moved an old fleet-state bucket into {FLEET_BUCKET}."
         );
     }
+    Ok(())
+}
+
+/// The `tutti_catalog` key that records which signing key last signed the whole bucket.
+const SIGNED_MARKER: &str = "fleet-signed-by";
+
+/// Re-signs the bucket unless a server with this key already did: checking every value's
+/// signature at every start costs a verification per agent, for a migration that happens
+/// once (and again only after a key change).
+async fn resign_once(
+    js: &jetstream::Context,
+    fleet: &Bucket,
+    key: &ServerKey,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let catalog = Bucket::open(js, tutti_proto::catalog::CATALOG_BUCKET, timeout).await?;
+    let key_id = key.key_id().to_string();
+    if catalog.get(SIGNED_MARKER).await?.as_deref() == Some(key_id.as_bytes()) {
+        return Ok(());
+    }
+    resign_unsigned(fleet, key).await?;
+    catalog.put(SIGNED_MARKER, Bytes::from(key_id)).await?;
     Ok(())
 }
 
