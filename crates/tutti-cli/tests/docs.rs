@@ -63,7 +63,8 @@ fn words(command: &str) -> Vec<String> {
 }
 
 /// The `tutti`/`tutti-agent` invocations of one shell line (after `|`, `&&`, `sudo` and
-/// `VAR=value` prefixes; `cargo run -p tutti-cli -- ARGS` is `tutti ARGS`).
+/// `VAR=value` prefixes, before any `>`/`>>` redirection; `cargo run -p tutti-cli -- ARGS`
+/// is `tutti ARGS`).
 fn invocations(command: &str) -> Vec<Vec<String>> {
     command
         .split("&&")
@@ -73,7 +74,11 @@ fn invocations(command: &str) -> Vec<Vec<String>> {
             let program_idx = words
                 .iter()
                 .position(|word| word != "sudo" && !word.contains('='))?;
-            let mut invocation = words[program_idx..].to_vec();
+            let mut invocation: Vec<String> = words[program_idx..]
+                .iter()
+                .take_while(|word| !word.starts_with('>') && !word.starts_with("2>"))
+                .cloned()
+                .collect();
             if invocation[0] == "cargo" && invocation.iter().any(|word| word == "tutti-cli") {
                 let args_idx = invocation.iter().position(|word| word == "--")?;
                 invocation = std::iter::once("tutti".to_string())
@@ -134,6 +139,10 @@ fn invocations_are_found_behind_sudo_pipes_and_variables() {
     assert_eq!(words("a 'b c' \"d\""), ["a", "b c", "d"]);
     let blocks = shell_commands("```sh\ntutti a \\\n  --b\n# note\n```\n```toml\ntutti = 1\n```\n");
     assert_eq!(blocks, ["tutti a --b"]);
+    assert_eq!(
+        invocations("tutti server --print-broker-config >> /etc/nats/nats.conf"),
+        [vec!["tutti", "server", "--print-broker-config"]]
+    );
     assert_eq!(
         invocations("cargo run --release -p tutti-cli -- up --tls"),
         [vec!["tutti", "up", "--tls"]]

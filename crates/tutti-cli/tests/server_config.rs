@@ -225,3 +225,58 @@ fn a_port_in_use_stops_the_server_with_exit_2_naming_listen() {
         "nothing was created before the bind failed"
     );
 }
+
+#[test]
+fn the_broker_config_trusts_the_servers_keys_and_needs_them_configured() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("server.toml");
+    let keys = dir.path().join("broker-keys");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &path,
+        format!("data_dir = {data:?}\n[broker_identity]\nkeys_dir = {keys:?}\n"),
+    )
+    .unwrap();
+    let print = || {
+        Command::new(env!("CARGO_BIN_EXE_tutti"))
+            .args(["server", "--print-broker-config", "--config"])
+            .arg(&path)
+            .env_clear()
+            .output()
+            .unwrap()
+    };
+    let output = print();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for line in [
+        "operator: \"",
+        "system_account: A",
+        "type: full",
+        "resolver_preload",
+    ] {
+        assert!(stdout.contains(line), "{line}: {stdout}");
+    }
+    // The same keys the next time: the broker keeps trusting the server.
+    let operator = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("system_account"))
+            .map(String::from)
+    };
+    assert_eq!(
+        operator(&stdout),
+        operator(&String::from_utf8_lossy(&print().stdout))
+    );
+
+    std::fs::write(&path, format!("data_dir = {data:?}\n")).unwrap();
+    let output = print();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("broker_identity.keys_dir: is not set"),
+        "{stderr}"
+    );
+}

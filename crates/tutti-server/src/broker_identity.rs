@@ -70,13 +70,17 @@ impl BrokerIdentity {
             .map_err(|err| anyhow::anyhow!("{err}"))
     }
 
-    /// The broker settings (nats.conf) that trust these keys, with the current revocations.
+    /// The broker settings (nats.conf) that trust these keys, with the revocations in
+    /// `store` (none without a database yet).
     pub async fn nats_server_config(
         &self,
-        store: &Store,
+        store: Option<&Store>,
         resolver_dir: &std::path::Path,
     ) -> anyhow::Result<String> {
-        let revocations = revocations(store).await?;
+        let revocations = match store {
+            Some(store) => revocations(store).await?,
+            None => Vec::new(),
+        };
         Ok(self.auth.nats_server_config(resolver_dir, &revocations))
     }
 

@@ -41,6 +41,7 @@ pub(crate) enum Command {
     ///
     /// Examples:
     ///   tutti server --config /etc/tutti/server.toml --check
+    ///   tutti server --config /etc/tutti/server.toml --print-broker-config >> /etc/nats/nats.conf
     ///   tutti server --config /etc/tutti/server.toml
     #[command(verbatim_doc_comment)]
     Server(ServerArgs),
@@ -242,6 +243,10 @@ pub(crate) struct ServerArgs {
     /// Validate the configuration and exit: 0 when valid, 2 when not.
     #[arg(long)]
     pub(crate) check: bool,
+    /// Print the nats-server settings (operator, system account, account resolver with the
+    /// current revocations) that trust this server's `[broker_identity]` keys, and exit.
+    #[arg(long, conflicts_with = "check")]
+    pub(crate) print_broker_config: bool,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,10 @@ pub(crate) async fn server(args: ServerArgs, env: &Env) -> Result<(), CliError> 
         println!("{}: ok ({})", args.config.display(), summary(&file.config));
         return Ok(());
     }
+    if args.print_broker_config {
+        print!("{}", broker_config(&file).await?);
+        return Ok(());
+    }
     init_logging(&file.config, env.log_filter.as_deref());
     let listener = bind(&file).await?;
     let server = start(file.config, listener).await?;
@@ -119,6 +123,46 @@ async fn serve_until_stopped(server: &Server) {
             },
         }
     }
+}
+
+/// The nats.conf settings for `[broker_identity]`: the broker's JWT resolver keeps its files
+/// beside its JetStream store, so the operator chooses the directory in the output's
+/// `resolver.dir` line.
+async fn broker_config(file: &ConfigFile) -> Result<String, CliError> {
+    let identity = tutti_server::broker_identity::BrokerIdentity::open(&file.config)
+        .map_err(|err| CliError::Other(format!("{err:#}")))?
+        .ok_or_else(|| {
+            usage(file.error_at(
+                "broker_identity.keys_dir",
+                "is not set: without per-agent broker identities there is no broker config to print",
+            ))
+        })?;
+    let database = file.config.database_path();
+    let store = match database.exists() {
+        true => Some(
+            tutti_store::Store::open_sqlite(&database)
+                .await
+                .map_err(|err| {
+                    CliError::Other(format!("cannot open {}: {err}", database.display()))
+                })?,
+        ),
+        false => None,
+    };
+    let resolver_dir = std::path::Path::new("/var/lib/nats/jwt");
+    let text = identity
+        .nats_server_config(store.as_ref(), resolver_dir)
+        .await
+        .map_err(|err| CliError::Other(format!("{err:#}")))?;
+    Ok(format!(
+        "# tutti: NATS operator mode for the keys in {} (written by `tutti server --print-broker-config`).\n\
+         # Every agent connects as its own user; regenerate after revoking agents while the broker was down.\n{text}",
+        file.config
+            .broker_identity
+            .keys_dir
+            .as_deref()
+            .map(|dir| dir.display().to_string())
+            .unwrap_or_default()
+    ))
 }
 
 fn summary(config: &ServerConfig) -> String {

@@ -311,6 +311,8 @@ mod tests {
         );
         assert!(text.contains(&format!("  linux-x86_64) SHA256={} ;;\n", "ab".repeat(32))));
         assert!(text.contains("SERVER_KEY_ID='0123456789abcdef'"));
-        assert!(!text.contains('@'), "every placeholder is filled");
+        for placeholder in ["@SERVER@", "@TOKEN@", "@KEY_ID@", "@CASES@"] {
+            assert!(!text.contains(placeholder), "{placeholder} is filled");
+        }
     }
 }

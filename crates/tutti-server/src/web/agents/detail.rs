@@ -59,6 +59,7 @@ pub async fn detail(
         Err(err) => return Err(err.into()),
     };
     let config = effective_view(&app, &agent).await?;
+    let identities = app.store.broker_identities_of(&agent_id).await?;
     let search = given(&params.pkg);
     let packages = match inventory {
         Some(_) => {
@@ -83,7 +84,7 @@ pub async fn detail(
     let content = html! {
         (header(&ctx, &agent))
         div.grid {
-            (facts_card(&agent, inventory.as_ref()))
+            (facts_card(&agent, inventory.as_ref(), &identities))
             div.stack {
                 (groups_card(&ctx, &agent))
                 (config_card(&config))
@@ -146,7 +147,11 @@ fn header(ctx: &PageContext, agent: &Agent) -> Markup {
     }
 }
 
-fn facts_card(agent: &Agent, inventory: Option<&AgentInventory>) -> Markup {
+fn facts_card(
+    agent: &Agent,
+    inventory: Option<&AgentInventory>,
+    identities: &[tutti_store::BrokerIdentity],
+) -> Markup {
     let facts = inventory.map(|inventory| &inventory.facts);
     html! {
         section.card data-testid="facts-card" {
@@ -185,9 +190,30 @@ fn facts_card(agent: &Agent, inventory: Option<&AgentInventory>) -> Markup {
                 }
                 dt { "Enrolled" } dd { (layout::maybe_time(agent.enrolled_at)) }
                 dt { "First seen" } dd { (layout::time(agent.first_seen_at)) }
+                dt { "Broker identity" } dd data-testid="broker-identity" {
+                    @if identities.is_empty() { span.muted { "shared broker credentials" } }
+                    @for identity in identities {
+                        div {
+                            span.mono title=(identity.public_key) { (short_key(&identity.public_key)) }
+                            " " span.muted { "issued " (layout::time(identity.issued_at)) }
+                            @if let Some(revoked_at) = identity.revoked_at { " " span.muted { "revoked " (layout::time(revoked_at)) } }
+                        }
+                    }
+                }
             }
             @if inventory.is_none() { p.hint { "No inventory reported yet; it arrives shortly after the agent starts." } }
         }
+    }
+}
+
+/// A NATS public key is 56 characters; the page shows its head and tail, the title the rest.
+fn short_key(public_key: &str) -> String {
+    match (
+        public_key.get(..10),
+        public_key.get(public_key.len().saturating_sub(6)..),
+    ) {
+        (Some(head), Some(tail)) if public_key.len() > 20 => format!("{head}…{tail}"),
+        _ => public_key.to_string(),
     }
 }
 
