@@ -64,7 +64,7 @@ pub async fn enroll(
     };
     let url = format!("{}{ENROLL_PATH}", server_url.trim_end_matches('/'));
     let response = client.post(&url).json(&request).send().await.map_err(|err| {
-        anyhow::anyhow!("cannot reach the tutti server at {server_url}: {} (check the URL, that the server runs, and --ca if it uses a private CA)", error_chain(&err))
+        anyhow::anyhow!("cannot reach the tutti server at {server_url}: {} (check the URL, that the server runs, and --ca if it uses a private CA)", tutti_bus::error::with_causes(&err))
     })?;
     let status = response.status();
     if !status.is_success() {
@@ -151,18 +151,6 @@ fn check_signing_key(answer: &EnrollResponse, pinned: Option<KeyId>) -> anyhow::
         );
     }
     Ok(())
-}
-
-/// reqwest's top-level message hides the cause (an unknown CA, a refused connection).
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn identity_from(answer: EnrollResponse) -> Identity {

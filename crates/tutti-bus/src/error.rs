@@ -118,6 +118,20 @@ impl From<PublishError> for BusError {
     }
 }
 
+/// An error with its causes, `outer: cause: root`. Client libraries (reqwest, rustls) keep
+/// why a connection failed (an unknown CA, a refused port) in the source chain, not in the
+/// top-level message an operator would otherwise see.
+pub fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Awaits `future` for at most `after`; `what` names the operation in the error.
 pub async fn bounded<T, E>(
     what: &str,

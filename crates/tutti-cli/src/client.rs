@@ -219,7 +219,7 @@ impl ApiClient {
     }
 
     fn unreachable(&self, err: reqwest::Error) -> CliError {
-        let detail = error_chain(&err);
+        let detail = tutti_bus::error::with_causes(&err);
         if detail.contains("certificate") || detail.contains("UnknownIssuer") {
             return CliError::Server(format!(
                 "the server at {} presented a certificate this CLI does not trust ({detail}); pass the server's CA with `tutti login --ca FILE` or TUTTI_CA",
@@ -234,18 +234,6 @@ impl ApiClient {
         }
         CliError::Server(format!("request to {} failed: {detail}", self.base))
     }
-}
-
-/// An error with its causes: reqwest's own message hides why a connection failed.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Percent-encodes everything but unreserved characters, for query values and path

@@ -286,22 +286,11 @@ fn copy_cert(from: &IssuedCert, to: &IssuedCert) {
 }
 
 fn assert_certificate_error(error: &reqwest::Error) {
-    let chain = error_chain(error);
+    let chain = tutti_bus::error::with_causes(error);
     assert!(
         chain.to_lowercase().contains("certificate"),
         "not a certificate error: {chain}"
     );
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
 }
 
 fn check_ok(files: &TlsFiles) {
