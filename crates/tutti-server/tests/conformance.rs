@@ -4,7 +4,8 @@
 //! a user JWT at enrollment, real agents A and B:
 //!
 //! - allowed: A takes its commands through its consumer, acks them, publishes results,
-//!   events and heartbeats, follows `tutti_fleet`, answers an rpc addressed to it;
+//!   events and heartbeats, uploads output to the object store, follows `tutti_fleet`,
+//!   answers an rpc addressed to it;
 //! - denied, each seen as the broker's permission error: A subscribing to B's commands,
 //!   B's subjects, any inbox but its own; publishing B's result, a `tutti_fleet` key, a
 //!   stream delete or purge; deleting B's consumer or creating one named for B; a forged
@@ -121,9 +122,12 @@ async fn conformance_each_agent_touches_only_its_own_subjects() {
     let mut b = TestAgent::spawn(&server, "agent-b").await;
 
     // Allowed: the whole life of a command, on both agents, under their own identities.
+    // Output beyond the inline limit: each agent uploads it to the output object store.
+    let script = "echo conformance; head -c 400000 /dev/zero | tr '\\0' 'a'";
     let run_id = common::create_run(
         &server,
-        json!({ "script": {"shell": "sh", "script": "echo conformance"}, "targets": {"all": true} }),
+        json!({ "script": {"shell": "sh", "script": script, "output_limit_bytes": 1_000_000},
+                "targets": {"all": true} }),
     )
     .await;
     let view = common::wait_run_done(&server, &run_id).await;
@@ -135,6 +139,14 @@ async fn conformance_each_agent_touches_only_its_own_subjects() {
         ]
     );
     common::wait_online(&server, &["agent-a", "agent-b"]).await;
+    for agent in ["agent-a", "agent-b"] {
+        let detail: Value = server
+            .get(&format!("/api/v1/runs/{run_id}/results/{agent}"))
+            .await;
+        let object = &detail["result"]["stdout"]["object"];
+        let size = object["size"].as_u64().unwrap_or(0);
+        assert!(size > 400_000, "{agent} uploaded its output: {object}");
+    }
     // An rpc addressed to A is answered (allow_responses, no publish rights on inboxes).
     let admin = nats.client().await;
     let reply = tokio::time::timeout(WAIT, admin.request("tutti.rpc.agent-a.ping", "".into()))
