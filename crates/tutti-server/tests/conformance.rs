@@ -4,8 +4,8 @@
 //! a user JWT at enrollment, real agents A and B:
 //!
 //! - allowed: A takes its commands through its consumer, acks them, publishes results,
-//!   events and heartbeats, uploads output to the object store, follows `tutti_fleet`,
-//!   answers an rpc addressed to it;
+//!   events and heartbeats, reads a script from the object store, uploads output to it,
+//!   follows `tutti_fleet`, answers an rpc addressed to it;
 //! - denied, each seen as the broker's permission error: A subscribing to B's commands,
 //!   B's subjects, any inbox but its own; publishing B's result, a `tutti_fleet` key, a
 //!   stream delete or purge; deleting B's consumer or creating one named for B; a forged
@@ -147,6 +147,28 @@ async fn conformance_each_agent_touches_only_its_own_subjects() {
         let size = object["size"].as_u64().unwrap_or(0);
         assert!(size > 400_000, "{agent} uploaded its output: {object}");
     }
+    // A script kept in the object store is read by the agent under its own identity.
+    let script_text = b"echo from-the-object-store\n";
+    let scripts = nats
+        .jetstream()
+        .await
+        .get_object_store(tutti_proto::catalog::SCRIPTS_STORE)
+        .await
+        .unwrap();
+    scripts
+        .put("conformance.sh", &mut &script_text[..])
+        .await
+        .unwrap();
+    let sha256 = tutti_proto::digest::sha256_hex(script_text);
+    let object_run = common::create_run(
+        &server,
+        json!({ "script": {"shell": "sh", "script_object":
+                    {"name": "conformance.sh", "size": script_text.len(), "sha256": sha256}},
+                "targets": {"agents": ["agent-a"]} }),
+    )
+    .await;
+    let view = common::wait_run_done(&server, &object_run).await;
+    assert_eq!(common::state_of(&view, "agent-a"), "succeeded", "{view:#}");
     // An rpc addressed to A is answered (allow_responses, no publish rights on inboxes).
     let admin = nats.client().await;
     let reply = tokio::time::timeout(WAIT, admin.request("tutti.rpc.agent-a.ping", "".into()))
