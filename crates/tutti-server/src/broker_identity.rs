@@ -110,9 +110,10 @@ impl BrokerIdentity {
     }
 }
 
-/// Revokes the broker keys of a deleted agent: recorded in the store first (so a failed
-/// push is repaired by the next start, which pushes the full list), then pushed to the
-/// broker, which closes the agent's open connection. Audited per key.
+/// Revokes the broker keys of an agent about to be deleted: recorded in the store, then
+/// pushed to the broker, which closes the agent's open connection. The push carries every
+/// revoked key and runs whenever the agent has any, so a retry after a failed push (the
+/// caller deletes nothing then) pushes again. Audited per key revoked now.
 pub async fn revoke(app: &App, actor: &Actor, agent_id: &AgentId) -> Result<()> {
     let Some(identity) = &app.broker_identity else {
         return Ok(());
@@ -121,7 +122,7 @@ pub async fn revoke(app: &App, actor: &Actor, agent_id: &AgentId) -> Result<()> 
         .store
         .revoke_broker_identities(agent_id, Timestamp::now())
         .await?;
-    if revoked.is_empty() {
+    if app.store.broker_identities_of(agent_id).await?.is_empty() {
         return Ok(());
     }
     identity
@@ -129,7 +130,7 @@ pub async fn revoke(app: &App, actor: &Actor, agent_id: &AgentId) -> Result<()> 
         .await
         .map_err(|err| {
             Error::Unavailable(format!(
-                "the agent is deleted, but the broker did not take its revocation yet ({err:#}); it is pushed again at the next server start"
+                "the broker did not take the agent's revocation ({err:#}); nothing was deleted, try again"
             ))
         })?;
     for public_key in revoked {

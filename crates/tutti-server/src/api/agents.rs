@@ -133,6 +133,9 @@ pub async fn delete(
     Path(agent_id): Path<String>,
 ) -> Result<StatusCode> {
     let agent_id: AgentId = parse_id(&agent_id)?;
+    // Revoked on the broker first: if the broker cannot take it, nothing is deleted and
+    // the operator's retry pushes the revocation again.
+    crate::broker_identity::revoke(&app, &actor, &agent_id).await?;
     app.store.delete_agent(&agent_id).await?;
     app.kv.delete_groups(&agent_id).await?;
     app.auditor
@@ -143,7 +146,6 @@ pub async fn delete(
             serde_json::Value::Null,
         )
         .await;
-    crate::broker_identity::revoke(&app, &actor, &agent_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
