@@ -160,7 +160,7 @@ async fn publish(
 
 #[cfg(test)]
 mod tests {
-    use tutti_bus::{BusConfig, connect, ensure_resources};
+    use tutti_bus::{connect, ensure_resources};
     use tutti_proto::AgentId;
     use tutti_proto::catalog::{Catalog, CatalogConfig, EVENTS_STREAM, RESULTS_STREAM};
     use tutti_proto::result::ResultStatus;
@@ -176,7 +176,7 @@ mod tests {
     #[tokio::test]
     async fn progress_events_of_a_finished_command_fold_into_its_result() {
         let nats = TestNats::start();
-        let bus = connect(&BusConfig::for_url(nats.url())).await.unwrap();
+        let bus = connect(&nats.bus_config()).await.unwrap();
         let catalog = Catalog::tutti(&CatalogConfig {
             storage_budget_bytes: 1 << 30,
             replicas: 1,

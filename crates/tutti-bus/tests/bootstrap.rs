@@ -12,9 +12,7 @@ use tutti_testkit::{TestNats, TestNatsOptions};
 const GIB: u64 = 1024 * 1024 * 1024;
 
 async fn bus_for(nats: &TestNats) -> Bus {
-    connect(&BusConfig::for_url(nats.url()))
-        .await
-        .expect("connect")
+    connect(&nats.bus_config()).await.expect("connect")
 }
 
 fn catalog() -> Catalog {

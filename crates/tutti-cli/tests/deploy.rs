@@ -109,7 +109,7 @@ struct Site {
 }
 
 impl Site {
-    fn new(nats_url: &str, pki: &LocalPki, dir: TempDir) -> Site {
+    fn new(nats_url: &str, keys_dir: &Path, pki: &LocalPki, dir: TempDir) -> Site {
         let http = pki.issue("server", &["127.0.0.1".to_string()]).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -126,11 +126,13 @@ impl Site {
              [bus]\nurls = [\"{nats_url}\"]\ntls = {{ required = true, ca_file = {ca:?} }}\n\n\
              [storage]\nbudget_bytes = 1073741824\n\n\
              [enrollment]\nnats_require_tls = true\nagent_binary_dir = {binaries:?}\n\n\
+             [broker_identity]\nkeys_dir = {keys:?}\n\n\
              [http]\ntls_cert_file = {cert:?}\ntls_key_file = {key:?}\n\n\
              [projector]\nbatch_window_ms = 50\n",
             data = dir.path().join("server").display().to_string(),
             ca = pki.ca_cert.display().to_string(),
             binaries = binary_dir.display().to_string(),
+            keys = keys_dir.display().to_string(),
             cert = http.cert_file.display().to_string(),
             key = http.key_file.display().to_string(),
         );
@@ -230,8 +232,9 @@ fn stderr(output: &std::process::Output) -> String {
 async fn a_tls_deployment_enrolls_runs_reloads_stops_and_restarts() {
     let dir = TempDir::new().unwrap();
     let pki = LocalPki::load_or_create(&dir.path().join("pki")).unwrap();
-    let (_nats, nats_url) = tls_broker(&pki);
-    let site = Site::new(&nats_url, &pki, dir);
+    let (nats, nats_url) = tls_broker(&pki);
+    let keys_dir = nats.keys_dir().expect("operator mode").to_path_buf();
+    let site = Site::new(&nats_url, &keys_dir, &pki, dir);
     let mut server = site.start_server("server.log").await;
 
     // Session cookies are authenticated with their own key, not the command-signing key.

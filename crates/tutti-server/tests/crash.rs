@@ -27,7 +27,13 @@ async fn server_killed_mid_batch_loses_and_duplicates_nothing() {
     let config = test_config(&nats, dir.path());
     let (run_id, agents) = prepare_run(&config).await;
 
-    let publisher = tokio::spawn(publish_reports(nats.url(), run_id.clone(), agents.clone()));
+    let creds = nats.admin_creds().expect("operator mode").to_string();
+    let publisher = tokio::spawn(publish_reports(
+        nats.url(),
+        creds,
+        run_id.clone(),
+        agents.clone(),
+    ));
     let mut progress = Vec::new();
     for _ in 0..N_KILLS {
         let mut child = spawn_child(&config);
@@ -132,7 +138,8 @@ async fn prepare_run(config: &ServerConfig) -> (String, Vec<String>) {
     let mut agents = Vec::with_capacity(N_AGENTS);
     for index in 0..N_AGENTS {
         let agent = format!("agent-{index:04}");
-        let body = json!({"token": token["token"], "hostname": agent, "requested_id": agent});
+        let body = json!({"token": token["token"], "hostname": agent, "requested_id": agent,
+            "nats_public_key": nkeys::KeyPair::new_user().public_key()});
         post(&http, &url, "/api/v1/enroll", body).await;
         agents.push(agent);
     }
@@ -148,8 +155,12 @@ async fn prepare_run(config: &ServerConfig) -> (String, Vec<String>) {
 }
 
 /// Publishes a `started` event and a result per agent, ten messages every 60 ms.
-async fn publish_reports(url: String, run_id: String, agents: Vec<String>) {
-    let client = async_nats::connect(url).await.unwrap();
+async fn publish_reports(url: String, creds: String, run_id: String, agents: Vec<String>) {
+    let client = async_nats::ConnectOptions::with_credentials(&creds)
+        .unwrap()
+        .connect(url)
+        .await
+        .unwrap();
     let js = async_nats::jetstream::new(client);
     for (index, agent) in agents.iter().enumerate() {
         let command_id = ulid::Ulid::new().to_string().to_lowercase();

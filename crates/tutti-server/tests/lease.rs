@@ -174,7 +174,7 @@ fn bus_config(nats: &TestNats) -> BusConfig {
         request_timeout_ms: 1_000,
         connect_timeout_ms: 1_000,
         reconnect_max_delay_ms: 500,
-        ..BusConfig::for_url(nats.url())
+        ..nats.bus_config()
     }
 }
 

@@ -152,7 +152,7 @@ async fn fixture() -> Fixture {
     let enroll = json_case(
         Method::POST,
         "/api/v1/enroll",
-        json!({"token": token, "hostname": "web-01"}),
+        json!({"token": token, "hostname": "web-01", "nats_public_key": agent_key()}),
         200,
         "",
     );
@@ -415,7 +415,7 @@ async fn malformed_requests_are_client_errors_and_store_nothing() {
         json_case(
             Method::POST,
             "/api/v1/enroll",
-            json!({"token": "wrong", "hostname": "x"}),
+            json!({"token": "wrong", "hostname": "x", "nats_public_key": agent_key()}),
             401,
             "token is invalid",
         ),
@@ -773,4 +773,10 @@ async fn send_text(router: &Router, path: &str) -> (u16, String) {
         .await
         .unwrap();
     (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The public half of a broker key an agent generates at enrollment (the test broker runs
+/// with per-agent identities).
+fn agent_key() -> String {
+    nkeys::KeyPair::new_user().public_key()
 }

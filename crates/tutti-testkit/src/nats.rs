@@ -7,9 +7,11 @@
 //! The broker is killed and its directory removed on `Drop`. [`TestNats::restart`] and
 //! [`TestNats::kill`] exist for fault tests; a restart keeps the port and the store.
 //!
-//! With [`TestNatsOptions::auth`] set, the broker runs in operator mode (NATS JWT auth from
-//! a `tutti_bus::auth::BrokerAuth`) and [`TestNats::client`] connects as a full-permission
-//! user of the tutti account, so tests written against an open broker run unchanged.
+//! By default the broker runs in operator mode (NATS JWT auth from a
+//! `tutti_bus::auth::BrokerAuth`), as `tutti up` runs it, so every test exercises per-agent
+//! identities: [`TestNats::client`] and [`TestNats::bus_config`] connect as a
+//! full-permission user of the tutti account, and `test_config` gives the server the same
+//! keys. [`TestNatsOptions::open`] is an open broker, for the few tests about that.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,7 +28,7 @@ pub struct TestNatsOptions {
     pub max_file_store: u64,
     /// Extra lines appended verbatim to the broker config (e.g. `authorization { ... }`).
     pub extra_config: String,
-    /// Operator mode (decentralized JWT auth); `None`, the default, is an open broker.
+    /// Operator mode (decentralized JWT auth, the default); `None` is an open broker.
     pub auth: Option<TestAuth>,
 }
 
@@ -43,6 +45,7 @@ pub enum TestAuth {
 /// The operator-mode state of a running test broker.
 #[derive(Debug)]
 struct OperatorMode {
+    key_dir: PathBuf,
     broker_auth: BrokerAuth,
     /// The `operator`/`resolver` config, generated once: regenerating it would issue new
     /// preloaded JWTs that win over updates pushed to the resolver since.
@@ -55,7 +58,17 @@ impl Default for TestNatsOptions {
         TestNatsOptions {
             max_file_store: 16 * 1024 * 1024 * 1024,
             extra_config: String::new(),
+            auth: Some(TestAuth::Operator),
+        }
+    }
+}
+
+impl TestNatsOptions {
+    /// An open broker (no authentication), for tests about exactly that.
+    pub fn open() -> TestNatsOptions {
+        TestNatsOptions {
             auth: None,
+            ..TestNatsOptions::default()
         }
     }
 }
@@ -173,6 +186,25 @@ impl TestNats {
         self.operator_mode.as_ref().map(|mode| &mode.broker_auth)
     }
 
+    /// The directory of the broker keys, in operator mode (a server's
+    /// `[broker_identity] keys_dir`).
+    pub fn keys_dir(&self) -> Option<&std::path::Path> {
+        self.operator_mode
+            .as_ref()
+            .map(|mode| mode.key_dir.as_path())
+    }
+
+    /// A bus config for this broker, as the full-permission test user in operator mode.
+    pub fn bus_config(&self) -> tutti_bus::BusConfig {
+        let mut config = tutti_bus::BusConfig::for_url(self.url());
+        if let Some(creds) = self.admin_creds() {
+            config.auth = tutti_bus::Auth::Creds {
+                creds: creds.to_string(),
+            };
+        }
+        config
+    }
+
     /// The creds [`TestNats::client`] connects with, in operator mode.
     pub fn admin_creds(&self) -> Option<&str> {
         self.operator_mode
@@ -201,6 +233,7 @@ impl OperatorMode {
             &UserLimits::unlimited(),
         );
         OperatorMode {
+            key_dir,
             broker_auth,
             config,
             admin_creds,

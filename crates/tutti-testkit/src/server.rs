@@ -261,6 +261,7 @@ pub fn test_config(nats: &TestNats, data_dir: &Path) -> ServerConfig {
         ..ServerConfig::default()
     };
     config.bus.urls = vec![nats.url()];
+    config.broker_identity.keys_dir = nats.keys_dir().map(Path::to_path_buf);
     config.storage.budget_bytes = 1 << 30;
     config.projector.batch_window_ms = 50;
     config.projector.ack_wait_secs = 2;

@@ -19,7 +19,7 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use tokio::sync::oneshot;
 use tutti_agent::{Identity, LocalConfig};
-use tutti_bus::{Bus, BusConfig, connect, ensure_resources};
+use tutti_bus::{Bus, connect, ensure_resources};
 use tutti_proto::catalog::{Catalog, CatalogConfig, EVENTS_STREAM, RESULTS_STREAM};
 use tutti_proto::command::{Command, CommandBody, JobRef, KillCommand, RunCommand, Script, Shell};
 use tutti_proto::event::AgentEvent;
@@ -44,9 +44,7 @@ impl Fleet {
             .with_test_writer()
             .try_init();
         let nats = TestNats::start();
-        let bus = connect(&BusConfig::for_url(nats.url()))
-            .await
-            .expect("connect");
+        let bus = connect(&nats.bus_config()).await.expect("connect");
         let catalog = Catalog::tutti(&CatalogConfig {
             storage_budget_bytes: 1 << 30,
             replicas: 1,
@@ -76,6 +74,7 @@ impl Fleet {
             .iter()
             .map(|g| GroupName::parse(g).unwrap())
             .collect();
+        identity.nats_auth = self.agent_creds(&agent_id);
         let mut commands = self
             .bus
             .jetstream()
@@ -85,6 +84,26 @@ impl Fleet {
         identity.start_after_seq = Some(commands.info().await.unwrap().state.last_sequence);
         tutti_agent::identity::save(dir.path(), &identity).expect("save identity");
         TestAgentSpec { agent_id, dir }
+    }
+
+    /// The agent's own broker user with the permissions the server would issue, as
+    /// enrollment hands it out: agent tests run inside the real permission table.
+    fn agent_creds(&self, agent_id: &AgentId) -> tutti_bus::Auth {
+        let auth = self
+            .nats
+            .broker_auth()
+            .expect("the test broker runs in operator mode");
+        let key = nkeys::KeyPair::new_user();
+        let user_jwt = auth
+            .user_jwt(
+                &key.public_key(),
+                &format!("agent:{agent_id}"),
+                &tutti_bus::agent_permissions::agent_permissions(agent_id),
+                &tutti_bus::agent_permissions::agent_limits(),
+            )
+            .expect("a user JWT");
+        let creds = tutti_bus::auth::creds_for_key_pair(&user_jwt, &key).expect("creds");
+        tutti_bus::Auth::Creds { creds }
     }
 
     pub fn run_command(&self, subject: String, script: &str) -> (RunId, Command) {
