@@ -229,6 +229,35 @@ fn up_with_tls_runs_hello_over_tls_end_to_end() {
     assert!(up.interrupt().success());
 }
 
+/// A data directory from before per-agent broker identities keeps its open broker (its
+/// streams live where an open broker keeps them), and `up` says so.
+#[test]
+fn an_older_data_dir_keeps_its_open_broker_and_is_told_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir_all(data_dir.join("nats").join("jetstream")).unwrap();
+    let config_home = dir.path().join("config");
+    let (http_port, nats_port) = (free_port(), free_port());
+    let up = Up::start(&data_dir, &config_home, http_port, nats_port);
+    assert!(
+        broker_info(nats_port).contains("\"auth_required\":false")
+            || !broker_info(nats_port).contains("auth_required"),
+        "{}",
+        broker_info(nats_port)
+    );
+    assert!(!data_dir.join("broker-keys").exists());
+    let output = tutti(
+        &config_home,
+        &["run", "--all", "--wait", "--", "echo", "hello"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(up.interrupt().success());
+}
+
 #[test]
 fn a_port_in_use_is_named_with_the_flag_to_change_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -90,6 +90,13 @@ pub(crate) async fn up(args: UpArgs, env: &Env) -> Result<(), CliError> {
         initial_password,
         env,
     );
+    if keys_dir.is_none() && args.nats_url.is_none() {
+        println!(
+            "\nNote: this data directory predates per-agent broker identities, so its broker\n\
+             accepts any client. Start with a new --data-dir to have every agent connect as\n\
+             its own user (docs/deploy.md)."
+        );
+    }
 
     shutdown_signal().await;
     eprintln!("\nstopping…");
