@@ -5,7 +5,7 @@
 //! and reports every result through a durable outbox.
 //!
 //! Module map: `agent` wires everything and runs the main loop; `intake` reads commands
-//! into the local queue; `runner` applies the gates and executes through `exec`; `outbox`
+//! into the local queue; `runner` applies the gates (and the machine's `allowlist`) and executes through `exec`; `outbox`
 //! publishes results and events; `state` is the durable local database behind all three;
 //! `fleet` and `fleet_sync` follow groups, revocations, freeze and layered configuration
 //! from KV replicas; `heartbeat` reports liveness, `inventory` what the machine is and has, `rpc` answers
@@ -14,6 +14,7 @@
 //! service of the machine's service manager.
 
 pub mod agent;
+pub mod allowlist;
 pub mod config;
 pub mod enroll;
 pub mod exec;

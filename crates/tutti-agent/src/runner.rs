@@ -18,11 +18,11 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::sync::{Notify, mpsc, oneshot};
-use tutti_proto::command::{CommandBody, RunCommand, Script, Shell};
+use tutti_proto::command::{CommandBody, RunCommand, Script};
 use tutti_proto::result::{Output, ResultStatus, RunResult, SkipReason, Truncation};
 use tutti_proto::{AgentId, CommandId, ResultId, RunId, digest, subjects};
 
-use crate::config::ExecutionConfig;
+pub use crate::allowlist::Allowlist;
 use crate::exec::{self, CapturedStream, ExecRequest, ExecStatus, ExecTimings, LiveChunk};
 use crate::fleet::FleetView;
 use crate::report;
@@ -54,54 +54,6 @@ pub struct RunnerContext {
     pub request_timeout: Duration,
     /// The shells and users commands may ask for.
     pub allowlist: Allowlist,
-}
-
-/// The shells and users this machine lets a command ask for (`[execution]` in
-/// `agent.toml`); an empty list allows everything.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Allowlist {
-    /// `None` allows every shell.
-    shells: Option<Vec<Shell>>,
-    /// Empty allows every user.
-    users: Vec<String>,
-}
-
-impl Allowlist {
-    /// The allowlist of a parsed configuration.
-    pub fn new(execution: &ExecutionConfig) -> Allowlist {
-        Allowlist {
-            shells: execution.allowed_shells(),
-            users: execution.allowed_users.clone(),
-        }
-    }
-
-    /// Why `run` may not run here, naming the value and the setting; `None` when it may.
-    pub fn refusal(&self, run: &RunCommand) -> Option<String> {
-        if let Some(shells) = &self.shells
-            && !shells.contains(&run.shell)
-        {
-            let names: Vec<String> = shells.iter().map(|shell| shell_name(*shell)).collect();
-            return Some(format!(
-                "shell {} is not allowed on this agent ([execution] allowed_shells = {names:?} in agent.toml)",
-                shell_name(run.shell)
-            ));
-        }
-        match &run.user {
-            Some(user) if !self.users.is_empty() && !self.users.contains(user) => Some(format!(
-                "user {user} is not allowed on this agent ([execution] allowed_users = {:?} in agent.toml)",
-                self.users
-            )),
-            _ => None,
-        }
-    }
-}
-
-/// The shell's name on the wire (`sh`, `bash`, ...).
-fn shell_name(shell: Shell) -> String {
-    match serde_json::to_value(shell) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => format!("{shell:?}"),
-    }
 }
 
 /// An execution in flight.
@@ -239,7 +191,11 @@ impl Runner {
         let skipped = if let Some(reason) = gate(&run, fleet, killed, Timestamp::now()) {
             tracing::info!(run_id = %run.run_id, ?reason, "Skipping a command.");
             Some(report::skipped(&agent_id, &queued, &run.run_id, reason))
-        } else if let Some(refusal) = self.context.allowlist.refusal(&run) {
+        } else if let Some(refusal) = self
+            .context
+            .allowlist
+            .refusal(run.shell, run.user.as_deref())
+        {
             tracing::warn!(run_id = %run.run_id, %refusal, "Not running a command that asks for what this agent does not allow.");
             Some(report::not_allowed(
                 &agent_id,
@@ -691,47 +647,6 @@ mod tests {
             deadline: None,
             scheduled: false,
         }
-    }
-
-    #[test]
-    fn the_allowlist_names_the_refused_shell_or_user() {
-        let check = |shells: &[&str], users: &[&str], shell: Shell, user: Option<&str>| {
-            let execution = ExecutionConfig {
-                allowed_shells: shells.iter().map(|s| s.to_string()).collect(),
-                allowed_users: users.iter().map(|u| u.to_string()).collect(),
-                ..ExecutionConfig::default()
-            };
-            let run = RunCommand {
-                shell,
-                user: user.map(str::to_string),
-                ..run_command()
-            };
-            Allowlist::new(&execution).refusal(&run)
-        };
-        assert_eq!(
-            check(&[], &[], Shell::Bash, Some("root")),
-            None,
-            "empty allows all"
-        );
-        assert_eq!(
-            check(&["sh", "bash"], &["deploy"], Shell::Bash, Some("deploy")),
-            None
-        );
-        assert_eq!(
-            check(&[], &["deploy"], Shell::Sh, None),
-            None,
-            "no user asked for"
-        );
-        let shell = check(&["sh"], &[], Shell::Bash, None).unwrap();
-        assert!(
-            shell.contains("shell bash") && shell.contains("[\"sh\"]"),
-            "{shell}"
-        );
-        let user = check(&[], &["deploy"], Shell::Sh, Some("root")).unwrap();
-        assert!(
-            user.contains("user root") && user.contains("allowed_users"),
-            "{user}"
-        );
     }
 
     #[test]

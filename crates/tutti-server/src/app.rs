@@ -55,6 +55,8 @@ pub struct AppInner {
     pub shutdown: watch::Sender<bool>,
     /// Per-agent broker identities, when `[broker_identity]` is configured.
     pub broker_identity: Option<BrokerIdentity>,
+    /// Hashes of the agent binaries the install script names.
+    pub binary_hashes: Arc<crate::api::install::BinaryHashes>,
     /// The first admin's password when this start created the account, until the binary
     /// takes it to show it once (library code never prints it).
     first_admin_password: std::sync::Mutex<Option<String>>,
@@ -125,6 +127,7 @@ impl App {
             shutdown,
             first_admin_password: std::sync::Mutex::new(first_admin_password),
             broker_identity,
+            binary_hashes: Arc::default(),
         };
         Ok(App {
             inner: Arc::new(inner),

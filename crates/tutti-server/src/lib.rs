@@ -12,6 +12,8 @@
 //! command-signing key. `app.rs` holds the shared live resources and `server.rs` starts
 //! and stops everything. `tls.rs` serves the API over HTTPS with a reloadable certificate;
 //! `pki.rs` is a local CA that issues certificates for development and tests.
+//! `config/` is the config file and its checks; `broker_identity.rs` gives each agent its
+//! own broker user; `public_url.rs` is the URL written into install commands.
 //!
 //! Libraries never read the environment or signals: [`run`] takes a parsed
 //! [`ServerConfig`], a bound listener and a shutdown future. The crate README records the
@@ -33,6 +35,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod pki;
 pub mod projector;
+pub mod public_url;
 pub mod schedule;
 pub mod server;
 pub mod tls;

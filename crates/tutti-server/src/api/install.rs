@@ -13,13 +13,15 @@
 //! over the same HTTPS connection as the hashes inside it, so a binary swapped on the way
 //! or on disk fails the comparison, and the key id pins every later command.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::PoisonError;
+use std::time::SystemTime;
 
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::api::json::ApiQuery;
 use crate::app::App;
@@ -46,7 +48,8 @@ pub async fn script(
 ) -> Result<Response> {
     check_token(&query.token)?;
     let dir = binary_dir(&app)?;
-    let binaries = tokio::task::spawn_blocking(move || list_binaries(&dir))
+    let hashes = std::sync::Arc::clone(&app.binary_hashes);
+    let binaries = tokio::task::spawn_blocking(move || list_binaries(&dir, &hashes))
         .await
         .map_err(|err| Error::internal("list agent binaries", err))??;
     if binaries.is_empty() {
@@ -54,7 +57,11 @@ pub async fn script(
             "no agent binaries named {BINARY_PREFIX}<os>-<arch> in enrollment.agent_binary_dir"
         )));
     }
-    let server_url = server_url(&app, &headers)?;
+    let server_url = crate::public_url::base_url(&app.config, &headers).ok_or_else(|| {
+        Error::bad_request(
+            "the request has no usable Host header; set public_url in the server config",
+        )
+    })?;
     let text = render(
         &server_url,
         &query.token,
@@ -136,7 +143,31 @@ fn is_binary_name(name: &str) -> bool {
     })
 }
 
-fn list_binaries(dir: &Path) -> Result<Vec<Binary>> {
+/// sha256 of the agent binaries, by path, size and modification time: a fleet enrolling at
+/// once fetches the script hundreds of times, and each fetch would otherwise read and hash
+/// every binary again. A replaced binary has a new size or time and is hashed anew.
+#[derive(Debug, Default)]
+pub struct BinaryHashes {
+    known: std::sync::Mutex<HashMap<PathBuf, (u64, SystemTime, String)>>,
+}
+
+impl BinaryHashes {
+    fn sha256_of(&self, path: &Path) -> std::io::Result<String> {
+        let metadata = std::fs::metadata(path)?;
+        let stamp = (metadata.len(), metadata.modified()?);
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((len, modified, sha256)) = known.get(path)
+            && (*len, *modified) == stamp
+        {
+            return Ok(sha256.clone());
+        }
+        let sha256 = tutti_proto::digest::sha256_hex(&std::fs::read(path)?);
+        known.insert(path.to_path_buf(), (stamp.0, stamp.1, sha256.clone()));
+        Ok(sha256)
+    }
+}
+
+fn list_binaries(dir: &Path, hashes: &BinaryHashes) -> Result<Vec<Binary>> {
     let entries = std::fs::read_dir(dir)
         .map_err(|err| Error::internal("read enrollment.agent_binary_dir", err))?;
     let mut binaries = Vec::new();
@@ -145,44 +176,16 @@ fn list_binaries(dir: &Path) -> Result<Vec<Binary>> {
         if !is_binary_name(&name) || !entry.path().is_file() {
             continue;
         }
-        let bytes = std::fs::read(entry.path())
+        let sha256 = hashes
+            .sha256_of(&entry.path())
             .map_err(|err| Error::internal("read an agent binary", err))?;
         binaries.push(Binary {
             platform: name[BINARY_PREFIX.len()..].to_string(),
-            sha256: hex(&Sha256::digest(&bytes)),
+            sha256,
         });
     }
     binaries.sort_by(|a, b| a.platform.cmp(&b.platform));
     Ok(binaries)
-}
-
-/// `public_url` when configured, else the scheme this server speaks and the request's
-/// `Host` (restricted to what a host name or address can contain, since it lands in a
-/// shell script).
-fn server_url(app: &App, headers: &HeaderMap) -> Result<String> {
-    if !app.config.public_url.is_empty() {
-        return Ok(app.config.public_url.trim_end_matches('/').to_string());
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .filter(|host| {
-            !host.is_empty()
-                && host
-                    .bytes()
-                    .all(|byte| byte.is_ascii_alphanumeric() || b".-:[]".contains(&byte))
-        })
-        .ok_or_else(|| {
-            Error::bad_request(
-                "the request has no usable Host header; set public_url in the server config",
-            )
-        })?;
-    let scheme = if app.config.serves_https() {
-        "https"
-    } else {
-        "http"
-    };
-    Ok(format!("{scheme}://{host}"))
 }
 
 fn render(server_url: &str, token: &str, key_id: &str, binaries: &[Binary]) -> String {
@@ -195,10 +198,6 @@ fn render(server_url: &str, token: &str, key_id: &str, binaries: &[Binary]) -> S
         .replace("@TOKEN@", token)
         .replace("@KEY_ID@", key_id)
         .replace("@CASES@", &cases)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The script. `TUTTI_CA` names a CA file for a server with a private CA (passed to curl

@@ -15,8 +15,8 @@ use tutti_proto::result::RunResult;
 use tutti_proto::{AgentId, GroupName, JobId, ResultId, RunId};
 
 use super::{
-    SqliteStore, accounts, agents, anomalies, api_tokens, audit, coverage, events, identities,
-    inventory, jobs, overview, results, rollouts, runs, schedules, sessions, sql, tokens,
+    SqliteStore, accounts, agents, anomalies, api_tokens, audit, coverage, events, inventory, jobs,
+    overview, results, rollouts, runs, schedules, sessions, sql, tokens,
 };
 use crate::error::StoreResult;
 use crate::model::accounts::{
@@ -26,7 +26,6 @@ use crate::model::accounts::{
 use crate::model::agents::{Agent, AgentQuery, Group, NewAgent};
 use crate::model::audit::{AuditEntry, AuditQuery};
 use crate::model::coverage::{AgentCoverage, CoverageQuery};
-use crate::model::identities::BrokerIdentity;
 use crate::model::ingest::{Anomaly, ApplyOutcome, Sequenced};
 use crate::model::inventory::{AgentInventory, InventoryChange, PackageHit, PackageQuery};
 use crate::model::jobs::{Job, JobDraft, JobVersion, PutJobOutcome};
@@ -775,43 +774,5 @@ impl SqliteStore {
     ) -> StoreResult<Vec<AgentCoverage>> {
         let query = query.clone();
         self.read(move |tx| coverage::coverage(tx, &query)).await
-    }
-
-    /// See [`crate::Store::record_broker_identity`].
-    pub async fn record_broker_identity(
-        &self,
-        agent_id: &AgentId,
-        public_key: &str,
-        issued_at: Timestamp,
-    ) -> StoreResult<()> {
-        let (agent_id, public_key) = (agent_id.clone(), public_key.to_string());
-        self.write(move |tx| identities::record_identity(tx, &agent_id, &public_key, issued_at))
-            .await
-    }
-
-    /// See [`crate::Store::revoke_broker_identities`].
-    pub async fn revoke_broker_identities(
-        &self,
-        agent_id: &AgentId,
-        at: Timestamp,
-    ) -> StoreResult<Vec<String>> {
-        let agent_id = agent_id.clone();
-        self.write(move |tx| identities::revoke_identities(tx, &agent_id, at))
-            .await
-    }
-
-    /// See [`crate::Store::revoked_broker_identities`].
-    pub async fn revoked_broker_identities(&self) -> StoreResult<Vec<BrokerIdentity>> {
-        self.read(|tx| identities::revoked_identities(tx)).await
-    }
-
-    /// See [`crate::Store::broker_identities_of`].
-    pub async fn broker_identities_of(
-        &self,
-        agent_id: &AgentId,
-    ) -> StoreResult<Vec<BrokerIdentity>> {
-        let agent_id = agent_id.clone();
-        self.read(move |tx| identities::identities_of(tx, &agent_id))
-            .await
     }
 }

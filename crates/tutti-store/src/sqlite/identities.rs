@@ -1,13 +1,56 @@
 //! `broker_identities`: the NATS user key issued to each agent at enrollment, and its
 //! revocation. The server rebuilds the account JWT the broker enforces from
-//! [`revoked_identities`], so a revoked key stays listed after its agent is gone.
+//! [`revoked_identities`], so a revoked key stays listed after its agent is gone. The
+//! async methods of [`SqliteStore`] for them are here too, beside their SQL.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tutti_proto::AgentId;
 
+use jiff::Timestamp;
+
+use super::SqliteStore;
 use crate::error::{StoreError, StoreResult};
 use crate::model::identities::BrokerIdentity;
 use crate::time::{from_ms, to_ms};
+
+impl SqliteStore {
+    /// See [`crate::Store::record_broker_identity`].
+    pub async fn record_broker_identity(
+        &self,
+        agent_id: &AgentId,
+        public_key: &str,
+        issued_at: Timestamp,
+    ) -> StoreResult<()> {
+        let (agent_id, public_key) = (agent_id.clone(), public_key.to_string());
+        self.write(move |tx| record_identity(tx, &agent_id, &public_key, issued_at))
+            .await
+    }
+
+    /// See [`crate::Store::revoke_broker_identities`].
+    pub async fn revoke_broker_identities(
+        &self,
+        agent_id: &AgentId,
+        at: Timestamp,
+    ) -> StoreResult<Vec<String>> {
+        let agent_id = agent_id.clone();
+        self.write(move |tx| revoke_identities(tx, &agent_id, at))
+            .await
+    }
+
+    /// See [`crate::Store::revoked_broker_identities`].
+    pub async fn revoked_broker_identities(&self) -> StoreResult<Vec<BrokerIdentity>> {
+        self.read(|tx| revoked_identities(tx)).await
+    }
+
+    /// See [`crate::Store::broker_identities_of`].
+    pub async fn broker_identities_of(
+        &self,
+        agent_id: &AgentId,
+    ) -> StoreResult<Vec<BrokerIdentity>> {
+        let agent_id = agent_id.clone();
+        self.read(move |tx| identities_of(tx, &agent_id)).await
+    }
+}
 
 /// Records a newly issued key; a key issued before (to any agent) is a conflict, so one
 /// key pair cannot stand for two agents.

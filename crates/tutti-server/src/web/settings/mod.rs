@@ -11,7 +11,7 @@ mod account;
 mod admin;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{HeaderMap, Uri};
 use maud::{Markup, html};
 use serde::Deserialize;
 use tutti_store::{ApiToken, Page};
@@ -48,10 +48,8 @@ pub async fn page(
     } else {
         None
     };
-    let server_url = match app.config.public_url.as_str() {
-        "" => server_url(&headers, app.config.serves_https()),
-        public_url => public_url.trim_end_matches('/').to_string(),
-    };
+    let server_url = crate::public_url::base_url(&app.config, &headers)
+        .unwrap_or_else(|| server_url(&headers, app.config.serves_https()));
     let enroll_base = format!(
         "tutti-agent enroll --server {server_url} --server-key-id {}",
         app.key.key_id()
@@ -202,31 +200,20 @@ fn reveal(id: &str, testid: &str, title: &str, note: &str) -> Markup {
     }
 }
 
-/// The URL agents reach this server at, as this request named it (when `public_url` is not
-/// configured): the `Host` header, and `https` when the server speaks it or a
-/// TLS-terminating proxy says so in `X-Forwarded-Proto`. A request through an odd host
-/// gets a placeholder.
+/// The request's URL (`crate::public_url`), with a placeholder host when the request's
+/// `Host` cannot go into a shell command.
 fn server_url(headers: &HeaderMap, serves_https: bool) -> String {
-    let text = |name| headers.get(name).and_then(|value| value.to_str().ok());
-    let host = text(header::HOST.as_str())
-        .filter(|host| {
-            !host.is_empty()
-                && host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        })
-        .unwrap_or("SERVER:8080");
-    let scheme = match text("x-forwarded-proto") {
-        _ if serves_https => "https",
-        Some("https") => "https",
-        _ => "http",
-    };
-    format!("{scheme}://{host}")
+    let host = crate::public_url::request_host(headers).unwrap_or("SERVER:8080");
+    format!(
+        "{}://{host}",
+        crate::public_url::scheme(headers, serves_https)
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     #[test]
     fn the_server_url_comes_from_the_request() {
