@@ -151,6 +151,37 @@ async fn send_changes(
     known: &mut BTreeMap<AgentId, TargetState>,
     tx: &mpsc::Sender<Event>,
 ) -> Result<bool> {
+    let mut changed = false;
+    let mut reads = 0;
+    loop {
+        reads += 1;
+        changed |= send_target_changes(app, run_id, known, tx).await?;
+        let detail = app.store.get_run(&run_id).await?;
+        let done = detail.counts.open() == 0;
+        // The targets and the run are two reads: a target can finish between them. `done`
+        // goes out only after every final state was sent, so read the targets again.
+        if done && !known.values().all(|state| state.is_final()) && reads < 3 {
+            continue;
+        }
+        if changed {
+            let counts = counts_by_name(&detail.counts);
+            let _ = tx.send(json_event("counts", &counts)).await;
+        }
+        if done {
+            let status = serde_json::json!({ "status": detail.run.status });
+            let _ = tx.send(json_event("done", &status)).await;
+        }
+        return Ok(done);
+    }
+}
+
+/// Sends every target whose state differs from `known`; whether any did.
+async fn send_target_changes(
+    app: &App,
+    run_id: RunId,
+    known: &mut BTreeMap<AgentId, TargetState>,
+    tx: &mpsc::Sender<Event>,
+) -> Result<bool> {
     let mut offset = 0;
     let mut changed = false;
     loop {
@@ -174,24 +205,9 @@ async fn send_changes(
         }
         offset += page.items.len() as u64;
         if page.items.len() < MAX_PAGE_LIMIT as usize || offset >= page.total {
-            break;
+            return Ok(changed);
         }
     }
-    let detail = app.store.get_run(&run_id).await?;
-    if changed {
-        let counts = counts_by_name(&detail.counts);
-        let _ = tx.send(json_event("counts", &counts)).await;
-    }
-    let done = detail.counts.open() == 0;
-    if done {
-        let _ = tx
-            .send(json_event(
-                "done",
-                &serde_json::json!({ "status": detail.run.status }),
-            ))
-            .await;
-    }
-    Ok(done)
 }
 
 fn json_event(name: &str, value: &impl Serialize) -> Event {
