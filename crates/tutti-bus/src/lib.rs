@@ -12,6 +12,7 @@ pub mod connect;
 pub mod error;
 pub mod nats_server;
 pub mod resources;
+pub mod server_permissions;
 
 pub use config::{Auth, BusConfig, TlsConfig};
 pub use connect::{Bus, connect};

@@ -54,10 +54,22 @@ pub fn agent_publish_scope(agent_id: &AgentId) -> String {
     format!("tutti.agent.{agent_id}.>")
 }
 
+/// Every subject agents publish on: `tutti.agent.>` (what the server's user may not publish).
+pub fn all_agent_subjects() -> String {
+    "tutti.agent.>".to_string()
+}
+
 /// `_INBOX.<id>`: the prefix of agent `<id>`'s reply subjects, so the broker can let it
 /// subscribe to its own replies (`_INBOX.<id>.>`) and nobody else's.
 pub fn agent_inbox_prefix(agent_id: &AgentId) -> String {
     format!("_INBOX.{agent_id}")
+}
+
+/// `_INBOX.tutti_server`: the prefix of the server's reply subjects. The `_` keeps it apart
+/// from every agent's `_INBOX.<id>` (agent ids are `[a-z0-9-]`), so the broker can let the
+/// server subscribe to its own replies and to no agent's.
+pub fn server_inbox_prefix() -> String {
+    "_INBOX.tutti_server".to_string()
 }
 
 /// An agent's run results (stream `TUTTI_RESULTS`).
@@ -110,6 +122,12 @@ pub fn run_output(run_id: &RunId) -> String {
     format!("tutti.agent.*.output.{run_id}")
 }
 
+/// Live output of every run from every agent: what the server subscribes to, one run at a
+/// time ([`run_output`]).
+pub fn all_output() -> String {
+    "tutti.agent.*.output.*".to_string()
+}
+
 /// A request/reply method an agent answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RpcMethod {
@@ -156,6 +174,11 @@ pub fn agent_rpc(agent_id: &AgentId, method: RpcMethod) -> String {
 /// Every request to one agent: what the agent subscribes to.
 pub fn agent_rpc_all_methods(agent_id: &AgentId) -> String {
     format!("tutti.rpc.{agent_id}.*")
+}
+
+/// Every request to every agent: what only agents answer.
+pub fn all_rpc() -> String {
+    "tutti.rpc.>".to_string()
 }
 
 /// The audit trail (stream `TUTTI_AUDIT`); the server publishes.
@@ -266,6 +289,9 @@ mod tests {
             all_heartbeats(),
             run_output(&run_id),
             agent_rpc_all_methods(&id),
+            all_agent_subjects(),
+            all_output(),
+            all_rpc(),
         ];
         for subject in concrete.iter().chain(&wildcards) {
             assert!(subject.starts_with("tutti."), "{subject}");
@@ -315,7 +341,17 @@ mod tests {
         assert!(matches(&all_inventory(), &agent_inventory(&id)));
         assert!(matches(&all_heartbeats(), &agent_heartbeat(&id)));
         assert!(matches(&run_output(&run()), &agent_output(&id, &run())));
+        assert!(matches(&all_output(), &run_output(&run())));
+        assert!(matches(&all_output(), &agent_output(&id, &run())));
         assert!(!matches(&all_results(), &agent_event(&id)));
+        assert!(matches(&all_rpc(), &agent_rpc_all_methods(&id)));
+        for subject in [
+            agent_result(&id),
+            agent_heartbeat(&id),
+            agent_publish_scope(&id),
+        ] {
+            assert!(matches(&all_agent_subjects(), &subject), "{subject}");
+        }
     }
 
     #[test]
@@ -326,6 +362,17 @@ mod tests {
         assert!(!matches("a.*", "a.b.c"));
         assert!(!matches("a.b", "a.b.c"));
         assert!(!matches("a.b.c", "a.b"));
+    }
+
+    #[test]
+    fn the_server_inbox_is_no_agent_inbox() {
+        let prefix = server_inbox_prefix();
+        let token = prefix.strip_prefix("_INBOX.").expect("under _INBOX.");
+        assert!(
+            AgentId::parse(token).is_err(),
+            "{token} is a valid agent id"
+        );
+        assert!(!prefix.contains(['*', '>']));
     }
 
     #[test]

@@ -9,15 +9,17 @@
 //! Deleting an agent revokes its keys: the tutti account JWT is rebuilt with every revoked
 //! key and pushed to the broker through the system account, which closes the agent's open
 //! connection and refuses the next one. The server connects as its own user, minted at
-//! each start, and pushes the current account JWT at start too, so a broker that missed a
-//! revocation (restarted from an older config) learns it again.
+//! each start with the server's role (`tutti_bus::server_permissions`: everything the
+//! control plane needs, nothing that speaks as an agent), and pushes the current account
+//! JWT at start too, so a broker that missed a revocation (restarted from an older config)
+//! learns it again.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use jiff::Timestamp;
-use tutti_bus::auth::{BrokerAuth, UserLimits, UserPermissions, push_account_jwt};
-use tutti_bus::{Auth, BusConfig, connect};
+use tutti_bus::auth::{BrokerAuth, push_account_jwt};
+use tutti_bus::{Auth, BusConfig, connect, server_permissions};
 use tutti_proto::AgentId;
 use tutti_store::Store;
 
@@ -47,15 +49,18 @@ impl BrokerIdentity {
         }))
     }
 
-    /// The server's own connection: a user of the tutti account minted for this start.
+    /// The server's own connection: a user of the tutti account minted for this start, with
+    /// the server's role (`tutti_bus::server_permissions`), replies under its own inbox
+    /// prefix, which that role lets it subscribe to.
     pub fn server_bus_config(&self) -> BusConfig {
         let creds = self.auth.mint_user_creds(
             "tutti-server",
-            &UserPermissions::full(),
-            &UserLimits::unlimited(),
+            &server_permissions::server_permissions(),
+            &server_permissions::server_limits(),
         );
         BusConfig {
             auth: Auth::Creds { creds },
+            inbox_prefix: Some(tutti_proto::subjects::server_inbox_prefix()),
             ..self.bus.clone()
         }
     }

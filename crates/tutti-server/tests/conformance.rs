@@ -12,7 +12,10 @@
 //!   result for B never reaches the results stream;
 //! - an anonymous client, a tampered JWT and a revoked agent cannot connect, and deleting
 //!   an agent closes its open connection;
-//! - enrollment with a malformed or reused public key is refused and stores nothing.
+//! - enrollment with a malformed or reused public key is refused and stores nothing;
+//! - the server's own user (`tutti_bus::server_permissions`) does the control plane's work
+//!   (heartbeats, commands, KV, objects, rpc requests) and cannot speak as an agent:
+//!   publishing an agent's result, taking or acking its commands, answering its rpc.
 
 mod common;
 
@@ -24,7 +27,8 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::mpsc;
 use tutti_bus::Auth;
-use tutti_proto::catalog::{COMMANDS_STREAM, RESULTS_STREAM};
+use tutti_proto::catalog::{CATALOG_BUCKET, COMMANDS_STREAM, RESULTS_STREAM, SCRIPTS_STORE};
+use tutti_proto::subjects;
 use tutti_testkit::{TestAgent, TestAuth, TestNats, TestNatsOptions, TestServer};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -43,20 +47,43 @@ async fn secure_system(keys: &TempDir) -> (TestNats, TestServer) {
     (nats, server)
 }
 
-/// A raw client connected as `agent`, with the agent's own inbox prefix, and the server
-/// errors (permission violations) the broker sends it.
-struct AsAgent {
+/// A raw client connected with one user's creds and inbox prefix, and the server errors
+/// (permission violations) the broker sends it.
+struct AsUser {
     client: async_nats::Client,
     errors: mpsc::UnboundedReceiver<String>,
     closed: mpsc::UnboundedReceiver<()>,
 }
 
-impl AsAgent {
-    async fn connect(nats: &TestNats, agent: &TestAgent) -> AsAgent {
+impl AsUser {
+    /// Connected as `agent`, with the agent's own inbox prefix.
+    async fn agent(nats: &TestNats, agent: &TestAgent) -> AsUser {
+        let inbox_prefix = subjects::agent_inbox_prefix(agent.agent_id());
+        AsUser::connect(nats, agent_options(agent), inbox_prefix).await
+    }
+
+    /// Connected as the server connects: a user with the server's role
+    /// (`BrokerIdentity::server_bus_config`) and the server's inbox prefix.
+    async fn server(nats: &TestNats, server: &TestServer) -> AsUser {
+        let identity = server.app().broker_identity.as_ref();
+        let config = identity.expect("broker identity").server_bus_config();
+        let Auth::Creds { creds } = &config.auth else {
+            panic!("the server connects without creds: {:?}", config.auth);
+        };
+        let options = ConnectOptions::with_credentials(creds).expect("the server's creds parse");
+        let inbox_prefix = config
+            .inbox_prefix
+            .clone()
+            .expect("the server's inbox prefix");
+        assert_eq!(inbox_prefix, subjects::server_inbox_prefix());
+        AsUser::connect(nats, options, inbox_prefix).await
+    }
+
+    async fn connect(nats: &TestNats, options: ConnectOptions, inbox_prefix: String) -> AsUser {
         let (error_tx, errors) = mpsc::unbounded_channel();
         let (closed_tx, closed) = mpsc::unbounded_channel();
-        let options = agent_options(agent)
-            .custom_inbox_prefix(format!("_INBOX.{}", agent.agent_id()))
+        let options = options
+            .custom_inbox_prefix(inbox_prefix)
             .event_callback(move |event| {
                 let (error_tx, closed_tx) = (error_tx.clone(), closed_tx.clone());
                 async move {
@@ -74,8 +101,8 @@ impl AsAgent {
         let client = options
             .connect(nats.url())
             .await
-            .expect("connect as the agent");
-        AsAgent {
+            .expect("connect as the user");
+        AsUser {
             client,
             errors,
             closed,
@@ -186,7 +213,7 @@ async fn conformance_each_agent_touches_only_its_own_subjects() {
     );
 
     // Denied, each with the broker's own permission error.
-    let mut as_a = AsAgent::connect(&nats, &a).await;
+    let mut as_a = AsUser::agent(&nats, &a).await;
     for subject in [
         "tutti.cmd.agent.agent-b",
         "tutti.agent.agent-b.>",
@@ -265,6 +292,103 @@ async fn conformance_each_agent_touches_only_its_own_subjects() {
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_server_role_does_its_work_and_cannot_speak_as_an_agent() {
+    let keys = TempDir::new().unwrap();
+    let (nats, server) = secure_system(&keys).await;
+    let mut agent = TestAgent::enroll(&server, "agent-s").await;
+    let mut as_server = AsUser::server(&nats, &server).await;
+
+    // Allowed: hearing heartbeats (the agent beats once as it starts), publishing a command
+    // into the stream, writing KV and the object store, an rpc request to an agent.
+    let mut heartbeats = as_server
+        .client
+        .subscribe(subjects::all_heartbeats())
+        .await
+        .unwrap();
+    as_server.client.flush().await.unwrap();
+    agent.start();
+    let heartbeat = tokio::time::timeout(WAIT, heartbeats.next())
+        .await
+        .expect("a heartbeat in time")
+        .expect("subscription open");
+    assert_eq!(heartbeat.subject.as_str(), "tutti.agent.agent-s.heartbeat");
+    let js = async_nats::jetstream::new(as_server.client.clone());
+    let ack = js
+        .publish("tutti.cmd.agent.nobody-1", "not a command".into())
+        .await
+        .expect("publish a command")
+        .await
+        .expect("the commands stream acknowledges");
+    assert_eq!(ack.stream, COMMANDS_STREAM);
+    let catalog = js.get_key_value(CATALOG_BUCKET).await.unwrap();
+    catalog.put("conformance", "server".into()).await.unwrap();
+    let value = catalog.get("conformance").await.unwrap();
+    assert_eq!(value.as_deref(), Some(&b"server"[..]));
+    let scripts = js.get_object_store(SCRIPTS_STORE).await.unwrap();
+    scripts
+        .put("from-the-server.sh", &mut &b"echo hi\n"[..])
+        .await
+        .unwrap();
+    let ping = as_server
+        .client
+        .request("tutti.rpc.agent-s.ping", "".into());
+    let reply = tokio::time::timeout(WAIT, ping)
+        .await
+        .expect("ping in time")
+        .expect("the agent answers the server's rpc");
+    assert!(!reply.payload.is_empty());
+    // Neither the real server (enrollment, projectors, fleet state) nor the calls above
+    // went outside the role: the broker logs every violation.
+    assert!(
+        !nats.log().contains("Violation"),
+        "the server's role refused something it needs:\n{}",
+        nats.log()
+    );
+
+    // Denied, each with the broker's own permission error: speaking as the agent.
+    for subject in [
+        "tutti.agent.agent-s.result".to_string(),
+        "tutti.agent.agent-s.heartbeat".to_string(),
+        format!("$JS.API.CONSUMER.CREATE.{COMMANDS_STREAM}.cmd-agent-s"),
+        format!("$JS.API.CONSUMER.MSG.NEXT.{COMMANDS_STREAM}.cmd-agent-s"),
+        format!("$JS.ACK.{COMMANDS_STREAM}.cmd-agent-s.1.1.1.1.1.0"),
+        "_INBOX.agent-s.forged".to_string(),
+    ] {
+        as_server
+            .client
+            .publish(subject.clone(), "{}".into())
+            .await
+            .unwrap();
+        as_server.client.flush().await.unwrap();
+        as_server.expect_denied(&subject).await;
+    }
+    for subject in [
+        "tutti.rpc.agent-s.*",
+        "tutti.rpc.>",
+        "tutti.cmd.agent.agent-s",
+        "_INBOX.agent-s.>",
+    ] {
+        let _subscription = as_server.client.subscribe(subject).await.unwrap();
+        as_server.expect_denied(subject).await;
+    }
+    // The forged result never reached the stream: the agent has run nothing.
+    let results = nats
+        .jetstream()
+        .await
+        .get_stream(RESULTS_STREAM)
+        .await
+        .unwrap();
+    let forged = results
+        .info_with_subjects("tutti.agent.agent-s.result")
+        .await
+        .unwrap()
+        .next()
+        .await;
+    assert!(forged.is_none(), "a result reached the stream: {forged:?}");
+    agent.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
