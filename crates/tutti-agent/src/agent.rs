@@ -26,6 +26,7 @@ use crate::report;
 use crate::rpc::RpcContext;
 use crate::runner::{Allowlist, Runner, RunnerContext};
 use crate::state::{AgentState, RefusalLimit, StateHandle};
+use crate::trust::TrustStore;
 use crate::{heartbeat, inventory, outbox, rpc};
 
 /// How often the main loop re-dispatches without a prompt (deadlines, a drained outbox),
@@ -85,6 +86,7 @@ pub async fn run(
     identity::ensure_state_dir(&config.state_dir)?;
     let identity = identity::load(&config.state_dir)?;
     let server_key = identity.server_key().map_err(anyhow::Error::msg)?;
+    let trust = Arc::new(TrustStore::open(&config.state_dir, server_key));
     let state = open_state(&config)?;
     recover_interrupted(&state, &identity).await?;
 
@@ -103,7 +105,7 @@ pub async fn run(
 
     let intake_context = IntakeContext {
         agent_id: identity.agent_id.clone(),
-        server_key,
+        trust: Arc::clone(&trust),
         state: state.clone(),
         queued: Arc::clone(&queued),
         kills: kills_tx,
@@ -117,6 +119,7 @@ pub async fn run(
         bus.jetstream().clone(),
         bus.request_timeout(),
         groups_rx,
+        fleet_rx.clone(),
         shutdown_rx.clone(),
     ));
     tasks.spawn(outbox::run(
@@ -130,6 +133,7 @@ pub async fn run(
         bus.client().clone(),
         state.clone(),
         identity.agent_id.clone(),
+        Arc::clone(&trust),
         fleet_rx.clone(),
         shutdown_rx.clone(),
     ));
@@ -148,6 +152,7 @@ pub async fn run(
         state: state.clone(),
         log_ring: options.log_ring.clone(),
         inventory_now,
+        trust: Arc::clone(&trust),
     };
     tasks.spawn(rpc::run(
         bus.client().clone(),
@@ -158,7 +163,7 @@ pub async fn run(
         agent_id: identity.agent_id.clone(),
         fallback_groups: identity.initial_groups.clone(),
         dir: config.state_dir.join("fleet"),
-        server_key,
+        trust,
         state: state.clone(),
         outbox: Arc::clone(&outbox_wake),
     };
@@ -311,8 +316,19 @@ async fn intake_loop(
     js: async_nats::jetstream::Context,
     timeout: Duration,
     mut groups: watch::Receiver<Vec<GroupName>>,
+    mut fleet: watch::Receiver<FleetView>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Commands are verified as they are taken in, so the key ring must be read first: an
+    // agent that slept through a key rotation would otherwise refuse (for good) commands
+    // signed by the key the ring introduces. Like dispatch, intake waits for the first sync
+    // of the fleet state, or the grace period when the broker cannot provide it.
+    let synced = fleet.wait_for(|view| view.synced);
+    tokio::select! {
+        _ = synced => {}
+        _ = tokio::time::sleep(FLEET_SYNC_GRACE) => {}
+        _ = shutdown.changed() => return,
+    }
     let mut failures = 0usize;
     let mut backfill = None;
     loop {

@@ -8,28 +8,30 @@
 //! replay of an old revision after a reconnect is ignored), which is what keeps a
 //! configuration rollback from happening by accident.
 //!
-//! Only values signed by the server's key for their own KV key are applied
+//! Only values signed by a trusted key for their own KV key are applied
 //! (`tutti_proto::signed_value`): fleet state widens or narrows which signed commands run,
 //! so a value anyone else wrote is ignored, logged and reported once as a
-//! `fleet_value_refused` event. The view then behaves as if the key were absent.
+//! `fleet_value_refused` event. The view then behaves as if the key were absent. The key
+//! ring (`keys`) is read before everything else in each pass and updates the trusted keys
+//! ([`crate::trust`]), so values re-signed by a rotation's new key verify at once.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ed25519_dalek::VerifyingKey;
 use tokio::sync::{Notify, watch};
 use tutti_bus::Bus;
 use tutti_kv::{Replica, ReplicaConfig, ReplicaHandle, ReplicaState, Selection};
 use tutti_proto::catalog::FLEET_BUCKET;
 use tutti_proto::config::AgentConfig;
 use tutti_proto::fleet::{FleetFreeze, Revocation};
-use tutti_proto::signed_value::SignedValue;
+use tutti_proto::trust::TrustedKeys;
 use tutti_proto::{AgentId, GroupName, kv_keys};
 
 use crate::fleet::{FleetEntries, FleetView, config_key_concerns};
 use crate::state::StateHandle;
+use crate::trust::TrustStore;
 
 /// What the fleet-state task needs besides the bus.
 #[derive(Debug)]
@@ -40,8 +42,9 @@ pub struct FleetSyncContext {
     pub fallback_groups: Vec<GroupName>,
     /// Where the replica lives.
     pub dir: PathBuf,
-    /// The server's key, which every applied value must be signed with.
-    pub server_key: VerifyingKey,
+    /// The signing keys every applied value must be signed with; the key ring read here
+    /// updates them.
+    pub trust: Arc<TrustStore>,
     /// For reporting refused values through the outbox.
     pub state: StateHandle,
     /// Wakes the outbox.
@@ -88,7 +91,10 @@ pub async fn run(
     loop {
         let (view, refusals) = {
             let current = state.borrow();
-            let verified = Verified::new(&current, &context.server_key);
+            let ring_refusal = adopt_key_ring(&current, &context.trust);
+            let trusted = context.trust.snapshot();
+            let verified = Verified::new(&current, &trusted);
+            verified.refusals.borrow_mut().extend(ring_refusal);
             let entries = verified.entries(&context.agent_id);
             let mut view = entries.view(&context.agent_id, &context.fallback_groups);
             view.synced = current.last_sync().is_some_and(|at| at >= booted_at);
@@ -107,6 +113,21 @@ pub async fn run(
         }
     }
     let _ = replica.shutdown().await;
+}
+
+/// Reads the key ring first, so values signed by a key it introduces verify in the same
+/// pass; a refused ring is reported like any refused value.
+fn adopt_key_ring(state: &ReplicaState, trust: &TrustStore) -> Option<Refusal> {
+    let key = kv_keys::key_ring();
+    let bytes = state.get(&key)?;
+    match trust.adopt_ring(bytes, &key, jiff::Timestamp::now()) {
+        Ok(_) => None,
+        Err(reason) => Some(Refusal {
+            key,
+            reason,
+            value_digest: tutti_proto::digest::sha256_hex(bytes),
+        }),
+    }
 }
 
 /// Logs and reports each refused value once (per key and content) in this agent's life.
@@ -199,6 +220,7 @@ fn selection(agent_id: &AgentId) -> Result<Selection, String> {
         kv_keys::config_global(),
         kv_keys::config_agent(agent_id),
         kv_keys::fleet_freeze(),
+        kv_keys::key_ring(),
     ];
     let prefixes = [kv_keys::CONFIG_GROUP_PREFIX, kv_keys::REVOKED_PREFIX];
     Selection::keys_and_prefixes(keys, prefixes).map_err(|err| err.to_string())
@@ -208,15 +230,17 @@ fn selection(agent_id: &AgentId) -> Result<Selection, String> {
 /// `refusals` instead of being applied.
 struct Verified<'a> {
     state: &'a ReplicaState,
-    server_key: &'a VerifyingKey,
+    trusted: &'a TrustedKeys,
+    now: jiff::Timestamp,
     refusals: std::cell::RefCell<Vec<Refusal>>,
 }
 
 impl<'a> Verified<'a> {
-    fn new(state: &'a ReplicaState, server_key: &'a VerifyingKey) -> Verified<'a> {
+    fn new(state: &'a ReplicaState, trusted: &'a TrustedKeys) -> Verified<'a> {
         Verified {
             state,
-            server_key,
+            trusted,
+            now: jiff::Timestamp::now(),
             refusals: std::cell::RefCell::new(Vec::new()),
         }
     }
@@ -249,7 +273,7 @@ impl<'a> Verified<'a> {
     }
 
     fn decode<T: for<'de> serde::Deserialize<'de>>(&self, key: &str, value: &[u8]) -> Option<T> {
-        match SignedValue::verify_as(value, key, self.server_key) {
+        match self.trusted.verify_value(value, key, self.now) {
             Ok(decoded) => Some(decoded),
             Err(err) => {
                 self.refusals.borrow_mut().push(Refusal {
@@ -267,9 +291,7 @@ impl<'a> Verified<'a> {
 fn describe(err: &tutti_proto::sign::VerifyError) -> String {
     use tutti_proto::sign::VerifyError;
     match err {
-        VerifyError::UnknownKey { key_id, expected } => {
-            format!("signed by unknown key {key_id}, expected {expected}")
-        }
+        VerifyError::UnknownKey { .. } | VerifyError::KeyRetired { .. } => err.to_string(),
         VerifyError::BadSignature => "the signature does not verify for this key".into(),
         VerifyError::Malformed(detail) => detail.split(':').next().unwrap_or(detail).to_string(),
         VerifyError::Expired { .. } => err.to_string(),

@@ -6,6 +6,7 @@
 //! marks an agent offline after several. Own-process figures come from `/proc/self` on
 //! Linux; other platforms report zero until their readers exist.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -13,6 +14,7 @@ use tutti_proto::heartbeat::Heartbeat;
 use tutti_proto::{AgentId, subjects};
 
 use crate::state::StateHandle;
+use crate::trust::TrustStore;
 
 /// Builds heartbeats, tracking CPU time between two of them.
 #[derive(Debug)]
@@ -21,6 +23,7 @@ pub struct HeartbeatBuilder {
     hostname: String,
     started: Instant,
     last_cpu: Option<(Instant, Duration)>,
+    trust: Option<Arc<TrustStore>>,
 }
 
 impl HeartbeatBuilder {
@@ -31,7 +34,14 @@ impl HeartbeatBuilder {
             hostname: hostname(),
             started: Instant::now(),
             last_cpu: None,
+            trust: None,
         }
+    }
+
+    /// Reports the keys `trust` holds in every heartbeat.
+    pub fn with_trust(mut self, trust: Arc<TrustStore>) -> HeartbeatBuilder {
+        self.trust = Some(trust);
+        self
     }
 
     /// The next heartbeat, with depths read from the state database.
@@ -40,9 +50,10 @@ impl HeartbeatBuilder {
             .call(|state| Ok((state.queue_depth()?, state.outbox_depth()?, state.cursor()?)))
             .await
             .unwrap_or((0, 0, None));
+        let at = Timestamp::now();
         Heartbeat {
             agent_id: self.agent_id.clone(),
-            at: Timestamp::now(),
+            at,
             version: env!("CARGO_PKG_VERSION").to_string(),
             uptime_secs: self.started.elapsed().as_secs(),
             rss_bytes: own_rss_bytes(),
@@ -51,6 +62,11 @@ impl HeartbeatBuilder {
             outbox_depth: u32::try_from(depths.1).unwrap_or(u32::MAX),
             cursor: depths.2.unwrap_or(0),
             hostname: self.hostname.clone(),
+            trusted_keys: self
+                .trust
+                .as_ref()
+                .map(|trust| trust.key_ids(at))
+                .unwrap_or_default(),
         }
     }
 
@@ -74,26 +90,37 @@ impl HeartbeatBuilder {
     }
 }
 
-/// Publishes heartbeats until `shutdown` fires. The interval is re-read from the fleet view
-/// each time, so a configuration change applies at the next beat.
+/// Publishes heartbeats until `shutdown` fires. The interval follows the fleet view (a
+/// changed interval counts from the last beat), and a change of the trusted keys is
+/// reported at once, so `tutti keys status` sees a rotation reach the fleet as it happens.
 pub async fn run(
     client: async_nats::Client,
     state: StateHandle,
     agent_id: AgentId,
-    fleet: tokio::sync::watch::Receiver<crate::fleet::FleetView>,
+    trust: Arc<TrustStore>,
+    mut fleet: tokio::sync::watch::Receiver<crate::fleet::FleetView>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let subject = subjects::agent_heartbeat(&agent_id);
-    let mut builder = HeartbeatBuilder::new(agent_id);
+    let mut builder = HeartbeatBuilder::new(agent_id).with_trust(Arc::clone(&trust));
+    let mut send = true;
+    let mut last = tokio::time::Instant::now();
     loop {
-        let heartbeat = builder.build(&state).await;
-        if let Ok(payload) = serde_json::to_vec(&heartbeat) {
-            // Core NATS: while disconnected the client buffers or drops; a late beat is fine.
-            let _ = client.publish(subject.clone(), payload.into()).await;
+        if send {
+            let heartbeat = builder.build(&state).await;
+            if let Ok(payload) = serde_json::to_vec(&heartbeat) {
+                // Core NATS: while disconnected the client buffers or drops; a late beat
+                // is fine.
+                let _ = client.publish(subject.clone(), payload.into()).await;
+            }
+            last = tokio::time::Instant::now();
         }
-        let interval = Duration::from_secs(fleet.borrow().config.heartbeat_interval_secs);
+        let interval =
+            Duration::from_secs(fleet.borrow_and_update().config.heartbeat_interval_secs);
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep_until(last + interval) => send = true,
+            Ok(()) = fleet.changed() => send = false,
+            () = trust.changed() => send = true,
             _ = shutdown.changed() => return,
         }
     }

@@ -177,7 +177,11 @@ pub fn save(state_dir: &Path, identity: &Identity) -> Result<(), IdentityError> 
     write_private(state_dir, IDENTITY_FILE, &body)
 }
 
-fn write_private(state_dir: &Path, name: &str, body: &[u8]) -> Result<(), IdentityError> {
+pub(crate) fn write_private(
+    state_dir: &Path,
+    name: &str,
+    body: &[u8],
+) -> Result<(), IdentityError> {
     let path = state_dir.join(name);
     let temp = state_dir.join(format!("{name}.tmp"));
     let write_err = |source| IdentityError::Write {

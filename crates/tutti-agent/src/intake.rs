@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
-use ed25519_dalek::VerifyingKey;
 use futures::StreamExt;
 use jiff::Timestamp;
 use tokio::sync::{Notify, mpsc, watch};
@@ -38,6 +37,7 @@ use tutti_proto::{AgentId, GroupName, RunId, subjects};
 
 use crate::report;
 use crate::state::{EnqueueOutcome, QueuedCommand, RefusalLimit, StateError, StateHandle};
+use crate::trust::TrustStore;
 
 /// How long the broker keeps the consumer after the agent stops pulling.
 const CONSUMER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(30);
@@ -56,8 +56,8 @@ const PRUNE_BATCH: usize = 256;
 pub struct IntakeContext {
     /// This agent.
     pub agent_id: AgentId,
-    /// The pinned server key.
-    pub server_key: VerifyingKey,
+    /// The signing keys commands must be signed with.
+    pub trust: Arc<TrustStore>,
     /// Where commands and cursor live.
     pub state: StateHandle,
     /// Poked whenever a command is queued.
@@ -512,8 +512,9 @@ fn accept(
         )));
     }
     let signed = SignedCommand::from_bytes(payload).map_err(|err| refuse(err.to_string()))?;
-    let command = signed
-        .verify(&context.server_key, Timestamp::now())
+    let command = context
+        .trust
+        .verify_command(&signed, Timestamp::now())
         .map_err(|err| refuse(err.to_string()))?;
     if !command.is_addressed_to(subject) {
         return Err(Refusal {

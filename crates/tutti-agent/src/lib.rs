@@ -31,6 +31,7 @@ pub mod report;
 pub mod rpc;
 pub mod runner;
 pub mod state;
+pub mod trust;
 
 pub use agent::{AgentOptions, run};
 pub use config::LocalConfig;

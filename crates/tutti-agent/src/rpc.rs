@@ -31,6 +31,8 @@ pub struct RpcContext {
     pub log_ring: LogRing,
     /// Poked to publish an inventory snapshot now.
     pub inventory_now: Arc<Notify>,
+    /// The trusted signing keys, reported in ping replies.
+    pub trust: Arc<crate::trust::TrustStore>,
 }
 
 /// Serves requests until `shutdown` fires. The subscription is re-established by the client
@@ -48,7 +50,8 @@ pub async fn run(
             return;
         }
     };
-    let mut heartbeat = HeartbeatBuilder::new(context.agent_id.clone());
+    let mut heartbeat =
+        HeartbeatBuilder::new(context.agent_id.clone()).with_trust(Arc::clone(&context.trust));
     loop {
         let request = tokio::select! {
             request = requests.next() => request,

@@ -371,7 +371,10 @@ impl Following {
             agent_id: agent_id.clone(),
             fallback_groups: Vec::new(),
             dir: dir.to_path_buf(),
-            server_key: fleet.key.verifying_key(),
+            trust: std::sync::Arc::new(tutti_agent::trust::TrustStore::open(
+                dir,
+                fleet.key.verifying_key(),
+            )),
             state: tutti_agent::state::StateHandle::new(state),
             outbox: std::sync::Arc::new(tokio::sync::Notify::new()),
         };

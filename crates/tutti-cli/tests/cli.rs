@@ -199,7 +199,7 @@ async fn enroll_tokens_config_inventory_and_audit() {
     );
     let command = format!("tutti-agent enroll --server {} --token ", server.url());
     assert!(created.contains(&command), "{created}");
-    let key_id = server.app().key.key_id();
+    let key_id = server.app().keys.current().key_id();
     assert!(
         created.contains(&format!(" --server-key-id {key_id}")),
         "{created}"

@@ -7,7 +7,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::AgentId;
+use crate::ids::{AgentId, KeyId};
 
 /// One heartbeat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +40,10 @@ pub struct Heartbeat {
     /// The machine's hostname.
     #[serde(default)]
     pub hostname: String,
+    /// The signing keys the agent trusts now; what `tutti keys status` counts before a
+    /// rotation's next key takes over.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_keys: Vec<KeyId>,
 }
 
 #[cfg(test)]
@@ -59,6 +63,7 @@ mod tests {
             outbox_depth: 0,
             cursor: 42,
             hostname: "web-01.example".to_string(),
+            trusted_keys: vec![KeyId::for_public_key(&[1; 32])],
         };
         let mut json = serde_json::to_value(&heartbeat).unwrap();
         assert_eq!(

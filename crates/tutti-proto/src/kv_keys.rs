@@ -54,6 +54,11 @@ pub fn fleet_freeze() -> String {
     "freeze".to_string()
 }
 
+/// `tutti_fleet`: the key ring, the keys agents trust (see [`crate::trust`]).
+pub fn key_ring() -> String {
+    "keys".to_string()
+}
+
 /// `tutti_leases`: the scheduler leader's lease.
 pub fn lease_scheduler() -> String {
     "scheduler".to_string()

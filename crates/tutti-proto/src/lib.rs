@@ -27,5 +27,6 @@ pub mod role;
 pub mod sign;
 pub mod signed_value;
 pub mod subjects;
+pub mod trust;
 
 pub use ids::{AgentId, CommandId, GroupName, IdError, IdKind, JobId, KeyId, ResultId, RunId};

@@ -30,12 +30,20 @@ pub const SIGNING_CONTEXT: &[u8] = b"tutti-command-v1\n";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
     /// Signed by a key this agent does not trust.
-    #[error("command signed by unknown key {key_id}, expected {expected}")]
+    #[error("signed by unknown key {key_id}; trusted: {}", list_ids(.trusted))]
     UnknownKey {
         /// The key id in the envelope.
         key_id: KeyId,
-        /// The key id of the trusted key.
-        expected: KeyId,
+        /// The ids of the keys that are trusted.
+        trusted: Vec<KeyId>,
+    },
+    /// Signed by a key that was trusted until a rotation retired it.
+    #[error("signed by key {key_id}, which is trusted only until {until}")]
+    KeyRetired {
+        /// The key id in the envelope.
+        key_id: KeyId,
+        /// When the key stopped being trusted.
+        until: Timestamp,
     },
     /// The signature does not match the body.
     #[error("command signature does not verify")]
@@ -79,13 +87,17 @@ impl SignedCommand {
     /// Checks key id and signature over the carried bytes, decodes the command and
     /// rejects it when `expires_at` is before `now`.
     pub fn verify(&self, key: &VerifyingKey, now: Timestamp) -> Result<Command, VerifyError> {
-        let expected = key_id_for(key);
-        if self.key_id != expected {
-            return Err(VerifyError::UnknownKey {
-                key_id: self.key_id,
-                expected,
-            });
-        }
+        self.verify_with(|key_id| only_key(key, key_id), now)
+    }
+
+    /// [`SignedCommand::verify`] with the key chosen by the envelope's key id from a set
+    /// (`lookup` refuses ids it does not trust).
+    pub fn verify_with(
+        &self,
+        lookup: impl FnOnce(KeyId) -> Result<VerifyingKey, VerifyError>,
+        now: Timestamp,
+    ) -> Result<Command, VerifyError> {
+        let key = lookup(self.key_id)?;
         let signature = decode_signature(&self.signature)?;
         let body = decode_base64("body", &self.body)?;
         key.verify_strict(&signed_message(&body), &signature)
@@ -109,6 +121,29 @@ impl SignedCommand {
         serde_json::from_slice(bytes)
             .map_err(|err| VerifyError::Malformed(format!("envelope is not valid: {err}")))
     }
+}
+
+/// The lookup of a single trusted key: `key` if `key_id` names it.
+pub fn only_key(key: &VerifyingKey, key_id: KeyId) -> Result<VerifyingKey, VerifyError> {
+    let expected = key_id_for(key);
+    if key_id == expected {
+        Ok(*key)
+    } else {
+        Err(VerifyError::UnknownKey {
+            key_id,
+            trusted: vec![expected],
+        })
+    }
+}
+
+fn list_ids(ids: &[KeyId]) -> String {
+    if ids.is_empty() {
+        return "none".to_string();
+    }
+    ids.iter()
+        .map(KeyId::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The [`KeyId`] of a public key: first 8 bytes of its sha256, in hex.

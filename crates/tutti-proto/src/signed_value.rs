@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::ids::KeyId;
-use crate::sign::{VerifyError, key_id_for};
+use crate::sign::{VerifyError, key_id_for, only_key};
 
 /// Prepended to what a fleet value's signature covers.
 pub const FLEET_SIGNING_CONTEXT: &[u8] = b"tutti-fleet-v1\n";
@@ -76,15 +76,18 @@ impl SignedValue {
         kv_key: &str,
         key: &VerifyingKey,
     ) -> Result<&'a str, VerifyError> {
-        let envelope: BorrowedSignedValue<'a> = serde_json::from_slice(bytes)
-            .map_err(|err| VerifyError::Malformed(format!("not a signed value: {err}")))?;
-        let expected = key_id_for(key);
-        if envelope.key_id != expected {
-            return Err(VerifyError::UnknownKey {
-                key_id: envelope.key_id,
-                expected,
-            });
-        }
+        SignedValue::verify_with(bytes, kv_key, |key_id| only_key(key, key_id))
+    }
+
+    /// [`SignedValue::verify`] with the key chosen by the envelope's key id from a set
+    /// (`lookup` refuses ids it does not trust).
+    pub fn verify_with<'a>(
+        bytes: &'a [u8],
+        kv_key: &str,
+        lookup: impl FnOnce(KeyId) -> Result<VerifyingKey, VerifyError>,
+    ) -> Result<&'a str, VerifyError> {
+        let envelope = SignedValue::unverified(bytes)?;
+        let key = lookup(envelope.key_id)?;
         let signature = STANDARD
             .decode(&envelope.signature)
             .ok()
@@ -94,6 +97,18 @@ impl SignedValue {
         key.verify_strict(&signed_message(kv_key, value.as_bytes()), &signature)
             .map_err(|_| VerifyError::BadSignature)?;
         Ok(value)
+    }
+
+    /// The value's JSON text before its signature is checked, for a reader that must look
+    /// inside to learn which key to check it with (a key ring's endorsements); nothing read
+    /// this way may be acted on before [`SignedValue::verify_with`] succeeds.
+    pub fn unverified_value(bytes: &[u8]) -> Result<&str, VerifyError> {
+        Ok(SignedValue::unverified(bytes)?.value.get())
+    }
+
+    fn unverified(bytes: &[u8]) -> Result<BorrowedSignedValue<'_>, VerifyError> {
+        serde_json::from_slice(bytes)
+            .map_err(|err| VerifyError::Malformed(format!("not a signed value: {err}")))
     }
 
     /// Verifies and decodes the value as `T`.

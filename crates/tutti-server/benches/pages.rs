@@ -50,6 +50,7 @@ async fn seed(store: &Store) -> RunId {
                 outbox_depth: 0,
                 cursor: 1,
                 hostname: format!("host-{n:05}.example.net"),
+                trusted_keys: Vec::new(),
             })
             .collect();
         store.apply_heartbeats(beats).await.expect("heartbeats");

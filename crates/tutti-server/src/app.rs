@@ -21,7 +21,8 @@ use crate::auth::{Auth, signin};
 use crate::broker_identity::BrokerIdentity;
 use crate::config::ServerConfig;
 use crate::fleet_kv::FleetKv;
-use crate::keys::{self, ServerKey};
+use crate::keyring::Keyring;
+use crate::keys;
 use crate::metrics::Metrics;
 
 /// The shared state of a running server. Cheap to clone.
@@ -39,8 +40,8 @@ pub struct AppInner {
     pub store: Store,
     /// The broker connection.
     pub bus: Bus,
-    /// The command-signing key.
-    pub key: ServerKey,
+    /// The command-signing keys: the current one and a rotation's next and retiring ones.
+    pub keys: Keyring,
     /// KV buckets agents follow.
     pub kv: FleetKv,
     /// Audit publisher.
@@ -82,7 +83,7 @@ impl App {
                 config.data_dir.display()
             )
         })?;
-        let key = keys::load_or_create(&config.signing_key_path())?;
+        let signing_keys = Keyring::open(&config.signing_key_path())?;
         let store = Store::open_sqlite(config.database_path())
             .await
             .with_context(|| format!("cannot open {}", config.database_path().display()))?;
@@ -108,7 +109,7 @@ impl App {
         if let Some(identity) = &broker_identity {
             Box::pin(identity.push_revocations(&store, bus.request_timeout())).await?;
         }
-        let kv = FleetKv::open(bus.jetstream(), bus.request_timeout(), key.clone())
+        let kv = FleetKv::open(bus.jetstream(), bus.request_timeout(), signing_keys.clone())
             .await
             .context("cannot open the fleet KV buckets")?;
         let auditor = Auditor::new(bus.jetstream().clone(), bus.request_timeout());
@@ -118,7 +119,7 @@ impl App {
             config,
             store,
             bus,
-            key,
+            keys: signing_keys,
             kv,
             auditor,
             auth,

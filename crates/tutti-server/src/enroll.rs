@@ -24,11 +24,11 @@ use crate::tokens;
 /// Enrolls the agent described by `request`.
 pub async fn enroll(app: &App, request: EnrollRequest) -> Result<EnrollResponse> {
     if let Some(expected) = request.expected_server_key_id
-        && expected != app.key.key_id()
+        && expected != app.keys.current().key_id()
     {
         return Err(Error::Conflict(format!(
             "this server signs commands with key {}, not {expected}: the agent was told to trust another server (check --server-key-id)",
-            app.key.key_id()
+            app.keys.current().key_id()
         )));
     }
     let nats_ca_pem = agent_nats_ca(app)?;
@@ -81,8 +81,8 @@ pub async fn enroll(app: &App, request: EnrollRequest) -> Result<EnrollResponse>
         agent_id,
         nats_urls: app.config.agent_nats_urls(),
         nats_auth,
-        server_public_key: app.key.public_base64(),
-        server_key_id: app.key.key_id(),
+        server_public_key: app.keys.current().public_base64(),
+        server_key_id: app.keys.current().key_id(),
         groups,
         start_after_seq: Some(start_after_seq),
         nats_ca_pem,

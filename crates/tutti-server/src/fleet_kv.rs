@@ -19,16 +19,18 @@ use tutti_proto::catalog::{FLEET_BUCKET, REVOCATION_TTL};
 use tutti_proto::config::AgentConfig;
 use tutti_proto::fleet::{FleetFreeze, GroupMembership, Revocation};
 use tutti_proto::signed_value::SignedValue;
+use tutti_proto::trust::KeyRing;
 use tutti_proto::{AgentId, GroupName, JobId, RunId, kv_keys};
 
 use crate::error::{Error, Result};
+use crate::keyring::Keyring;
 use crate::keys::ServerKey;
 
 /// The fleet-state bucket, opened once at start.
 #[derive(Debug, Clone)]
 pub struct FleetKv {
     fleet: Bucket,
-    key: ServerKey,
+    keys: Keyring,
 }
 
 /// A configuration layer's scope.
@@ -58,17 +60,47 @@ impl FleetKv {
     pub async fn open(
         js: &jetstream::Context,
         timeout: Duration,
-        key: ServerKey,
+        keys: Keyring,
     ) -> anyhow::Result<FleetKv> {
         let fleet = Box::pin(Bucket::open(js, FLEET_BUCKET, timeout)).await?;
         Box::pin(migrate_legacy_buckets(js, &fleet, timeout)).await?;
-        Box::pin(resign_once(js, &fleet, &key, timeout)).await?;
-        Ok(FleetKv { fleet, key })
+        let kv = FleetKv { fleet, keys };
+        // The ring first: an agent reading values re-signed by a new key learns the key in
+        // the same pass.
+        kv.publish_ring().await?;
+        Box::pin(resign_once(js, &kv.fleet, &kv.keys.current(), timeout)).await?;
+        Ok(kv)
+    }
+
+    /// Writes the key ring (`keys`) unless the bucket holds this ring already.
+    pub async fn publish_ring(&self) -> Result<()> {
+        let key = kv_keys::key_ring();
+        let ring = self.keys.ring();
+        let current = self.keys.current();
+        if let Some(bytes) = self.fleet.get(&key).await?
+            && let Ok(stored) =
+                SignedValue::verify_as::<KeyRing>(&bytes, &key, &current.verifying())
+            && stored == ring
+        {
+            return Ok(());
+        }
+        self.fleet.put(&key, self.signed(&key, &ring)?).await?;
+        Ok(())
+    }
+
+    /// Signs every value again with the current key, after a key switch, and records that
+    /// it did (as a start after a key change would).
+    pub async fn resign_all(
+        &self,
+        js: &jetstream::Context,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        resign_once(js, &self.fleet, &self.keys.current(), timeout).await
     }
 
     /// `value` signed for `kv_key`, as the bucket stores it.
     fn signed(&self, kv_key: &str, value: &impl serde::Serialize) -> Result<Bytes> {
-        SignedValue::sign(kv_key, value, self.key.signing())
+        SignedValue::sign(kv_key, value, self.keys.current().signing())
             .map(|signed| Bytes::from(signed.to_bytes()))
             .map_err(|err| Error::internal("encode KV value", err))
     }
@@ -82,7 +114,7 @@ impl FleetKv {
         let Some(bytes) = self.fleet.get(kv_key).await? else {
             return Ok(None);
         };
-        SignedValue::verify_as(&bytes, kv_key, &self.key.verifying())
+        SignedValue::verify_as(&bytes, kv_key, &self.keys.current().verifying())
             .map(Some)
             .map_err(|err| Error::internal(&format!("fleet value {kv_key}"), err))
     }

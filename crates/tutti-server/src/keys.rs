@@ -113,6 +113,45 @@ fn write_new(path: &PathBuf, seed: &[u8; 32]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Copies a key file to `to` (mode 0600), unless a copy is there already.
+pub fn keep_copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+    if to.exists() {
+        return Ok(());
+    }
+    let bytes = fs::read(from).with_context(|| format!("cannot read {}", from.display()))?;
+    write_atomically(to, &bytes)
+}
+
+/// Replaces the key file at `path` with `key`, atomically.
+pub fn replace(path: &Path, key: &ServerKey) -> anyhow::Result<()> {
+    let text = format!("{}\n", encode_seed(&key.signing().to_bytes()));
+    write_atomically(path, text.as_bytes())
+}
+
+/// Writes `bytes` to `path` through a temporary file (mode 0600) and a rename, so a reader
+/// sees the old content or the new, never a part.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)
+        .with_context(|| format!("cannot write {}", temp.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(dir) = path.parent()
+        && let Ok(dir) = fs::File::open(dir)
+    {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
 fn warn_if_readable_by_others(path: &Path) {
     if let Ok(metadata) = fs::metadata(path)
         && metadata.permissions().mode() & 0o077 != 0

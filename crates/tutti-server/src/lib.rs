@@ -30,6 +30,7 @@ pub mod engine;
 pub mod enroll;
 pub mod error;
 pub mod fleet_kv;
+pub mod keyring;
 pub mod keys;
 pub mod manifest;
 pub mod metrics;

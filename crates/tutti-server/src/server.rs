@@ -16,7 +16,7 @@ use crate::actor::{Actor, Role};
 use crate::app::App;
 use crate::auth::signin::{self, IssuedToken};
 use crate::config::ServerConfig;
-use crate::engine::{rollout, sweep};
+use crate::engine::{key_rotation, rollout, sweep};
 use crate::projector::{self, Kind, heartbeats};
 use crate::schedule::lease::{self, LeaseConfig, LeaseHandle};
 use crate::schedule::scheduler;
@@ -69,10 +69,15 @@ impl Server {
             rollout::TICK,
             app.shutdown_signal(),
         ));
+        tasks.spawn(key_rotation::run(
+            app.clone(),
+            key_rotation::TICK,
+            app.shutdown_signal(),
+        ));
         let leader = start_scheduler(&app, &mut tasks).await?;
         let tls = listener.reloader();
         let http = tokio::spawn(serve(app.clone(), listener));
-        tracing::info!(address = %local_addr, https = tls.is_some(), key_id = %app.key.key_id(), "The tutti server is listening.");
+        tracing::info!(address = %local_addr, https = tls.is_some(), key_id = %app.keys.current().key_id(), "The tutti server is listening.");
         Ok(Server {
             app,
             local_addr,

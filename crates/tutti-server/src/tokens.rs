@@ -130,7 +130,7 @@ pub async fn create(app: &App, request: TokenRequest, actor: &Actor) -> Result<C
         expires_at,
         uses: request.uses,
         groups,
-        server_key_id: app.key.key_id(),
+        server_key_id: app.keys.current().key_id(),
         install_script: app.config.enrollment.agent_binary_dir.is_some(),
         public_url: Some(app.config.public_url.clone()).filter(|url| !url.is_empty()),
     })

@@ -331,6 +331,6 @@ async fn read_groups_entry(
         .await
         .unwrap()
         .expect("the agent's groups entry");
-    let server_key = server.app().key.verifying();
+    let server_key = server.app().keys.current().verifying();
     tutti_proto::signed_value::SignedValue::verify_as(&value, &key, &server_key).unwrap()
 }

@@ -73,7 +73,7 @@ async fn old_fleet_buckets_are_moved_into_one_and_agents_follow_them() {
     let server = TestServer::start(&nats).await;
 
     // Moved values are re-signed by the server, as agents apply nothing else.
-    let server_key = server.app().key.verifying();
+    let server_key = server.app().keys.current().verifying();
     let read = |key: &'static str| {
         let fleet = fleet.clone();
         async move {

@@ -176,7 +176,7 @@ async fn read_kv(nats: &TestNats, server: &TestServer) -> Option<FleetFreeze> {
         .expect("the fleet bucket");
     let key = kv_keys::fleet_freeze();
     let bytes = kv.get(&key).await.expect("KV get")?;
-    let server_key = server.app().key.verifying();
+    let server_key = server.app().keys.current().verifying();
     let signed = tutti_proto::signed_value::SignedValue::verify_as(&bytes, &key, &server_key);
     Some(signed.expect("a FleetFreeze signed by the server"))
 }

@@ -152,6 +152,7 @@ async fn publish_heartbeat(client: &async_nats::Client, agent_id: &AgentId, upti
         outbox_depth: 0,
         cursor: 0,
         hostname: format!("{agent_id}.example.net"),
+        trusted_keys: Vec::new(),
     };
     let payload = serde_json::to_vec(&heartbeat).unwrap();
     client

@@ -31,7 +31,7 @@ pub use model::accounts::{
 pub use model::agents::{Agent, AgentQuery, AgentSort, Group, HeartbeatStats, Liveness, NewAgent};
 pub use model::audit::{AuditEntry, AuditQuery};
 pub use model::coverage::{AgentCoverage, CoverageQuery};
-pub use model::identities::BrokerIdentity;
+pub use model::identities::{BrokerIdentity, KeyTrust};
 pub use model::ingest::{Anomaly, AnomalyKind, ApplyOutcome, Sequenced};
 pub use model::inventory::{
     AgentInventory, ChangeKind, InventoryChange, ItemType, PackageHit, PackageQuery,

@@ -16,7 +16,7 @@ use tutti_proto::event::AgentEvent;
 use tutti_proto::heartbeat::Heartbeat;
 use tutti_proto::inventory::{InventorySnapshot, Package};
 use tutti_proto::result::RunResult;
-use tutti_proto::{AgentId, GroupName, JobId, ResultId, RunId};
+use tutti_proto::{AgentId, GroupName, JobId, KeyId, ResultId, RunId};
 
 use crate::error::StoreResult;
 use crate::model::accounts::{
@@ -26,7 +26,7 @@ use crate::model::accounts::{
 use crate::model::agents::{Agent, AgentQuery, Group, NewAgent};
 use crate::model::audit::{AuditEntry, AuditQuery};
 use crate::model::coverage::{AgentCoverage, CoverageQuery};
-use crate::model::identities::BrokerIdentity;
+use crate::model::identities::{BrokerIdentity, KeyTrust};
 use crate::model::ingest::{Anomaly, ApplyOutcome, Sequenced};
 use crate::model::inventory::{AgentInventory, InventoryChange, PackageHit, PackageQuery};
 use crate::model::jobs::{Job, JobDraft, JobVersion, PutJobOutcome};
@@ -320,4 +320,7 @@ dispatch! {
     fn revoked_broker_identities(&self) -> Vec<BrokerIdentity>;
     /// The keys issued to an agent, newest first (the agent page shows them).
     fn broker_identities_of(&self, agent_id: &AgentId) -> Vec<BrokerIdentity>;
+    /// How many enrolled agents listed signing key `key_id` as trusted in their last
+    /// heartbeat, out of how many (`tutti keys status` during a rotation).
+    fn agents_trusting_key(&self, key_id: &KeyId) -> KeyTrust;
 }

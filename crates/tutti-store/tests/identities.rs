@@ -58,3 +58,42 @@ async fn keys_are_recorded_once_revoked_with_their_agent_and_stay_listed() {
         .collect();
     assert_eq!(keys, [("UWEB2", None), ("UWEB1", Some(at(10)))]);
 }
+
+#[tokio::test]
+async fn agents_trusting_a_key_are_counted_from_their_last_heartbeat() {
+    let db = TestDb::open().await;
+    let store = &db.store;
+    common::enroll(store, &["web-01", "web-02", "db-01"]).await;
+    let current = tutti_proto::KeyId::for_public_key(&[1; 32]);
+    let next = tutti_proto::KeyId::for_public_key(&[2; 32]);
+    let beat = |name: &str, at: i64, keys: Vec<tutti_proto::KeyId>| {
+        let mut heartbeat = common::heartbeat(name, at);
+        heartbeat.trusted_keys = keys;
+        heartbeat
+    };
+    store
+        .apply_heartbeats(vec![
+            beat("web-01", 10, vec![current, next]),
+            beat("web-02", 10, vec![current]),
+            // Never sent a list (an older agent): counted as enrolled, not trusting.
+            beat("db-01", 10, Vec::new()),
+            // Not enrolled: changes nothing.
+            beat("ghost", 10, vec![next]),
+        ])
+        .await
+        .unwrap();
+    let trust = store.agents_trusting_key(&next).await.unwrap();
+    assert_eq!((trust.trusting, trust.enrolled), (1, 3));
+    let trust = store.agents_trusting_key(&current).await.unwrap();
+    assert_eq!((trust.trusting, trust.enrolled), (2, 3));
+    // A later heartbeat without a list keeps the last one; a new list replaces it.
+    store
+        .apply_heartbeats(vec![
+            beat("web-01", 20, Vec::new()),
+            beat("web-02", 20, vec![current, next]),
+        ])
+        .await
+        .unwrap();
+    let trust = store.agents_trusting_key(&next).await.unwrap();
+    assert_eq!((trust.trusting, trust.enrolled), (2, 3));
+}

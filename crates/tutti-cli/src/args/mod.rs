@@ -135,6 +135,19 @@ pub(crate) enum Command {
     ///   tutti freeze off
     #[command(verbatim_doc_comment)]
     Freeze(FreezeArgs),
+    /// The server's command-signing keys: show them, or rotate to a new one.
+    ///
+    /// A rotation creates the next key now; agents learn it from the key ring as they sync
+    /// and report it in their heartbeats. After --overlap (default 72h) it signs every
+    /// command, and the old key stays trusted for the same time again, then is dropped.
+    /// An agent offline through a whole rotation catches up through the chain of
+    /// endorsements; one whose key left the ring must enroll again.
+    ///
+    /// Examples:
+    ///   tutti keys status
+    ///   tutti keys rotate --overlap 7d
+    #[command(verbatim_doc_comment)]
+    Keys(KeysArgs),
     /// The audit log: who did what, newest first.
     ///
     /// Examples:
@@ -595,6 +608,30 @@ pub(crate) enum SchedulesAction {
     Delete {
         /// The schedule.
         name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeysArgs {
+    #[command(subcommand)]
+    pub(crate) action: KeysAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysAction {
+    /// Show the current key, a rotation's next key (and how many agents trust it) and the
+    /// keys still trusted after the last switch.
+    ///
+    /// Example: `tutti keys status --json`
+    Status,
+    /// Start a rotation (admin): a next key that takes over after the overlap.
+    ///
+    /// Example: `tutti keys rotate --overlap 7d`
+    Rotate {
+        /// How long agents have to learn the next key before it signs, and how long the
+        /// old key stays trusted afterwards, e.g. `12h`, `7d` (default 72h).
+        #[arg(long, value_name = "DURATION")]
+        overlap: Option<String>,
     },
 }
 

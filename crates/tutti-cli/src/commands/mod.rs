@@ -11,6 +11,7 @@ mod enroll_token;
 mod freeze;
 mod inventory;
 mod jobs;
+mod keys;
 mod login;
 mod passwd;
 mod run;
@@ -83,6 +84,7 @@ async fn over_http(client: &ApiClient, command: Command, json: bool) -> Result<E
         Command::Config(args) => config::config(client, args, json).await.map(done),
         Command::Audit(args) => audit::audit(client, args, json).await.map(done),
         Command::Freeze(args) => freeze::freeze(client, args.action, json).await.map(done),
+        Command::Keys(args) => keys::keys(client, args.action, json).await.map(done),
         Command::Schedules(args) => schedules::schedules(client, args, json).await.map(done),
         Command::EnrollToken(args) => enroll_token::enroll_token(client, args.action, json)
             .await

@@ -98,7 +98,7 @@ fn announce(server: &Server) {
     eprintln!(
         "tutti server: listening on {} (command-signing key {})",
         server.url(),
-        server.app().key.key_id()
+        server.app().keys.current().key_id()
     );
 }
 

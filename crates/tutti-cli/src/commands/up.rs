@@ -334,7 +334,7 @@ async fn enroll_local_agent(
     let token = server.create_enrollment_token(request).await?;
     let options = tutti_agent::enroll::EnrollOptions {
         ca_file: tls.map(|tls| tls.ca_file.clone()),
-        server_key_id: Some(server.app().key.key_id()),
+        server_key_id: Some(server.app().keys.current().key_id()),
         ..tutti_agent::enroll::EnrollOptions::default()
     };
     tutti_agent::enroll::enroll(&server.url(), &token.token, state_dir, options).await?;

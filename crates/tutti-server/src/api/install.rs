@@ -65,7 +65,7 @@ pub async fn script(
     let text = render(
         &server_url,
         &query.token,
-        &app.key.key_id().to_string(),
+        &app.keys.current().key_id().to_string(),
         &binaries,
     );
     let mut response = text.into_response();

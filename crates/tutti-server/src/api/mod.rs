@@ -28,6 +28,7 @@ pub mod install;
 pub mod inventory;
 pub mod jobs;
 pub mod json;
+pub mod keys;
 pub mod live;
 pub mod openapi;
 pub mod rollouts;
@@ -161,6 +162,8 @@ pub fn router(app: App) -> Router {
             "/enrollment-tokens/{token_id}",
             axum::routing::delete(tokens::revoke),
         )
+        .route("/keys", get(keys::status))
+        .route("/keys/rotate", post(keys::rotate))
         .route("/audit", get(audit_log::query))
         .route("/anomalies", get(audit_log::anomalies));
     Router::new()

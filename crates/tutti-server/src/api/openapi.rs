@@ -10,7 +10,7 @@ use utoipa::OpenApi;
 
 use crate::api::{
     accounts, agents, api_tokens, audit_log, auth, coverage, enroll, error, fleet_config, freeze,
-    groups, health, install, inventory, jobs, live, rollouts, runs, schedules, tokens,
+    groups, health, install, inventory, jobs, keys, live, rollouts, runs, schedules, tokens,
 };
 
 /// The API description.
@@ -58,6 +58,8 @@ use crate::api::{
         freeze::status,
         freeze::freeze,
         freeze::unfreeze,
+        keys::status,
+        keys::rotate,
         groups::list,
         groups::create,
         groups::delete,
@@ -116,6 +118,11 @@ use crate::api::{
         groups::NewGroup,
         fleet_config::ConfigLayer,
         freeze::FreezeRequest,
+        keys::RotateRequest,
+        keys::KeysView,
+        crate::keyring::KeysStatus,
+        crate::keyring::NextKeyStatus,
+        crate::keyring::RetiringKeyStatus,
         freeze::FreezeState,
         crate::tokens::TokenRequest,
         crate::tokens::CreatedToken,

@@ -111,6 +111,9 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/enrollment-tokens", ADMIN),
     ("POST", "/api/v1/enrollment-tokens", ADMIN),
     ("DELETE", "/api/v1/enrollment-tokens/{token_id}", ADMIN),
+    // Signing keys: who may rotate them may decide which key every agent obeys.
+    ("GET", "/api/v1/keys", VIEWER),
+    ("POST", "/api/v1/keys/rotate", ADMIN),
     ("GET", "/api/v1/audit", VIEWER),
     ("GET", "/api/v1/anomalies", VIEWER),
 ];

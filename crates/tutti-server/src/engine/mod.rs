@@ -17,6 +17,7 @@
 //! - A run with a rollout is stored with every target's wave and only its first wave is
 //!   published at creation; `rollout/` releases the rest and decides when to stop.
 
+pub mod key_rotation;
 pub mod publish;
 pub mod rollout;
 pub mod sweep;

@@ -85,7 +85,7 @@ async fn send(
     app: &App,
     command: &Command,
 ) -> Result<async_nats::jetstream::context::PublishAckFuture> {
-    let signed = SignedCommand::sign(command, app.key.signing());
+    let signed = SignedCommand::sign(command, app.keys.current().signing());
     let mut headers = HeaderMap::new();
     headers.insert("Nats-Msg-Id", command.command_id.to_string().as_str());
     let timeout = app.bus.request_timeout();

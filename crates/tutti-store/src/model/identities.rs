@@ -16,3 +16,12 @@ pub struct BrokerIdentity {
     /// When it was revoked (the agent was deleted, or re-enrolled with a new key).
     pub revoked_at: Option<Timestamp>,
 }
+
+/// How far a signing key has reached the fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct KeyTrust {
+    /// Enrolled agents whose last heartbeat listed the key as trusted.
+    pub trusting: u64,
+    /// Enrolled agents.
+    pub enrolled: u64,
+}

@@ -39,7 +39,8 @@ pub(super) fn apply_heartbeats(
              hostname = CASE WHEN ?2 <> '' THEN ?2 ELSE hostname END,
              version = CASE WHEN ?3 <> '' THEN ?3 ELSE version END,
              last_heartbeat_at = ?4, uptime_secs = ?5, rss_bytes = ?6, cpu_percent = ?7,
-             queue_depth = ?8, outbox_depth = ?9, command_cursor = ?10
+             queue_depth = ?8, outbox_depth = ?9, command_cursor = ?10,
+             trusted_keys = CASE WHEN ?11 <> '' THEN ?11 ELSE trusted_keys END
          WHERE agent_id = ?1 AND enrolled_at IS NOT NULL
              AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= ?4)",
     )?;
@@ -56,6 +57,7 @@ pub(super) fn apply_heartbeats(
             heartbeat.queue_depth,
             heartbeat.outbox_depth,
             heartbeat.cursor,
+            trusted_keys_text(heartbeat),
         ])?;
         if changed > 0 {
             outcome.applied += 1;
@@ -66,6 +68,32 @@ pub(super) fn apply_heartbeats(
         }
     }
     Ok(outcome)
+}
+
+/// The key ids of a heartbeat as stored: separated by spaces (ids are hex).
+fn trusted_keys_text(heartbeat: &Heartbeat) -> String {
+    let ids: Vec<String> = heartbeat
+        .trusted_keys
+        .iter()
+        .map(|id| id.to_string())
+        .collect();
+    ids.join(" ")
+}
+
+/// Enrolled agents, and how many of them listed `key_id` as trusted in their last
+/// heartbeat.
+pub(super) fn count_trusting(conn: &Connection, key_id: &str) -> StoreResult<(u64, u64)> {
+    let pattern = format!("% {key_id} %");
+    let (trusting, enrolled) = conn.query_row(
+        "SELECT COALESCE(SUM(' ' || trusted_keys || ' ' LIKE ?1), 0), COUNT(*)
+         FROM agents WHERE enrolled_at IS NOT NULL",
+        [pattern],
+        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+    )?;
+    Ok((
+        u64::try_from(trusting).unwrap_or(0),
+        u64::try_from(enrolled).unwrap_or(0),
+    ))
 }
 
 /// Whether an enrolled agent has this id: the one condition every projector checks before

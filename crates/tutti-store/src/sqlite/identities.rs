@@ -4,13 +4,13 @@
 //! async methods of [`SqliteStore`] for them are here too, beside their SQL.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tutti_proto::AgentId;
+use tutti_proto::{AgentId, KeyId};
 
 use jiff::Timestamp;
 
 use super::SqliteStore;
 use crate::error::{StoreError, StoreResult};
-use crate::model::identities::BrokerIdentity;
+use crate::model::identities::{BrokerIdentity, KeyTrust};
 use crate::time::{from_ms, to_ms};
 
 impl SqliteStore {
@@ -35,6 +35,15 @@ impl SqliteStore {
         let agent_id = agent_id.clone();
         self.write(move |tx| revoke_identities(tx, &agent_id, at))
             .await
+    }
+
+    /// See [`crate::Store::agents_trusting_key`].
+    pub async fn agents_trusting_key(&self, key_id: &KeyId) -> StoreResult<KeyTrust> {
+        let key_id = key_id.to_string();
+        let (trusting, enrolled) = self
+            .read(move |tx| super::agents::count_trusting(tx, &key_id))
+            .await?;
+        Ok(KeyTrust { trusting, enrolled })
     }
 
     /// See [`crate::Store::revoked_broker_identities`].

@@ -62,6 +62,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0006_broker_identities.sql"),
         sha256: "277b842c7823d045d779c3a0b931b9a316af81fff9d163daf101ae2d059389d6",
     },
+    Migration {
+        version: 7,
+        name: "0007_agent_trusted_keys.sql",
+        sql: include_str!("../../migrations/0007_agent_trusted_keys.sql"),
+        sha256: "f1529d43de257b0e21464e83e9f49df179c13dd8ce840780a779ee611f8c387a",
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -239,6 +239,7 @@ pub(crate) fn heartbeat(agent_name: &str, at: i64) -> Heartbeat {
         outbox_depth: 0,
         cursor: 7,
         hostname: format!("{agent_name}.example.net"),
+        trusted_keys: Vec::new(),
     }
 }
 

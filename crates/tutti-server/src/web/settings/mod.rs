@@ -52,7 +52,7 @@ pub async fn page(
         .unwrap_or_else(|| server_url(&headers, app.config.serves_https()));
     let enroll_base = format!(
         "tutti-agent enroll --server {server_url} --server-key-id {}",
-        app.key.key_id()
+        app.keys.current().key_id()
     );
     let content = html! {
         nav.settings-toc aria-label="Settings sections" {
