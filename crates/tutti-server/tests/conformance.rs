@@ -12,7 +12,9 @@
 //!   result for B never reaches the results stream;
 //! - an anonymous client, a tampered JWT and a revoked agent cannot connect, and deleting
 //!   an agent closes its open connection;
-//! - enrollment with a malformed or reused public key is refused and stores nothing;
+//! - enrollment with a malformed or reused public key, or another server's token, is
+//!   refused and stores nothing; a replayed enrollment is refused and changes nothing; the
+//!   broker refuses an agent JWT whose claims were altered;
 //! - the server's own user (`tutti_bus::server_permissions`) does the control plane's work
 //!   (heartbeats, commands, KV, objects, rpc requests) and cannot speak as an agent:
 //!   publishing an agent's result, taking or acking its commands, answering its rpc.
@@ -427,6 +429,150 @@ async fn conformance_enrollment_refuses_malformed_and_reused_keys() {
         let (found, _) = server.try_get(&format!("/api/v1/agents/{id}")).await;
         assert_eq!(found, 404, "{id} was stored");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_enrollment_refuses_a_token_from_another_server() {
+    let keys = TempDir::new().unwrap();
+    let (_nats, server) = secure_system(&keys).await;
+    // Another deployment: its own broker, its own data directory and tokens.
+    let other_nats = TestNats::start();
+    let other = TestServer::start(&other_nats).await;
+    let foreign_token = other.enrollment_token().await;
+    let public_key = nkeys::KeyPair::new_user().public_key();
+    let body = enroll_body(&foreign_token, "stranger-1", &public_key);
+
+    let (status, error) = post_enroll(&server, &body).await;
+    assert_eq!(status, 401, "{error}");
+    assert_eq!(error["error"], "unauthorized", "{error}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("enrollment token is invalid"), "{error}");
+    let (found, _) = server.try_get("/api/v1/agents/stranger-1").await;
+    assert_eq!(found, 404, "the agent was stored");
+    let agent_id = tutti_proto::AgentId::parse("stranger-1").unwrap();
+    let identities = server.app().store.broker_identities_of(&agent_id).await;
+    assert_eq!(identities.unwrap(), [], "a broker identity was stored");
+    // The key was not recorded either: with this server's own token it is still free.
+    let token = server.enrollment_token().await;
+    let (status, answer) =
+        post_enroll(&server, &enroll_body(&token, "stranger-1", &public_key)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(identity_key(&server, "stranger-1").await, public_key);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_enrollment_refuses_a_replayed_request() {
+    let keys = TempDir::new().unwrap();
+    let (nats, server) = secure_system(&keys).await;
+    let token = server.enrollment_token().await;
+    let key_pair = nkeys::KeyPair::new_user();
+    let body = enroll_body(&token, "replay-1", &key_pair.public_key());
+    let (status, first) = post_enroll(&server, &body).await;
+    assert_eq!(status, 200, "{first}");
+    let before: Value = server.get("/api/v1/agents/replay-1").await;
+    assert_eq!(
+        before["broker_identities"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    // The exact same request again: refused, and the identity issued first stays as it was.
+    let (status, error) = post_enroll(&server, &body).await;
+    assert_eq!(status, 409, "{error}");
+    assert_eq!(error["error"], "conflict", "{error}");
+    let after: Value = server.get("/api/v1/agents/replay-1").await;
+    assert_eq!(after["broker_identities"], before["broker_identities"]);
+    // The broker still takes the first answer's JWT: nothing was revoked or reissued.
+    let user_jwt = first["nats_user_jwt"].as_str().expect("a user JWT");
+    let creds = tutti_bus::auth::creds(user_jwt, &key_pair.seed().unwrap());
+    let options = ConnectOptions::with_credentials(&creds).unwrap();
+    let client = options.connect(nats.url()).await;
+    assert!(
+        client.is_ok(),
+        "the first identity stopped working: {client:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_broker_refuses_a_tampered_agent_jwt() {
+    let keys = TempDir::new().unwrap();
+    let (nats, server) = secure_system(&keys).await;
+    let agent = TestAgent::enroll(&server, "tamper-1").await;
+    let creds = creds_of(&agent);
+    let user_jwt = creds
+        .lines()
+        .skip_while(|line| !line.contains("BEGIN NATS USER JWT"))
+        .nth(1)
+        .expect("a JWT in the creds")
+        .to_string();
+    // The untouched creds connect, so a refusal below is the tampering's doing.
+    let genuine = ConnectOptions::with_credentials(&creds).unwrap();
+    assert!(genuine.connect(nats.url()).await.is_ok());
+
+    for (what, tampered) in [
+        ("widened permissions", widen_permissions(&user_jwt)),
+        ("one character flipped", flip_payload_character(&user_jwt)),
+    ] {
+        assert_ne!(tampered, user_jwt);
+        let forged = creds.replace(&user_jwt, &tampered);
+        let options = ConnectOptions::with_credentials(&forged)
+            .unwrap()
+            .connection_timeout(Duration::from_secs(5));
+        let refused = options
+            .connect(nats.url())
+            .await
+            .expect_err(&format!("a JWT with {what} connected"));
+        assert_eq!(
+            refused.kind(),
+            async_nats::ConnectErrorKind::AuthorizationViolation,
+            "{what}: {refused}"
+        );
+    }
+}
+
+/// The JWT with its claims granting publish and subscribe on everything, header and
+/// signature kept.
+fn widen_permissions(user_jwt: &str) -> String {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let [header, payload, signature]: [&str; 3] = user_jwt
+        .split('.')
+        .collect::<Vec<_>>()
+        .try_into()
+        .expect("three JWT parts");
+    let mut claims: Value = serde_json::from_slice(&engine.decode(payload).unwrap()).unwrap();
+    claims["nats"]["pub"] = json!({ "allow": [">"] });
+    claims["nats"]["sub"] = json!({ "allow": [">"] });
+    let payload = engine.encode(serde_json::to_vec(&claims).unwrap());
+    format!("{header}.{payload}.{signature}")
+}
+
+/// The JWT with one character of its claims changed, signature kept.
+fn flip_payload_character(user_jwt: &str) -> String {
+    let payload_start = user_jwt.find('.').expect("a JWT") + 1;
+    let mut bytes = user_jwt.as_bytes().to_vec();
+    let index = payload_start + 20;
+    bytes[index] = if bytes[index] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).unwrap()
+}
+
+/// An enrollment request as an agent sends it.
+fn enroll_body(token: &str, agent: &str, public_key: &str) -> Value {
+    json!({
+        "token": token, "hostname": format!("{agent}.test"), "requested_id": agent,
+        "nats_public_key": public_key,
+    })
+}
+
+/// POSTs an enrollment request; the status and the JSON answer.
+async fn post_enroll(server: &TestServer, body: &Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/enroll", server.url()))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// The public key recorded for an agent (the dashboard's agent page shows it).
