@@ -3,7 +3,9 @@
 //! on two agents from the job page and watch both targets turn succeeded live, read the
 //! output, kill a long run, check that output is shown as text, and that a viewer sees
 //! no run button and a forged action from the viewer's session is refused; an admin sets up
-//! two-factor sign-in at the first sign-in and later signs in with a recovery code.
+//! two-factor sign-in at the first sign-in and later signs in with a recovery code; the
+//! agent page shows the agent's broker identity, and after the agent is deleted from it and
+//! enrolled again, the old key as revoked (with the audit records of both).
 //!
 //! Screenshots of every main page (light, dark, narrow) are written to
 //! `target/tmp/dashboard-screenshots/` for a person to look at.
@@ -570,4 +572,154 @@ async fn an_admin_sets_up_two_factor_sign_in_and_signs_in_with_a_second_factor()
             |page| page["total"] == 2,
         )
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_page_shows_the_broker_identity_and_its_revocation() {
+    let nats = TestNats::start();
+    let server = TestServer::start(&nats).await;
+    let base = server.url();
+    let before_enroll = jiff::Timestamp::now();
+    let first = TestAgent::enroll(&server, "web-01").await;
+    let first_key = broker_public_key(&first);
+    let enrolled = server
+        .wait_for(
+            "/api/v1/audit?action=agent.enroll&target=agent/web-01",
+            "the enrollment in the audit log",
+            |page| page["total"] == 1,
+        )
+        .await;
+    let record = &enrolled["items"][0]["record"];
+    assert_eq!(
+        record["summary"]["broker_public_key"], first_key,
+        "{record:#}"
+    );
+
+    let browser = Browser::start().await;
+    browser.goto(&format!("{base}/agents/web-01")).await;
+    sign_in(
+        &browser,
+        &base,
+        "admin",
+        &server.initial_admin_password(),
+        "a much better password 1",
+    )
+    .await;
+    assert!(browser.url().await.ends_with("/agents/web-01"));
+    let rows = identity_rows(&browser).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].public_key, first_key);
+    assert!(rows[0].text.contains(&first_key[..10]), "{rows:?}");
+    assert!(rows[0].text.contains("issued"), "{rows:?}");
+    assert!(!rows[0].text.contains("revoked"), "{rows:?}");
+    let [issued_at] = rows[0].times[..] else {
+        panic!("one time, the issue: {rows:?}");
+    };
+    assert!(within(issued_at, before_enroll, jiff::Timestamp::now()));
+
+    // Deleting the agent from its page revokes its key, and the audit log says so.
+    let before_delete = jiff::Timestamp::now();
+    browser.accept_confirms().await;
+    browser
+        .find("[data-testid=delete-agent]")
+        .await
+        .click()
+        .await;
+    browser
+        .wait_until(
+            "sent to the agents list",
+            "return location.pathname === '/agents'",
+            vec![],
+        )
+        .await;
+    let revoked = server
+        .wait_for(
+            "/api/v1/audit?action=agent.broker_identity.revoke",
+            "the revocation in the audit log",
+            |page| page["total"] == 1,
+        )
+        .await;
+    let record = &revoked["items"][0]["record"];
+    assert_eq!(record["summary"]["public_key"], first_key, "{record:#}");
+    assert_eq!(record["actor"], "admin", "{record:#}");
+    assert_eq!(record["target"], "agent/web-01", "{record:#}");
+
+    // Enrolled again under the same id with a new key: the page lists the old key as
+    // revoked beside the new one.
+    let second = TestAgent::enroll(&server, "web-01").await;
+    let second_key = broker_public_key(&second);
+    assert_ne!(second_key, first_key);
+    browser.goto(&format!("{base}/agents/web-01")).await;
+    let rows = identity_rows(&browser).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let old = rows.iter().find(|row| row.public_key == first_key);
+    let old = old.unwrap_or_else(|| panic!("the revoked key is not shown: {rows:?}"));
+    assert!(old.text.contains("revoked"), "{old:?}");
+    let [old_issued, old_revoked] = old.times[..] else {
+        panic!("two times, issue and revocation: {old:?}");
+    };
+    assert_eq!(old_issued, issued_at);
+    assert!(within(old_revoked, before_delete, jiff::Timestamp::now()));
+    let new = rows.iter().find(|row| row.public_key == second_key);
+    let new = new.unwrap_or_else(|| panic!("the new key is not shown: {rows:?}"));
+    assert!(!new.text.contains("revoked"), "{new:?}");
+    assert_eq!(new.times.len(), 1, "{new:?}");
+    shot(&browser, "agent-broker-identities").await;
+}
+
+/// One line of the agent page's "Broker identity".
+#[derive(Debug)]
+struct IdentityRow {
+    /// The full key, from the title of the shortened one.
+    public_key: String,
+    text: String,
+    /// The `datetime` of each time shown: issued, then revoked.
+    times: Vec<jiff::Timestamp>,
+}
+
+async fn identity_rows(browser: &Browser) -> Vec<IdentityRow> {
+    let rows = browser
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=broker-identity] > div')] \
+             .map(row => ({ key: row.querySelector('.mono').title, text: row.textContent, \
+               times: [...row.querySelectorAll('time')].map(time => time.dateTime) }))",
+            vec![],
+        )
+        .await;
+    let rows = rows.as_array().expect("rows").iter();
+    rows.map(|row| IdentityRow {
+        public_key: row["key"].as_str().unwrap_or_default().to_string(),
+        text: row["text"].as_str().unwrap_or_default().to_string(),
+        times: row["times"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|time| {
+                time.as_str()
+                    .unwrap_or_default()
+                    .parse()
+                    .expect("an ISO time")
+            })
+            .collect(),
+    })
+    .collect()
+}
+
+/// The public key of the broker user the agent connects as: the subject of its user JWT.
+fn broker_public_key(agent: &TestAgent) -> String {
+    let tutti_bus::Auth::Creds { creds } = &agent.identity().nats_auth else {
+        panic!("the agent got no broker identity");
+    };
+    let user_jwt = creds
+        .lines()
+        .skip_while(|line| !line.contains("BEGIN NATS USER JWT"))
+        .nth(1)
+        .expect("a JWT in the creds");
+    tutti_bus::auth::decode(user_jwt).expect("a valid JWT").sub
+}
+
+/// Whether `at` lies between `from` and `until`, give or take the store's millisecond.
+fn within(at: jiff::Timestamp, from: jiff::Timestamp, until: jiff::Timestamp) -> bool {
+    let slack = jiff::SignedDuration::from_millis(1);
+    from - slack <= at && at <= until + slack
 }
