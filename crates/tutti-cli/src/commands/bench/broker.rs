@@ -2,6 +2,9 @@
 //! loopback ports chosen once, so that a restart (the `reconnect` scenario) comes back
 //! where the agents expect it, with the same store.
 //!
+//! Like `tutti up`'s broker it runs in operator mode (every agent connects as its own user,
+//! with the permissions enrollment gave it), so the figures are those of the shipped mode;
+//! only `fanout` runs it open (see `rig::BrokerAuthMode`).
 //! Unlike `tutti up`'s broker it exposes its monitoring port (`/varz` is how `reconnect`
 //! counts connections) and can be stopped and started again. Readiness is observed through
 //! `/healthz`, never slept for. The child inherits the raised open-files limit.
@@ -28,18 +31,25 @@ pub(crate) struct BenchBroker {
     dir: PathBuf,
     client_port: u16,
     monitor_port: u16,
+    auth_config: String,
     child: Option<Child>,
 }
 
 impl BenchBroker {
-    /// Starts `binary` with its files under `dir` and waits until JetStream is ready.
-    pub(crate) fn start(binary: &Path, dir: &Path) -> anyhow::Result<BenchBroker> {
+    /// Starts `binary` with its files under `dir` and `auth_config` (the operator-mode
+    /// settings) and waits until JetStream is ready.
+    pub(crate) fn start(
+        binary: &Path,
+        dir: &Path,
+        auth_config: String,
+    ) -> anyhow::Result<BenchBroker> {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         let mut broker = BenchBroker {
             binary: binary.to_path_buf(),
             dir: dir.to_path_buf(),
             client_port: free_port()?,
             monitor_port: free_port()?,
+            auth_config,
             child: None,
         };
         let config = broker.dir.join("nats.conf");
@@ -145,7 +155,7 @@ impl BenchBroker {
             port = self.client_port,
             monitor = self.monitor_port,
             store = self.dir.join("jetstream").display().to_string(),
-        )
+        ) + &self.auth_config
     }
 }
 

@@ -13,7 +13,7 @@ use tutti_proto::RunId;
 
 use super::committed::CommitWatch;
 use super::report::{Progress, Report, millis};
-use super::rig::Rig;
+use super::rig::{BrokerAuthMode, Rig};
 use super::{LaunchedFleet, launch_fleet, run_body, tear_down};
 use crate::Env;
 use crate::args::CatchupArgs;
@@ -27,7 +27,7 @@ pub(crate) async fn run(args: CatchupArgs, env: &Env) -> anyhow::Result<Report> 
         bail!("--agents and --commands must be at least 1");
     }
     let progress = Progress::new();
-    let rig = Rig::start(&args.common, env, &progress).await?;
+    let rig = Rig::start(&args.common, env, &progress, BrokerAuthMode::Operator).await?;
     let mut launched = None;
     let outcome = measure(&rig, &args, &progress, &mut launched).await;
     tear_down(rig, launched, &progress).await;

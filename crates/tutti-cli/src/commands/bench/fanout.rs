@@ -23,7 +23,7 @@ use tutti_proto::RunId;
 use super::committed::CommitWatch;
 use super::procstat::{ProcSample, cpu_seconds, sample_all, total_cpu_seconds};
 use super::report::{Progress, Report, millis, percentile, round3};
-use super::rig::Rig;
+use super::rig::{BrokerAuthMode, Rig};
 use super::sim::BASELINE_SUBJECT;
 use super::{LaunchedFleet, launch_fleet, run_body};
 use crate::Env;
@@ -35,7 +35,7 @@ const BASELINE_ROUNDS: usize = 3;
 /// Runs the scenario.
 pub(crate) async fn run(args: FanoutArgs, env: &Env) -> anyhow::Result<Report> {
     let progress = Progress::new();
-    let rig = Rig::start(&args.common, env, &progress).await?;
+    let rig = Rig::start(&args.common, env, &progress, BrokerAuthMode::Open).await?;
     let outcome = measure(&rig, &args, &progress).await;
     progress.say("stopping");
     let report = match outcome {

@@ -22,7 +22,7 @@ use tutti_proto::AgentId;
 
 use super::procstat::{ProcSample, cpu_percent, sample_all};
 use super::report::{Progress, Report, round3};
-use super::rig::Rig;
+use super::rig::{BrokerAuthMode, Rig};
 use super::shards::{ChildFleet, ShardPlan, Stop, stop_children};
 use super::sim::{self, HeartbeatWatch};
 use crate::Env;
@@ -38,7 +38,7 @@ pub(crate) async fn run(args: FootprintArgs, env: &Env) -> anyhow::Result<Report
     }
     let agent_binary = agent_binary()?;
     let progress = Progress::new();
-    let rig = Rig::start(&args.common, env, &progress).await?;
+    let rig = Rig::start(&args.common, env, &progress, BrokerAuthMode::Operator).await?;
     let mut children = Vec::new();
     let mut sim_fleet = None;
     let outcome = measure(

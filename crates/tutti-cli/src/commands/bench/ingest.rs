@@ -20,7 +20,7 @@ use tutti_store::baseline::{PlainResultInserter, TargetProbe, enroll_agents, upt
 use tutti_store::{JobDraft, NewRun, Sequenced, Store};
 
 use super::report::{Progress, Report, millis, round3};
-use super::rig::Rig;
+use super::rig::{BrokerAuthMode, Rig};
 use crate::Env;
 use crate::args::IngestArgs;
 
@@ -35,7 +35,7 @@ pub(crate) async fn run(args: IngestArgs, env: &Env) -> anyhow::Result<Report> {
         bail!("--agents and --results must be at least 1");
     }
     let progress = Progress::new();
-    let mut rig = Rig::start(&args.common, env, &progress).await?;
+    let mut rig = Rig::start(&args.common, env, &progress, BrokerAuthMode::Operator).await?;
     let outcome = measure(&mut rig, &args, &progress).await;
     rig.shutdown().await;
     progress.finish();

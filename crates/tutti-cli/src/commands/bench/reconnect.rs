@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use super::report::{Progress, Report, millis};
-use super::rig::Rig;
+use super::rig::{BrokerAuthMode, Rig};
 use super::{LaunchedFleet, launch_fleet, tear_down};
 use crate::Env;
 use crate::args::ReconnectArgs;
@@ -36,7 +36,7 @@ pub(crate) async fn run(args: ReconnectArgs, env: &Env) -> anyhow::Result<Report
         bail!("--agents must be at least 1");
     }
     let progress = Progress::new();
-    let mut rig = Rig::start(&args.common, env, &progress).await?;
+    let mut rig = Rig::start(&args.common, env, &progress, BrokerAuthMode::Operator).await?;
     let mut launched = None;
     let outcome = measure(&mut rig, &args, &progress, &mut launched).await;
     tear_down(rig, launched, &progress).await;

@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tutti_bus::BusConfig;
+use tutti_bus::auth::{BrokerAuth, UserLimits, UserPermissions};
 use tutti_bus::nats_server::locate_or_provision;
 use tutti_proto::role::Role;
 use tutti_server::auth::FIRST_ADMIN;
@@ -29,11 +30,24 @@ const SERVER_START_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub(crate) struct Rig {
     pub(crate) broker: BenchBroker,
+    /// Credentials of the benchmark's own broker client (full permissions: it plays the
+    /// fleet in `ingest` and measures raw NATS in `fanout`).
+    bench_creds: Option<String>,
     server: Option<Server>,
     server_config: ServerConfig,
     http: reqwest::Client,
     // Declared last so the processes stop before their directory is removed.
     dir: TempDir,
+}
+
+/// How agents authenticate to the benchmark's broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BrokerAuthMode {
+    /// Operator mode, as shipped: each agent is its own user with its own permissions.
+    Operator,
+    /// No authentication. Only `fanout` uses it: its raw-NATS baseline subscribes every
+    /// agent's own connection to one shared subject, which per-agent permissions forbid.
+    Open,
 }
 
 impl Rig {
@@ -42,6 +56,7 @@ impl Rig {
         common: &BenchCommon,
         env: &Env,
         progress: &Progress,
+        mode: BrokerAuthMode,
     ) -> anyhow::Result<Rig> {
         let dir = tempfile::Builder::new()
             .prefix("tutti-bench-")
@@ -51,14 +66,31 @@ impl Rig {
         let mut search = env.nats_search.clone();
         search.explicit = common.nats_server.clone();
         let broker_dir = dir.path().join("nats");
+        let keys_dir = dir.path().join("broker-keys");
+        let auth = BrokerAuth::load_or_create(&keys_dir)
+            .map_err(|err| anyhow::anyhow!("create the broker keys: {err}"))?;
+        let auth_config = match mode {
+            BrokerAuthMode::Operator => auth.nats_server_config(&broker_dir.join("jwt"), &[]),
+            BrokerAuthMode::Open => String::new(),
+        };
+        let bench_creds = (mode == BrokerAuthMode::Operator).then(|| {
+            auth.mint_user_creds(
+                "tutti bench",
+                &UserPermissions::full(),
+                &UserLimits::unlimited(),
+            )
+        });
         let broker = tokio::task::spawn_blocking(move || {
             let binary = locate_or_provision(&search, &mut |_| {})?;
-            BenchBroker::start(&binary, &broker_dir)
+            BenchBroker::start(&binary, &broker_dir, auth_config)
         })
         .await
         .context("the broker start task failed")??;
         progress.say("starting the server");
-        let server_config = server_config(&dir.path().join("server"), &broker.url());
+        let mut server_config = server_config(&dir.path().join("server"), &broker.url());
+        if mode == BrokerAuthMode::Operator {
+            server_config.broker_identity.keys_dir = Some(keys_dir);
+        }
         let server = start_server(server_config.clone()).await?;
         let token = server
             .issue_api_token(FIRST_ADMIN, "tutti bench", Role::Admin, None)
@@ -66,6 +98,7 @@ impl Rig {
             .token;
         Ok(Rig {
             broker,
+            bench_creds,
             server: Some(server),
             server_config,
             http: admin_client(&token)?,
@@ -126,7 +159,12 @@ impl Rig {
 
     /// A plain broker client for the benchmark's own subscriptions and publishes.
     pub(crate) async fn nats_client(&self) -> anyhow::Result<async_nats::Client> {
-        async_nats::ConnectOptions::new()
+        let options = match &self.bench_creds {
+            Some(creds) => async_nats::ConnectOptions::with_credentials(creds)
+                .context("the benchmark's broker credentials")?,
+            None => async_nats::ConnectOptions::new(),
+        };
+        options
             .name("tutti bench")
             .connection_timeout(Duration::from_secs(10))
             .retry_on_initial_connect()
