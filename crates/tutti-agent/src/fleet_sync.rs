@@ -140,7 +140,7 @@ async fn report_new(
         if !reported.insert(refusal.clone()) {
             continue;
         }
-        tracing::warn!(key = %refusal.key, reason = %refusal.reason, "Ignoring a fleet-state value that is not signed by the server.");
+        tracing::warn!(key = %refusal.key, reason = %refusal.reason, "Refused a fleet-state value (unsigned, wrongly signed, or out of range and clamped).");
         let message = crate::report::fleet_value_refused(
             &context.agent_id,
             &refusal.key,
@@ -261,10 +261,30 @@ impl<'a> Verified<'a> {
                 .scan(kv_keys::CONFIG_PREFIX)
                 .filter(|(key, _)| config_key_concerns(key, agent_id))
                 .filter_map(|(key, value)| {
-                    Some((key.to_string(), self.decode::<AgentConfig>(key, value)?))
+                    let config = self.decode::<AgentConfig>(key, value)?;
+                    self.report_out_of_range(key, value, &config);
+                    Some((key.to_string(), config))
                 })
                 .collect(),
         }
+    }
+
+    /// A signed layer with values outside their range is applied clamped
+    /// (`tutti_proto::config::layered`) and reported like a refused value: one report per
+    /// layer, naming every value out of range.
+    fn report_out_of_range(&self, key: &str, value: &[u8], config: &AgentConfig) {
+        let errors: Vec<String> = config.check().iter().map(ToString::to_string).collect();
+        if errors.is_empty() {
+            return;
+        }
+        self.refusals.borrow_mut().push(Refusal {
+            key: key.to_string(),
+            reason: format!(
+                "{}; the nearest values in range are used instead",
+                errors.join("; ")
+            ),
+            value_digest: tutti_proto::digest::sha256_hex(value),
+        });
     }
 
     fn get<T: for<'de> serde::Deserialize<'de>>(&self, key: &str) -> Option<T> {

@@ -24,26 +24,34 @@ pub fn collect(agent_id: &AgentId) -> InventorySnapshot {
     }
 }
 
-/// Publishes snapshots at start and then every interval (re-read from the fleet view) or
-/// when `on_demand` is poked, until `shutdown` fires. Publishing is acknowledged but not
-/// retried from an outbox: the next snapshot supersedes a lost one.
+/// Publishes snapshots at start and then every interval or when `on_demand` is poked,
+/// until `shutdown` fires. The interval follows the fleet view: a changed interval counts
+/// from the last snapshot at once, not after the old interval ran out. Publishing is
+/// acknowledged but not retried from an outbox: the next snapshot supersedes a lost one.
 pub async fn run(
     js: async_nats::jetstream::Context,
     agent_id: AgentId,
-    fleet: tokio::sync::watch::Receiver<crate::fleet::FleetView>,
+    mut fleet: tokio::sync::watch::Receiver<crate::fleet::FleetView>,
     on_demand: std::sync::Arc<tokio::sync::Notify>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let subject = subjects::agent_inventory(&agent_id);
+    let mut collect_now = true;
+    let mut last = tokio::time::Instant::now();
     loop {
-        let id = agent_id.clone();
-        if let Ok(snapshot) = tokio::task::spawn_blocking(move || collect(&id)).await {
-            publish(&js, &subject, &snapshot).await;
+        if collect_now {
+            let id = agent_id.clone();
+            if let Ok(snapshot) = tokio::task::spawn_blocking(move || collect(&id)).await {
+                publish(&js, &subject, &snapshot).await;
+            }
+            last = tokio::time::Instant::now();
         }
-        let interval = Duration::from_secs(fleet.borrow().config.inventory_interval_secs);
+        let interval =
+            Duration::from_secs(fleet.borrow_and_update().config.inventory_interval_secs);
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = on_demand.notified() => {}
+            _ = tokio::time::sleep_until(last + interval) => collect_now = true,
+            _ = on_demand.notified() => collect_now = true,
+            Ok(()) = fleet.changed() => collect_now = false,
             _ = shutdown.changed() => return,
         }
     }

@@ -5,6 +5,12 @@
 //! [`layered`] merges global, then the agent's groups in membership order, then the
 //! agent's own layer; a later layer wins field by field, and fields no layer sets take
 //! the documented defaults of [`EffectiveConfig`].
+//!
+//! Every numeric key has a range ([`RANGES`]) and `log_level` a length and alphabet
+//! ([`check_log_level`]). The server refuses a layer outside them ([`AgentConfig::check`]);
+//! an agent that still receives one (an older server, a hand-written value) clamps it
+//! ([`AgentConfig::clamped`]) and reports what it changed, so no value can stop a machine
+//! from heartbeating or running commands.
 
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +38,156 @@ pub struct AgentConfig {
     pub inline_output_limit_bytes: Option<u64>,
 }
 
+/// The range of one numeric configuration key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRange {
+    /// The key, as in the JSON layer.
+    pub key: &'static str,
+    /// Smallest accepted value.
+    pub min: u64,
+    /// Largest accepted value.
+    pub max: u64,
+    /// What the number counts.
+    pub unit: &'static str,
+}
+
+/// The accepted range of every numeric key. An interval above an hour (heartbeat) or a
+/// week (inventory) makes a machine look dead or its inventory useless; more than 256
+/// concurrent runs is a fork bomb; output limits stay within what one result message
+/// (1 MiB, two streams inline) and the object store can carry.
+pub const RANGES: [KeyRange; 5] = [
+    KeyRange {
+        key: "heartbeat_interval_secs",
+        min: 1,
+        max: 3_600,
+        unit: "seconds",
+    },
+    KeyRange {
+        key: "inventory_interval_secs",
+        min: 60,
+        max: 7 * 24 * 3_600,
+        unit: "seconds",
+    },
+    KeyRange {
+        key: "concurrency",
+        min: 1,
+        max: 256,
+        unit: "runs",
+    },
+    KeyRange {
+        key: "output_limit_bytes",
+        min: 1 << 10,
+        max: 1 << 30,
+        unit: "bytes",
+    },
+    KeyRange {
+        key: "inline_output_limit_bytes",
+        min: 0,
+        max: 384 << 10,
+        unit: "bytes",
+    },
+];
+
+/// Longest accepted `log_level`.
+pub const MAX_LOG_LEVEL_CHARS: usize = 256;
+
+/// A configuration value outside its range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    /// The key.
+    pub key: &'static str,
+    /// What is wrong and what is accepted.
+    pub message: String,
+}
+
+/// The range of `key`; `None` for `log_level` and keys this version does not know.
+pub fn range_of(key: &str) -> Option<&'static KeyRange> {
+    RANGES.iter().find(|range| range.key == key)
+}
+
+/// Checks a numeric value against its key's range.
+pub fn check_number(key: &'static str, value: u64) -> Result<(), ConfigError> {
+    let Some(range) = range_of(key) else {
+        return Ok(());
+    };
+    if (range.min..=range.max).contains(&value) {
+        return Ok(());
+    }
+    Err(ConfigError {
+        key,
+        message: format!(
+            "{value} is outside {}..={} ({})",
+            range.min, range.max, range.unit
+        ),
+    })
+}
+
+/// A log filter: 1 to 256 characters of letters, digits and `_ : = , . -` (levels like
+/// `debug` and directives like `tutti_agent=debug,async_nats=warn`).
+pub fn check_log_level(text: &str) -> Result<(), ConfigError> {
+    let error = |message: String| ConfigError {
+        key: "log_level",
+        message,
+    };
+    if text.is_empty() || text.chars().count() > MAX_LOG_LEVEL_CHARS {
+        return Err(error(format!(
+            "must be 1 to {MAX_LOG_LEVEL_CHARS} characters, e.g. `info` or `tutti_agent=debug`"
+        )));
+    }
+    if let Some(bad) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "_:=,.-".contains(*c)))
+    {
+        return Err(error(format!(
+            "{bad:?} is not allowed; use letters, digits and _ : = , . -"
+        )));
+    }
+    Ok(())
+}
+
 impl AgentConfig {
+    /// Every value outside its range; empty when the layer is acceptable.
+    pub fn check(&self) -> Vec<ConfigError> {
+        self.clamped().1
+    }
+
+    /// The layer with every value brought into range (an unusable `log_level` is
+    /// dropped), and what was changed.
+    pub fn clamped(&self) -> (AgentConfig, Vec<ConfigError>) {
+        let mut errors = Vec::new();
+        let mut clamp = |key: &'static str, value: Option<u64>| {
+            let value = value?;
+            let range = range_of(key).expect("every numeric key has a range");
+            match check_number(key, value) {
+                Ok(()) => Some(value),
+                Err(err) => {
+                    errors.push(err);
+                    Some(value.clamp(range.min, range.max))
+                }
+            }
+        };
+        let mut clamped = AgentConfig {
+            heartbeat_interval_secs: clamp("heartbeat_interval_secs", self.heartbeat_interval_secs),
+            inventory_interval_secs: clamp("inventory_interval_secs", self.inventory_interval_secs),
+            concurrency: clamp("concurrency", self.concurrency.map(u64::from))
+                .map(|value| u32::try_from(value).unwrap_or(u32::MAX)),
+            log_level: None,
+            output_limit_bytes: clamp("output_limit_bytes", self.output_limit_bytes),
+            inline_output_limit_bytes: clamp(
+                "inline_output_limit_bytes",
+                self.inline_output_limit_bytes,
+            ),
+        };
+        if let Some(level) = &self.log_level {
+            match check_log_level(level) {
+                Ok(()) => clamped.log_level = Some(level.clone()),
+                Err(err) => errors.push(err),
+            }
+        }
+        (clamped, errors)
+    }
+
     /// Overwrites every field that `later` sets.
     pub fn merge(&mut self, later: &AgentConfig) {
         merge_field(
@@ -85,19 +240,19 @@ pub const DEFAULT_INLINE_OUTPUT_LIMIT_BYTES: u64 = 256 << 10;
 
 /// Merges `global`, then `groups_in_order`, then `agent`, and fills in defaults.
 ///
-/// Values that would break the agent are clamped rather than rejected, since one
-/// bad layer must not stop a fleet: zero intervals and concurrency become the
-/// minimum, and the inline limit never exceeds the output cap.
+/// Values that would break the agent are clamped into [`RANGES`] rather than rejected,
+/// since one bad layer must not stop a fleet, and the inline limit never exceeds the
+/// output cap.
 pub fn layered(
     global: &AgentConfig,
     groups_in_order: &[AgentConfig],
     agent: &AgentConfig,
 ) -> EffectiveConfig {
-    let mut merged = global.clone();
+    let mut merged = global.clamped().0;
     for group in groups_in_order {
-        merged.merge(group);
+        merged.merge(&group.clamped().0);
     }
-    merged.merge(agent);
+    merged.merge(&agent.clamped().0);
     effective(merged)
 }
 
@@ -189,13 +344,56 @@ mod tests {
         let layer = AgentConfig {
             heartbeat_interval_secs: Some(0),
             concurrency: Some(0),
-            output_limit_bytes: Some(1000),
+            output_limit_bytes: Some(2000),
             ..AgentConfig::default()
         };
         let config = layered(&layer, &[], &AgentConfig::default());
         assert_eq!(config.heartbeat_interval_secs, 1);
         assert_eq!(config.concurrency, 1);
-        assert_eq!(config.inline_output_limit_bytes, 1000);
+        assert_eq!(config.inline_output_limit_bytes, 2000);
+
+        let absurd = AgentConfig {
+            heartbeat_interval_secs: Some(u64::MAX / 2),
+            inventory_interval_secs: Some(1),
+            concurrency: Some(u32::MAX),
+            log_level: Some("debug\u{7}".to_string()),
+            output_limit_bytes: Some(u64::MAX),
+            inline_output_limit_bytes: Some(u64::MAX),
+        };
+        let errors = absurd.check();
+        let keys: Vec<&str> = errors.iter().map(|err| err.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "heartbeat_interval_secs",
+                "inventory_interval_secs",
+                "concurrency",
+                "output_limit_bytes",
+                "inline_output_limit_bytes",
+                "log_level"
+            ]
+        );
+        assert_eq!(
+            errors[0].to_string(),
+            "heartbeat_interval_secs: 9223372036854775807 is outside 1..=3600 (seconds)"
+        );
+        let config = layered(&absurd, &[], &AgentConfig::default());
+        assert_eq!(config.heartbeat_interval_secs, 3_600);
+        assert_eq!(config.inventory_interval_secs, 60);
+        assert_eq!(config.concurrency, 256);
+        assert_eq!(config.log_level, "info");
+        assert_eq!(config.output_limit_bytes, 1 << 30);
+        assert_eq!(config.inline_output_limit_bytes, 384 << 10);
+    }
+
+    #[test]
+    fn log_levels_are_filters_not_free_text() {
+        assert!(check_log_level("info").is_ok());
+        assert!(check_log_level("tutti_agent=debug,async_nats=warn").is_ok());
+        assert!(check_log_level("").is_err());
+        assert!(check_log_level("info\nwarn").is_err());
+        assert!(check_log_level(&"a".repeat(MAX_LOG_LEVEL_CHARS + 1)).is_err());
+        assert!(AgentConfig::default().check().is_empty());
     }
 
     #[test]

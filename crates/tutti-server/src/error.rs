@@ -37,6 +37,14 @@ pub enum Error {
     /// The write contradicts what is stored.
     #[error("{0}")]
     Conflict(String),
+    /// The route exists, but not for this method; `allow` lists the methods it has.
+    #[error("{method} is not allowed here; use {allow}")]
+    MethodNotAllowed {
+        /// The method of the request.
+        method: String,
+        /// The route's methods, as the `Allow` header lists them.
+        allow: String,
+    },
     /// The body is larger than the limit.
     #[error("{0}")]
     TooLarge(String),

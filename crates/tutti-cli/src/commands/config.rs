@@ -94,11 +94,20 @@ fn apply_pair(layer: &mut Map<String, Value>, pair: &str) -> Result<(), CliError
         return Ok(());
     }
     let value = if key == TEXT_FIELD {
+        tutti_proto::config::check_log_level(value)
+            .map_err(|err| CliError::Usage(err.to_string()))?;
         Value::String(value.to_string())
     } else {
-        let number: u64 = value
-            .parse()
-            .map_err(|_| CliError::Usage(format!("{key} takes a whole number, got {value:?}")))?;
+        let range = tutti_proto::config::range_of(key)
+            .ok_or_else(|| CliError::Usage(format!("{key} has no known range")))?;
+        let number: u64 = value.parse().map_err(|_| {
+            CliError::Usage(format!(
+                "{key} takes a whole number from {} to {} ({}), got {value:?}",
+                range.min, range.max, range.unit
+            ))
+        })?;
+        tutti_proto::config::check_number(range.key, number)
+            .map_err(|err| CliError::Usage(err.to_string()))?;
         Value::from(number)
     };
     layer.insert(key.to_string(), value);
@@ -169,6 +178,12 @@ mod tests {
         assert!(err.contains("heartbeat_interval_secs"), "{err}");
         assert!(apply_pair(&mut layer, "concurrency=many").is_err());
         assert!(apply_pair(&mut layer, "concurrency").is_err());
+        let err = apply_pair(&mut layer, "heartbeat_interval_secs=9223372036854775807")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("outside 1..=3600 (seconds)"), "{err}");
+        assert!(apply_pair(&mut layer, "log_level=debug;rm").is_err());
+        assert!(!layer.contains_key("heartbeat_interval_secs"));
     }
 
     #[test]

@@ -28,6 +28,9 @@ impl Error {
             Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            Error::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+            }
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
@@ -43,6 +46,10 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status();
+        let allow = match &self {
+            Error::MethodNotAllowed { allow, .. } => axum::http::HeaderValue::from_str(allow).ok(),
+            _ => None,
+        };
         let retry_after = match &self {
             Error::TooManyRequests {
                 retry_after_secs, ..
@@ -71,6 +78,11 @@ impl IntoResponse for Error {
             }),
         )
             .into_response();
+        if let Some(allow) = allow {
+            response
+                .headers_mut()
+                .insert(axum::http::header::ALLOW, allow);
+        }
         if let Some(secs) = retry_after {
             response
                 .headers_mut()

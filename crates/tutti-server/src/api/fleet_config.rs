@@ -3,7 +3,9 @@
 //!
 //! The wire type `AgentConfig` ignores unknown fields, as wire types must; the API body
 //! [`ConfigLayer`] mirrors it with `deny_unknown_fields`, because a misspelt key typed by
-//! an operator must be an error, not a silently ignored setting.
+//! an operator must be an error, not a silently ignored setting. Values outside their
+//! range (`tutti_proto::config::RANGES`) are refused before anything is written, and an
+//! agent's layer needs the agent to exist.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -17,7 +19,7 @@ use crate::actor::Actor;
 use crate::api::json::ApiJson;
 use crate::api::{online_since, parse_id};
 use crate::app::App;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fleet_kv::ConfigScope;
 
 /// One configuration layer as an operator writes it; every field optional.
@@ -215,6 +217,19 @@ async fn put_layer(
     layer: ConfigLayer,
 ) -> Result<Json<AgentConfig>> {
     let config = AgentConfig::from(layer);
+    let errors = config.check();
+    if !errors.is_empty() {
+        let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        return Err(Error::bad_request(format!(
+            "configuration out of range: {} (docs/protocol.md lists every key's range)",
+            listed.join("; ")
+        )));
+    }
+    if let ConfigScope::Agent(agent_id) = &scope {
+        // A layer for an id that is not enrolled would wait, unseen, for whoever enrolls
+        // under that name later.
+        app.store.get_agent(agent_id, online_since(app)).await?;
+    }
     app.kv.put_config(&scope, &config).await?;
     let summary = serde_json::to_value(&config).unwrap_or_default();
     app.auditor

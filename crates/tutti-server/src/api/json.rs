@@ -11,6 +11,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use tutti_store::MAX_PAGE_LIMIT;
+
 use crate::error::Error;
 
 /// A JSON body decoded strictly, with errors naming the field path.
@@ -52,9 +54,19 @@ pub async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<By
 }
 
 /// Decodes a JSON body; errors name the field path and position.
+///
+/// Every request body of the API is an object. serde's derived structs also accept an
+/// array of the fields in order (`[]` would be an object with every optional field
+/// unset), so anything but an object is refused before decoding.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     if bytes.is_empty() {
         return Err(Error::bad_request("invalid JSON: the body is empty"));
+    }
+    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(Error::bad_request(
+            "invalid JSON: the body must be a JSON object ({...})",
+        ));
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer)
@@ -98,8 +110,16 @@ pub fn media_type(value: Option<&axum::http::HeaderValue>) -> Option<String> {
 }
 
 /// A query string decoded into `T`; errors name the parameter.
+///
+/// Before decoding, the same rules hold for every list: an empty value (`?from=`) means
+/// the parameter is absent, `limit` is 1 to [`MAX_PAGE_LIMIT`], and `offset` (and every
+/// `*_offset`) at most [`MAX_OFFSET`], each refused with 400 rather than clamped.
 #[derive(Debug, Clone)]
 pub struct ApiQuery<T>(pub T);
+
+/// The largest `offset` a list accepts: far past any list tutti keeps, and well inside the
+/// database's signed 64-bit row offsets.
+pub const MAX_OFFSET: u64 = 1_000_000_000;
 
 impl<T, S> FromRequestParts<S> for ApiQuery<T>
 where
@@ -109,12 +129,44 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+        let query = checked_query(parts.uri.query().unwrap_or_default())?;
+        let uri: axum::http::Uri = format!("/?{query}")
+            .parse()
+            .map_err(|_| Error::bad_request("invalid query string"))?;
+        axum::extract::Query::<T>::try_from_uri(&uri)
             .map(|query| ApiQuery(query.0))
             .map_err(|rejection| {
                 Error::BadRequest(format!("invalid query string: {}", rejection.body_text()))
             })
     }
+}
+
+/// The query string without empty values, after checking the paging parameters.
+fn checked_query(query: &str) -> Result<String, Error> {
+    let mut kept = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if value.is_empty() {
+            continue;
+        }
+        if key == "limit" {
+            let limit = value.parse::<u32>().ok();
+            if limit.is_none_or(|limit| !(1..=MAX_PAGE_LIMIT).contains(&limit)) {
+                return Err(Error::bad_request(format!(
+                    "invalid query string: limit must be a whole number from 1 to {MAX_PAGE_LIMIT}, got {value:?}"
+                )));
+            }
+        }
+        if key == "offset" || key.ends_with("_offset") {
+            let offset = value.parse::<u64>().ok();
+            if offset.is_none_or(|offset| offset > MAX_OFFSET) {
+                return Err(Error::bad_request(format!(
+                    "invalid query string: {key} must be a whole number from 0 to {MAX_OFFSET}, got {value:?}"
+                )));
+            }
+        }
+        kept.append_pair(&key, &value);
+    }
+    Ok(kept.finish())
 }
 
 /// Whether a media type (from [`media_type`]) names YAML, in any of its common spellings.

@@ -36,6 +36,13 @@ pub async fn guard(State(app): State<App>, mut request: Request, next: Next) -> 
         return Error::Forbidden("no access rule for this route".into()).into_response();
     };
     let Some(access) = policy::rule(&method, &path) else {
+        let allow = policy::allowed_methods(&path);
+        if !allow.is_empty() {
+            // A client's wrong method, not a server bug.
+            tracing::debug!(%method, %path, "Refused a method the route does not have.");
+            let method = method.to_string();
+            return Error::MethodNotAllowed { method, allow }.into_response();
+        }
         tracing::error!(%method, %path, "A route has no access rule; refusing it for everybody.");
         return Error::Forbidden("no access rule for this route".into()).into_response();
     };

@@ -144,12 +144,33 @@ pub fn is_page(path: &str) -> bool {
 }
 
 /// The rule for a request, `None` when the table has no row (refused for everybody).
+/// `HEAD` follows the rule of `GET`, which answers it.
 pub fn rule(method: &Method, path: &str) -> Option<Access> {
+    let method = if method == Method::HEAD {
+        Method::GET.as_str()
+    } else {
+        method.as_str()
+    };
     RULES
         .iter()
         .chain(PAGES)
-        .find(|(rule_method, rule_path, _)| *rule_method == method.as_str() && *rule_path == path)
+        .find(|(rule_method, rule_path, _)| *rule_method == method && *rule_path == path)
         .map(|(_, _, access)| *access)
+}
+
+/// The methods the table has for `path`, as an `Allow` header lists them (`HEAD` with
+/// `GET`); empty for a path with no rule at all.
+pub fn allowed_methods(path: &str) -> String {
+    let mut methods: Vec<&str> = RULES
+        .iter()
+        .chain(PAGES)
+        .filter(|(_, rule_path, _)| *rule_path == path)
+        .map(|(method, _, _)| *method)
+        .collect();
+    if methods.contains(&"GET") {
+        methods.push("HEAD");
+    }
+    methods.join(", ")
 }
 
 /// Whether a method changes state (and so needs a CSRF token from a browser session and

@@ -1,0 +1,189 @@
+//! The API's contract at its edges, against a real server: configuration outside its
+//! documented ranges is refused (and nothing is stored), every body must be a JSON object,
+//! paging parameters are bounded and an empty value means "absent", and a method a route
+//! does not have is 405 with `Allow`, not a 403 and an error in the log.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tutti_testkit::{TestAgent, TestNats, TestServer};
+
+/// Sends `body` (raw text, JSON content type when given) and returns status, `Allow` and
+/// the JSON answer.
+async fn send(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, Option<String>, Value) {
+    let mut request = server
+        .http()
+        .request(method, format!("{}{path}", server.url()));
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.expect("send");
+    let status = response.status().as_u16();
+    let allow = response
+        .headers()
+        .get("allow")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    (status, allow, response.json().await.unwrap_or_default())
+}
+
+fn message(answer: &Value) -> &str {
+    answer["message"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_out_of_range_is_refused_and_nothing_is_stored() {
+    let nats = TestNats::start();
+    let server = TestServer::start(&nats).await;
+    let _agent = TestAgent::enroll(&server, "web-01").await;
+    let cases = [
+        (
+            r#"{"heartbeat_interval_secs": 9223372036854775807}"#,
+            "heartbeat_interval_secs: 9223372036854775807 is outside 1..=3600 (seconds)",
+        ),
+        (
+            r#"{"heartbeat_interval_secs": 9223372036854775808}"#,
+            "outside 1..=3600",
+        ),
+        (r#"{"heartbeat_interval_secs": 0}"#, "outside 1..=3600"),
+        (r#"{"inventory_interval_secs": 59}"#, "outside 60..=604800"),
+        (r#"{"concurrency": 2147483648}"#, "outside 1..=256 (runs)"),
+        (r#"{"concurrency": 4294967296}"#, "concurrency"),
+        (r#"{"output_limit_bytes": 12}"#, "outside 1024..=1073741824"),
+        (
+            r#"{"inline_output_limit_bytes": 1048576}"#,
+            "outside 0..=393216",
+        ),
+        (r#"{"log_level": "debug\u0007"}"#, "log_level"),
+        (
+            r#"{"log_level": ""}"#,
+            "log_level: must be 1 to 256 characters",
+        ),
+        (
+            r#"{"heartbeat_interval_secs": -1}"#,
+            "heartbeat_interval_secs",
+        ),
+    ];
+    for path in [
+        "/api/v1/config/global",
+        "/api/v1/config/groups/web",
+        "/api/v1/config/agents/web-01",
+    ] {
+        for (body, expected) in cases {
+            let (status, _, answer) = send(&server, Method::PUT, path, Some(body)).await;
+            assert_eq!(status, 400, "{path} {body}: {answer}");
+            assert!(
+                message(&answer).contains(expected),
+                "{path} {body}: {answer}"
+            );
+        }
+        let stored: Value = server.get(path).await;
+        assert_eq!(stored, json!({}), "{path} stored something");
+    }
+    // The range's edges are accepted.
+    let edges = json!({
+        "heartbeat_interval_secs": 3600, "inventory_interval_secs": 60, "concurrency": 256,
+        "output_limit_bytes": 1024, "inline_output_limit_bytes": 0,
+        "log_level": "tutti_agent=debug,async_nats=warn",
+    });
+    let stored: Value = server.put("/api/v1/config/global", &edges).await;
+    assert_eq!(stored, edges);
+
+    // A layer for an agent that does not exist waits for nobody.
+    let (status, _, answer) = send(
+        &server,
+        Method::PUT,
+        "/api/v1/config/agents/ghost-01",
+        Some(r#"{"concurrency": 2}"#),
+    )
+    .await;
+    assert_eq!(status, 404, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_objects_pages_are_bounded_and_wrong_methods_are_405() {
+    let nats = TestNats::start();
+    let server = TestServer::start(&nats).await;
+    let tokens_before: Value = server.get("/api/v1/enrollment-tokens").await;
+
+    for (method, path, body) in [
+        (Method::POST, "/api/v1/enrollment-tokens", "[]"),
+        (
+            Method::PUT,
+            "/api/v1/config/groups/x",
+            "[null,null,null,null,null,null]",
+        ),
+        (Method::PUT, "/api/v1/config/global", " \n [1]"),
+        (Method::POST, "/api/v1/groups", "\"web\""),
+        (Method::PUT, "/api/v1/config/global", "null"),
+    ] {
+        let (status, _, answer) = send(&server, method, path, Some(body)).await;
+        assert_eq!(status, 400, "{path} {body}: {answer}");
+        assert!(
+            message(&answer).contains("must be a JSON object"),
+            "{path} {body}: {answer}"
+        );
+    }
+    let tokens_after: Value = server.get("/api/v1/enrollment-tokens").await;
+    assert_eq!(tokens_after["total"], tokens_before["total"]);
+    let group_x: Value = server.get("/api/v1/config/groups/x").await;
+    assert_eq!(group_x, json!({}));
+
+    for (query, expected) in [
+        (
+            "offset=9223372036854775808",
+            "offset must be a whole number from 0 to",
+        ),
+        ("offset=-1", "offset must be"),
+        (
+            "limit=2147483648",
+            "limit must be a whole number from 1 to 500",
+        ),
+        ("limit=0", "limit must be"),
+        ("limit=ten", "limit must be"),
+    ] {
+        let (status, _, answer) = send(
+            &server,
+            Method::GET,
+            &format!("/api/v1/agents?{query}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 400, "{query}: {answer}");
+        assert!(message(&answer).contains(expected), "{query}: {answer}");
+    }
+    // An empty value is the parameter left out, on every list alike.
+    for path in [
+        "/api/v1/agents?limit=&offset=",
+        "/api/v1/runs?limit=",
+        "/api/v1/audit?from=&limit=",
+        "/api/v1/enrollment-tokens?offset=",
+    ] {
+        let (status, _, answer) = send(&server, Method::GET, path, None).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
+
+    for (method, path, allow) in [
+        (Method::TRACE, "/healthz", "GET, HEAD"),
+        (Method::DELETE, "/api/v1/agents", "GET, HEAD"),
+        (
+            Method::PATCH,
+            "/api/v1/fleet/freeze",
+            "GET, PUT, DELETE, HEAD",
+        ),
+        (Method::GET, "/api/v1/keys/rotate", "POST"),
+    ] {
+        let (status, allowed, answer) = send(&server, method.clone(), path, None).await;
+        assert_eq!(status, 405, "{method} {path}: {answer}");
+        assert_eq!(allowed.as_deref(), Some(allow), "{method} {path}");
+        assert_eq!(answer["error"], "method_not_allowed", "{answer}");
+    }
+    let (status, _, _) = send(&server, Method::HEAD, "/healthz", None).await;
+    assert_eq!(status, 200);
+}
