@@ -77,7 +77,7 @@ pub const RANGES: [KeyRange; 5] = [
     KeyRange {
         key: "output_limit_bytes",
         min: 1 << 10,
-        max: 1 << 30,
+        max: MAX_OUTPUT_LIMIT_BYTES,
         unit: "bytes",
     },
     KeyRange {
@@ -87,6 +87,10 @@ pub const RANGES: [KeyRange; 5] = [
         unit: "bytes",
     },
 ];
+
+/// The largest output cap per stream, for the configuration and for a job's own
+/// `output_limit_bytes` alike.
+pub const MAX_OUTPUT_LIMIT_BYTES: u64 = 64 << 20;
 
 /// Longest accepted `log_level`.
 pub const MAX_LOG_LEVEL_CHARS: usize = 256;
@@ -382,7 +386,7 @@ mod tests {
         assert_eq!(config.inventory_interval_secs, 60);
         assert_eq!(config.concurrency, 256);
         assert_eq!(config.log_level, "info");
-        assert_eq!(config.output_limit_bytes, 1 << 30);
+        assert_eq!(config.output_limit_bytes, 64 << 20);
         assert_eq!(config.inline_output_limit_bytes, 384 << 10);
     }
 

@@ -18,8 +18,8 @@ use tutti_proto::digest::sha256_hex;
 
 /// The longest job timeout: a week, the commands stream's retention.
 pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 60 * 60;
-/// The largest output cap a job may ask for per stream.
-pub const MAX_OUTPUT_LIMIT_BYTES: u64 = 64 << 20;
+/// The largest output cap a job may ask for per stream (the configuration's too).
+pub const MAX_OUTPUT_LIMIT_BYTES: u64 = tutti_proto::config::MAX_OUTPUT_LIMIT_BYTES;
 /// The largest inline script: commands travel in 1 MiB stream messages.
 pub const MAX_INLINE_SCRIPT_BYTES: usize = 512 << 10;
 /// Default job timeout.

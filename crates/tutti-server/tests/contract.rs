@@ -55,7 +55,7 @@ async fn configuration_out_of_range_is_refused_and_nothing_is_stored() {
         (r#"{"inventory_interval_secs": 59}"#, "outside 60..=604800"),
         (r#"{"concurrency": 2147483648}"#, "outside 1..=256 (runs)"),
         (r#"{"concurrency": 4294967296}"#, "concurrency"),
-        (r#"{"output_limit_bytes": 12}"#, "outside 1024..=1073741824"),
+        (r#"{"output_limit_bytes": 12}"#, "outside 1024..=67108864"),
         (
             r#"{"inline_output_limit_bytes": 1048576}"#,
             "outside 0..=393216",
