@@ -187,3 +187,108 @@ async fn bodies_are_objects_pages_are_bounded_and_wrong_methods_are_405() {
     let (status, _, _) = send(&server, Method::HEAD, "/healthz", None).await;
     assert_eq!(status, 200);
 }
+
+/// What OpenAPI tools need from the served document, checked on the document itself: every
+/// operation has a unique id, declares each parameter where it really is (path parameters
+/// exactly the template's, the rest in the query), says how to authenticate (or that it
+/// needs nothing), and documents the error answers with the shared error body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_declares_ids_parameters_security_and_errors() {
+    let nats = TestNats::start();
+    let server = TestServer::start(&nats).await;
+    let document: Value = server.get("/api/openapi.json").await;
+    assert_eq!(document["openapi"], "3.1.0");
+    let schemes = &document["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer", "{schemes}");
+    assert_eq!(schemes["session"]["in"], "cookie", "{schemes}");
+    assert_eq!(schemes["csrf"]["name"], "x-csrf-token", "{schemes}");
+
+    let mut ids = std::collections::BTreeSet::new();
+    let mut n_operations = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        let template: Vec<&str> = path
+            .split('/')
+            .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        for (method, operation) in item.as_object().unwrap() {
+            n_operations += 1;
+            let what = format!("{method} {path}");
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            assert!(
+                ids.insert(id.to_string()),
+                "{what}: operationId {id:?} twice"
+            );
+            let parameters = operation["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let in_path: Vec<&str> = parameters
+                .iter()
+                .filter(|parameter| parameter["in"] == "path")
+                .filter_map(|parameter| parameter["name"].as_str())
+                .collect();
+            let mut expected = template.clone();
+            expected.sort_unstable();
+            let mut declared = in_path.clone();
+            declared.sort_unstable();
+            assert_eq!(declared, expected, "{what}: path parameters");
+            let security = operation["security"].as_array().unwrap_or_else(|| {
+                panic!("{what}: no security requirement");
+            });
+            let responses = operation["responses"].as_object().unwrap();
+            if !security.is_empty() {
+                for status in ["401", "403"] {
+                    assert_eq!(
+                        responses[status]["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{what}: {status}"
+                    );
+                }
+            }
+            if !template.is_empty() {
+                assert!(responses.contains_key("404"), "{what}: no 404");
+            }
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "415"] {
+                    assert!(responses.contains_key(status), "{what}: no {status}");
+                }
+            }
+        }
+    }
+    assert!(n_operations >= 70, "only {n_operations} operations");
+
+    // Query parameters are declared in the query, with their own required flag.
+    let agents = &document["paths"]["/api/v1/agents"]["get"]["parameters"];
+    let limit = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|parameter| parameter["name"] == "limit")
+        .unwrap_or_else(|| panic!("no limit in {agents}"));
+    assert_eq!(limit["in"], "query", "{limit}");
+    assert_ne!(limit["required"], true, "{limit}");
+    // Public routes need nothing; admin routes say so.
+    assert_eq!(document["paths"]["/healthz"]["get"]["security"], json!([]));
+    let rotate = &document["paths"]["/api/v1/keys/rotate"]["post"];
+    assert_eq!(rotate["x-tutti-role"], "admin", "{rotate}");
+    assert_eq!(
+        rotate["security"],
+        json!([{"bearer": []}, {"session": [], "csrf": []}])
+    );
+
+    // An independent validator checks the whole document against the OpenAPI 3.1 schema.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&document).unwrap()).unwrap();
+    let output = tutti_testkit::pytool::OPENAPI_SPEC_VALIDATOR
+        .module_command("openapi_spec_validator")
+        .arg(&file)
+        .output()
+        .expect("run openapi-spec-validator");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains(": OK"),
+        "openapi-spec-validator refused the document:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -9,7 +9,8 @@
 //! `agent`, `TestAgent` enrolls a real agent through the server's HTTP endpoint and runs
 //! it in-process. They are features so that the crates below the server (bus, kv, store)
 //! do not compile it for their own tests. With `browser`, `Browser` drives a real headless
-//! Chromium over WebDriver for the dashboard tests.
+//! Chromium over WebDriver for the dashboard tests. `pytool` installs pinned Python checkers
+//! (an OpenAPI validator) the same way the broker is provisioned.
 
 #[cfg(feature = "agent")]
 mod agent;
@@ -18,6 +19,7 @@ mod browser;
 mod cluster;
 mod nats;
 mod process;
+pub mod pytool;
 #[cfg(feature = "server")]
 mod server;
 

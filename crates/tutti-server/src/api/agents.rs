@@ -22,6 +22,7 @@ use crate::error::Result;
 
 /// Query of `GET /api/v1/agents`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// `online`, `offline` or `never`.

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 
 /// `?all=&limit=&offset=` of the token list.
 #[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TokenListParams {
     /// Every account's tokens (admins only).

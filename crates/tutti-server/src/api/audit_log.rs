@@ -14,6 +14,7 @@ use crate::error::Result;
 
 /// Query of `GET /api/v1/audit`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// Exact actor.

@@ -32,6 +32,7 @@ const BINARY_PREFIX: &str = "tutti-agent-";
 
 /// `GET /install.sh` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct InstallQuery {

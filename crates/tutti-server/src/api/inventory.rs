@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 
 /// Query of `GET /api/v1/agents/{agent_id}/inventory`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PackagesParams {
     /// Substring of package names.
@@ -27,6 +28,7 @@ pub struct PackagesParams {
 
 /// Query of `GET /api/v1/inventory/packages`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// `name` or `name@version`.

@@ -42,6 +42,7 @@ pub struct ApplyResponse {
 
 /// Query of `POST /api/v1/jobs`.
 #[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyParams {
     /// Validate and compare with what is stored, but store nothing: each document's
@@ -51,6 +52,7 @@ pub struct ApplyParams {
 
 /// Query of `GET /api/v1/jobs`.
 #[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Include ad-hoc (anonymous) jobs.

@@ -217,6 +217,7 @@ where
 
 /// `?limit=&offset=` of every list.
 #[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageParams {
     /// Rows per page (1 to 500, default 50).

@@ -5,7 +5,10 @@
 //! described as objects with a sentence, because `tutti-store` (rightly) does not depend on
 //! utoipa; the test `every_route_is_in_the_openapi_document` keeps the path list complete.
 
+use std::sync::OnceLock;
+
 use axum::Json;
+use serde_json::Value;
 use utoipa::OpenApi;
 
 use crate::api::{
@@ -151,6 +154,186 @@ use crate::api::{
 pub struct ApiDoc;
 
 /// Serves the document.
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn document() -> Json<Value> {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    Json(DOCUMENT.get_or_init(contract::build).clone())
+}
+
+/// What the handlers' attributes cannot say, added to the generated document from the
+/// router's own tables, so it cannot drift from them:
+///
+/// - an `operationId` per operation from its method and path (`get_agents_agent_id`),
+///   unique because the pair is;
+/// - every `{parameter}` of a path template declared `in: path` (the attributes declare
+///   some, not all);
+/// - the security schemes (API token, session cookie, CSRF header) and each operation's
+///   requirement from `auth::policy::RULES`: none for public routes, token or session
+///   (with the CSRF header when the method changes state) otherwise, and the least role in
+///   `x-tutti-role`;
+/// - the error answers every handler can give, all with the shared `ErrorBody`: 401 and
+///   403 behind sign-in, 404 where the path names something, 400 where input is read, 413
+///   and 415 where a body is read, 429 on sign-in.
+mod contract {
+    use serde_json::{Map, Value, json};
+    use utoipa::OpenApi;
+
+    use super::ApiDoc;
+    use crate::auth::policy::{self, Access};
+    use crate::auth::{CSRF_HEADER, SESSION_COOKIE};
+
+    const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
+
+    /// The finished document.
+    pub(super) fn build() -> Value {
+        let mut document =
+            serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+        document["components"]["securitySchemes"] = json!({
+            "bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "An API token: `tutti tokens create`, or POST /api/v1/auth/token.",
+            },
+            "session": {
+                "type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
+                "description": "The dashboard's session cookie, from POST /api/v1/auth/login.",
+            },
+            "csrf": {
+                "type": "apiKey", "in": "header", "name": CSRF_HEADER,
+                "description": "With a session cookie, on every request that changes state: the token the login answer and every page carry.",
+            },
+        });
+        if let Some(paths) = document["paths"].as_object_mut() {
+            for (path, item) in paths.iter_mut() {
+                for method in METHODS {
+                    if let Some(operation) = item.get_mut(method).and_then(Value::as_object_mut) {
+                        finish_operation(path, method, operation);
+                    }
+                }
+            }
+        }
+        document
+    }
+
+    fn finish_operation(path: &str, method: &str, operation: &mut Map<String, Value>) {
+        operation.insert("operationId".into(), operation_id(method, path).into());
+        let template: Vec<&str> = path
+            .split('/')
+            .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        let parameters = operation
+            .entry("parameters")
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .expect("parameters is a list");
+        for name in &template {
+            let declared = parameters
+                .iter()
+                .any(|parameter| parameter["in"] == "path" && parameter["name"] == *name);
+            if !declared {
+                parameters.push(json!({
+                    "name": name, "in": "path", "required": true,
+                    "schema": {"type": "string"},
+                }));
+            }
+        }
+        let has_parameters = !parameters.is_empty();
+        if !has_parameters {
+            operation.remove("parameters");
+        }
+        let reads_input = has_parameters || operation.contains_key("requestBody");
+        let method_upper = method.to_ascii_uppercase();
+        let access = method_upper
+            .parse()
+            .ok()
+            .and_then(|method| policy::rule(&method, path));
+        let changes_state = !matches!(method, "get");
+        match access {
+            Some(Access::Public) | None => {
+                operation.insert("security".into(), json!([]));
+            }
+            Some(access) => {
+                let session = if changes_state {
+                    json!({"session": [], "csrf": []})
+                } else {
+                    json!({"session": []})
+                };
+                operation.insert("security".into(), json!([{"bearer": []}, session]));
+                if let Access::Role(role) = access {
+                    operation.insert("x-tutti-role".into(), role.as_str().into());
+                }
+            }
+        }
+        let signed_in = !matches!(access, Some(Access::Public) | None);
+        let mut errors = Vec::new();
+        if reads_input {
+            errors.push((
+                "400",
+                "The request is invalid; the message names the field.",
+            ));
+        }
+        if signed_in {
+            errors.push(("401", "No valid API token or session."));
+            errors.push((
+                "403",
+                "The account's role does not allow this, or a session request lacks its CSRF token.",
+            ));
+        }
+        if !template.is_empty() {
+            errors.push(("404", "The addressed item does not exist."));
+        }
+        if operation.contains_key("requestBody") {
+            errors.push(("413", "The body is larger than the server accepts."));
+            errors.push(("415", "The body is not of a media type this route reads."));
+        }
+        if path.starts_with("/api/v1/auth/login") || path.starts_with("/api/v1/auth/token") {
+            errors.push((
+                "429",
+                "Too many failed sign-ins; Retry-After says when to try again.",
+            ));
+        }
+        let responses = operation
+            .entry("responses")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("responses is a map");
+        for (status, description) in errors {
+            responses
+                .entry(status)
+                .or_insert_with(|| error_response(description));
+        }
+        // OpenAPI requires a description on every response; attributes that give only a
+        // status and a body get the status's reason phrase.
+        for (status, response) in responses.iter_mut() {
+            if let Some(response) = response.as_object_mut()
+                && !response.contains_key("description")
+            {
+                let phrase = status
+                    .parse::<u16>()
+                    .ok()
+                    .and_then(|code| axum::http::StatusCode::from_u16(code).ok())
+                    .and_then(|code| code.canonical_reason())
+                    .unwrap_or("Response");
+                response.insert("description".into(), phrase.into());
+            }
+        }
+    }
+
+    fn error_response(description: &str) -> Value {
+        json!({
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        })
+    }
+
+    /// `get` + `/api/v1/agents/{agent_id}` → `get_agents_agent_id`.
+    fn operation_id(method: &str, path: &str) -> String {
+        let rest = path
+            .strip_prefix("/api/v1/")
+            .unwrap_or(path.trim_start_matches('/'));
+        let words: String = rest
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let words: Vec<&str> = words.split('_').filter(|word| !word.is_empty()).collect();
+        format!("{method}_{}", words.join("_"))
+    }
 }

@@ -31,6 +31,7 @@ const MAX_OBJECT_BYTES: u64 = 64 << 20;
 
 /// Query of `GET /api/v1/runs`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Only runs of this job.
@@ -51,6 +52,7 @@ pub struct ListParams {
 
 /// Query of `GET /api/v1/runs/{run_id}`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DetailParams {
     /// Only targets in this state.
@@ -63,6 +65,7 @@ pub struct DetailParams {
 
 /// Query of `GET /api/v1/runs/{run_id}/results`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ResultsParams {
     /// Only this agent's result.

@@ -27,6 +27,7 @@ pub const MAX_PREVIEW: usize = 100;
 
 /// `?dry_run=` of `POST /api/v1/schedules`.
 #[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyParams {
     /// Validate and compare only; store nothing.
@@ -210,6 +211,7 @@ pub async fn detail(
 
 /// `?n=&after=` of the preview.
 #[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewParams {
     /// How many fire times (1 to 100, default 10).
