@@ -60,7 +60,7 @@ pub(crate) enum UsersAction {
     /// Example: `tutti users list`
     List {
         /// Rows to show.
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
         limit: u32,
         /// Rows to skip.
         #[arg(long, default_value_t = 0)]
@@ -134,7 +134,7 @@ pub(crate) enum TokensAction {
         #[arg(long)]
         all: bool,
         /// Rows to show.
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
         limit: u32,
         /// Rows to skip.
         #[arg(long, default_value_t = 0)]

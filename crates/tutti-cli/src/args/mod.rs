@@ -343,7 +343,7 @@ pub(crate) struct RunsArgs {
     #[command(subcommand)]
     pub(crate) action: Option<RunsAction>,
     /// Rows to show.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub(crate) limit: u32,
 }
 
@@ -405,7 +405,7 @@ pub(crate) struct AgentsArgs {
     #[arg(long)]
     pub(crate) search: Option<String>,
     /// Rows to show.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub(crate) limit: u32,
 }
 
@@ -463,7 +463,7 @@ pub(crate) struct JobsArgs {
     #[arg(long)]
     pub(crate) adhoc: bool,
     /// Rows to show.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub(crate) limit: u32,
     /// Rows to skip.
     #[arg(long, default_value_t = 0)]
@@ -509,7 +509,7 @@ pub(crate) enum InventoryAction {
         /// `NAME` or `NAME@VERSION`.
         package: String,
         /// Rows to show.
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
         limit: u32,
         /// Rows to skip.
         #[arg(long, default_value_t = 0)]
@@ -548,7 +548,7 @@ pub(crate) struct SchedulesArgs {
     #[command(subcommand)]
     pub(crate) action: Option<SchedulesAction>,
     /// Rows per page.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub(crate) limit: u32,
     /// Rows to skip.
     #[arg(long, default_value_t = 0)]
@@ -688,7 +688,7 @@ pub(crate) struct AuditArgs {
     #[arg(long, value_name = "TIME")]
     pub(crate) until: Option<String>,
     /// Rows to show.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub(crate) limit: u32,
     /// Rows to skip (the footer says which offset shows the next page).
     #[arg(long, default_value_t = 0)]
@@ -722,7 +722,7 @@ pub(crate) enum EnrollTokenAction {
     /// Example: `tutti enroll-token list`
     List {
         /// Rows to show.
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
         limit: u32,
     },
     /// Revoke a token so that it enrolls no more agents.

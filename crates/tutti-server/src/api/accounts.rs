@@ -127,7 +127,8 @@ pub struct AccountPatch {
 }
 
 #[utoipa::path(patch, path = "/api/v1/accounts/{username}", request_body = AccountPatch, responses((status = 200, description = "The updated account", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
-/// Changes an account's role or disables it (effective on its next request).
+/// Changes an account's role or disables it (effective on its next request); a patch
+/// without either changes nothing.
 pub async fn update(
     State(app): State<App>,
     actor: Actor,
@@ -136,9 +137,8 @@ pub async fn update(
 ) -> Result<Json<Account>> {
     let username = parse_username(&username)?;
     if body.role.is_none() && body.disabled.is_none() {
-        return Err(Error::bad_request(
-            "nothing to change: send `role` and/or `disabled`",
-        ));
+        // A patch that changes nothing is answered with the account as it is.
+        return Ok(Json(app.store.get_account(&username).await?));
     }
     let demotes_self =
         body.role.is_some_and(|role| role != Role::Admin) || body.disabled == Some(true);

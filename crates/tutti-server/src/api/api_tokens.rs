@@ -53,6 +53,7 @@ pub async fn list(
 
 /// Body of `POST /api/v1/tokens`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(as = ApiTokenRequest)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// A name to recognise it by.

@@ -111,9 +111,11 @@ pub fn media_type(value: Option<&axum::http::HeaderValue>) -> Option<String> {
 
 /// A query string decoded into `T`; errors name the parameter.
 ///
-/// Before decoding, the same rules hold for every list: an empty value (`?from=`) means
-/// the parameter is absent, `limit` is 1 to [`MAX_PAGE_LIMIT`], and `offset` (and every
-/// `*_offset`) at most [`MAX_OFFSET`], each refused with 400 rather than clamped.
+/// Before decoding, the same rules hold for every list: `limit` is 1 to [`MAX_PAGE_LIMIT`]
+/// and `offset` (and every `*_offset`) at most [`MAX_OFFSET`], each refused with 400 rather
+/// than clamped. An empty value is a value like any other: `?limit=` is not a number (400),
+/// `?from=` not a time (400), `?search=` the empty text. (Leaving a parameter out is how
+/// to say "absent".)
 #[derive(Debug, Clone)]
 pub struct ApiQuery<T>(pub T);
 
@@ -141,13 +143,10 @@ where
     }
 }
 
-/// The query string without empty values, after checking the paging parameters.
+/// The query string, after checking the paging parameters.
 fn checked_query(query: &str) -> Result<String, Error> {
     let mut kept = form_urlencoded::Serializer::new(String::new());
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        if value.is_empty() {
-            continue;
-        }
         if key == "limit" {
             let limit = value.parse::<u32>().ok();
             if limit.is_none_or(|limit| !(1..=MAX_PAGE_LIMIT).contains(&limit)) {

@@ -172,7 +172,10 @@ pub async fn document() -> Json<Value> {
 ///   `x-tutti-role`;
 /// - the error answers every handler can give, all with the shared `ErrorBody`: 401 and
 ///   403 behind sign-in, 404 where the path names something, 400 where input is read, 413
-///   and 415 where a body is read, 429 on sign-in.
+///   and 415 where a body is read, 429 on sign-in;
+/// - the constraints the handlers check, where they are the same everywhere: the pattern
+///   of every id in a path (by parameter name), `limit` and `offset` bounds, and the
+///   configuration keys' ranges (`tutti_proto::config::RANGES`).
 mod contract {
     use serde_json::{Map, Value, json};
     use utoipa::OpenApi;
@@ -201,6 +204,24 @@ mod contract {
                 "description": "With a session cookie, on every request that changes state: the token the login answer and every page carry.",
             },
         });
+        constrain_config_layer(&mut document["components"]["schemas"]["ConfigLayer"]);
+        constrain_bodies(&mut document["components"]["schemas"]);
+        // Manifests are YAML (and a job also JSON), not the text/plain the attribute's
+        // `String` body implies.
+        for (path, types) in [
+            (
+                "/api/v1/jobs",
+                &["application/yaml", "application/json"][..],
+            ),
+            ("/api/v1/schedules", &["application/yaml"][..]),
+        ] {
+            let body = &mut document["paths"][path]["post"]["requestBody"];
+            let content: Map<String, Value> = types
+                .iter()
+                .map(|media| (media.to_string(), json!({"schema": {"type": "string"}})))
+                .collect();
+            body["content"] = Value::Object(content);
+        }
         if let Some(paths) = document["paths"].as_object_mut() {
             for (path, item) in paths.iter_mut() {
                 for method in METHODS {
@@ -234,6 +255,9 @@ mod contract {
                     "schema": {"type": "string"},
                 }));
             }
+        }
+        for parameter in parameters.iter_mut() {
+            constrain_parameter(parameter);
         }
         let has_parameters = !parameters.is_empty();
         if !has_parameters {
@@ -314,6 +338,144 @@ mod contract {
                     .unwrap_or("Response");
                 response.insert("description".into(), phrase.into());
             }
+        }
+    }
+
+    /// A name id (`tutti_proto::ids`): lowercase `a-z 0-9 -`, 1 to 64, no `-` at an end.
+    const NAME_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$";
+    /// A ULID as tutti renders it.
+    const ULID_PATTERN: &str = "^[0-7][0-9a-hjkmnp-tv-z]{25}$";
+
+    /// The schema a path or query parameter's value must match, by its name.
+    fn constrain_parameter(parameter: &mut Value) {
+        let name = parameter["name"].as_str().unwrap_or_default().to_string();
+        let location = parameter["in"].as_str().unwrap_or_default().to_string();
+        let schema = match (location.as_str(), name.as_str()) {
+            ("path", "agent_id" | "group" | "job_id" | "name") => {
+                json!({"type": "string", "pattern": NAME_PATTERN})
+            }
+            ("path", "run_id") => json!({"type": "string", "pattern": ULID_PATTERN}),
+            ("path", "username") => {
+                json!({"type": "string", "pattern": "^[a-z0-9._-]{1,64}$"})
+            }
+            ("query", "dir") => json!({"type": "string", "enum": ["asc", "desc"]}),
+            ("query", "liveness") => {
+                json!({"type": "string", "enum": ["online", "offline", "never"]})
+            }
+            // Only the agent list sorts (`api::agents::parse_sort`).
+            ("query", "sort") => json!({
+                "type": "string", "enum": ["id", "hostname", "last_heartbeat", "enrolled_at"],
+            }),
+            ("query", "from" | "until") => json!({"type": "string", "format": "date-time"}),
+            ("query", "n") => json!({
+                "type": "integer", "minimum": 1, "maximum": crate::api::schedules::MAX_PREVIEW,
+            }),
+            ("query", "q") => json!({"type": "string", "minLength": 1}),
+            ("query", "limit") => json!({
+                "type": "integer", "format": "int32",
+                "minimum": 1, "maximum": tutti_store::MAX_PAGE_LIMIT,
+            }),
+            ("query", name) if name == "offset" || name.ends_with("_offset") => json!({
+                "type": "integer", "format": "int64",
+                "minimum": 0, "maximum": crate::api::json::MAX_OFFSET,
+            }),
+            _ => return,
+        };
+        parameter["schema"] = schema;
+    }
+
+    /// What the handlers check in request bodies, from the constants they check against.
+    fn constrain_bodies(schemas: &mut Value) {
+        let name = json!({"type": "string", "pattern": NAME_PATTERN});
+        let roles = json!(["viewer", "operator", "admin"]);
+        let rules = [
+            (
+                "TokenRequest",
+                "expires_in_secs",
+                json!({"minimum": 1, "maximum": crate::tokens::MAX_TTL_SECS}),
+            ),
+            (
+                "TokenRequest",
+                "uses",
+                json!({"minimum": 1, "maximum": crate::tokens::MAX_USES}),
+            ),
+            ("TokenRequest", "groups", json!({"items": name})),
+            ("NewGroup", "name", name.clone()),
+            ("SetGroups", "groups", json!({"items": name})),
+            (
+                "NewAccountRequest",
+                "username",
+                json!({"pattern": "^[a-z0-9._-]{1,64}$"}),
+            ),
+            ("NewAccountRequest", "role", json!({"enum": roles})),
+            (
+                "NewAccountRequest",
+                "password",
+                json!({
+                    "minLength": crate::auth::password::MIN_LENGTH,
+                    "maxLength": crate::auth::password::MAX_LENGTH,
+                }),
+            ),
+            (
+                "AccountPatch",
+                "role",
+                json!({"enum": ["viewer", "operator", "admin", null]}),
+            ),
+            (
+                "FreezeRequest",
+                "reason",
+                json!({
+                    "minLength": 1,
+                    "maxLength": crate::api::freeze::MAX_REASON_CHARS,
+                    "pattern": "\\S",
+                }),
+            ),
+            (
+                "RotateRequest",
+                "overlap_secs",
+                json!({"minimum": 1, "maximum": crate::api::keys::MAX_OVERLAP_SECS}),
+            ),
+            ("MfaCode", "code", json!({"pattern": "^[0-9]{6}$"})),
+        ];
+        for (schema, property, constraints) in rules {
+            let Some(target) = schemas[schema]["properties"]
+                .get_mut(property)
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            if let Some(constraints) = constraints.as_object() {
+                for (key, value) in constraints {
+                    target.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
+
+    /// The configuration keys' ranges and the log filter's alphabet, from the one table
+    /// the API checks them against.
+    fn constrain_config_layer(schema: &mut Value) {
+        let Some(properties) = schema["properties"].as_object_mut() else {
+            return;
+        };
+        for range in tutti_proto::config::RANGES {
+            if let Some(property) = properties.get_mut(range.key) {
+                property["minimum"] = range.min.into();
+                property["maximum"] = range.max.into();
+                property["description"] = format!(
+                    "{} ({}..={} {})",
+                    property["description"].as_str().unwrap_or(range.key),
+                    range.min,
+                    range.max,
+                    range.unit
+                )
+                .into();
+            }
+        }
+        if let Some(level) = properties.get_mut("log_level") {
+            level["minLength"] = 1.into();
+            level["maxLength"] = tutti_proto::config::MAX_LOG_LEVEL_CHARS.into();
+            level["pattern"] = "^[A-Za-z0-9_:=,.-]+$".into();
         }
     }
 

@@ -46,6 +46,7 @@ pub struct AppliedSchedule {
 
 /// The answer of `POST /api/v1/schedules`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ScheduleApplyResponse)]
 pub struct ApplyResponse {
     /// One entry per document, in order.
     pub applied: Vec<AppliedSchedule>,
