@@ -387,7 +387,7 @@ async fn totp_needs_a_live_code_and_recovery_codes_work_once() {
     let (status, _) = browser
         .post("/api/v1/auth/mfa/confirm", json!({"code": "000000"}))
         .await;
-    assert_eq!(status, 400, "enrolment needs a live code");
+    assert_eq!(status, 403, "enrolment needs a live code");
     let (status, confirmed) = browser
         .post(
             "/api/v1/auth/mfa/confirm",

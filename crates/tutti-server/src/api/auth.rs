@@ -321,7 +321,7 @@ pub struct RecoveryCodes {
     pub recovery_codes: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/mfa/confirm", request_body = MfaCode, responses((status = 200, description = "Two-factor sign-in is on", body = RecoveryCodes), (status = 400, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/mfa/confirm", request_body = MfaCode, responses((status = 200, description = "Two-factor sign-in is on", body = RecoveryCodes), (status = 400, body = crate::api::error::ErrorBody), (status = 403, description = "The code does not match", body = crate::api::error::ErrorBody), (status = 409, description = "No setup is pending", body = crate::api::error::ErrorBody)))]
 /// Confirms two-factor enrolment with a live code; returns the recovery codes.
 pub async fn mfa_confirm(
     State(app): State<App>,
@@ -330,8 +330,8 @@ pub async fn mfa_confirm(
 ) -> Result<Json<RecoveryCodes>> {
     let credentials = app.store.account_credentials(&actor.account).await?;
     let Some(pending) = credentials.totp_pending else {
-        return Err(Error::bad_request(
-            "no two-factor setup is pending: POST /api/v1/auth/mfa/setup first",
+        return Err(Error::Conflict(
+            "no two-factor setup is pending: POST /api/v1/auth/mfa/setup first".into(),
         ));
     };
     let now = u64::try_from(Timestamp::now().as_second()).unwrap_or(0);
@@ -339,8 +339,11 @@ pub async fn mfa_confirm(
         .auth
         .check_totp(&actor.account, &pending, &body.code, now)
     {
-        return Err(Error::bad_request(
-            "the code does not match: check the authenticator app's clock and try the next code",
+        // A well-formed code that proves nothing: refused like a wrong password, not as
+        // malformed input.
+        return Err(Error::Forbidden(
+            "the code does not match: check the authenticator app's clock and try the next code"
+                .into(),
         ));
     }
     let codes: Vec<String> = (0..10).map(|_| secret::new_recovery_code()).collect();

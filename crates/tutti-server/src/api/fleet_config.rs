@@ -27,56 +27,17 @@ use crate::fleet_kv::ConfigScope;
 #[serde(deny_unknown_fields)]
 pub struct ConfigLayer {
     /// Seconds between heartbeats.
-    #[serde(default, deserialize_with = "whole::u64_opt")]
     pub heartbeat_interval_secs: Option<u64>,
     /// Seconds between inventory snapshots.
-    #[serde(default, deserialize_with = "whole::u64_opt")]
     pub inventory_interval_secs: Option<u64>,
     /// Runs executed at the same time.
-    #[serde(default, deserialize_with = "whole::u32_opt")]
     pub concurrency: Option<u32>,
     /// Agent log filter.
-    #[serde(default)]
     pub log_level: Option<String>,
     /// Output cap per stream.
-    #[serde(default, deserialize_with = "whole::u64_opt")]
     pub output_limit_bytes: Option<u64>,
     /// Output up to this size travels inline.
-    #[serde(default, deserialize_with = "whole::u64_opt")]
     pub inline_output_limit_bytes: Option<u64>,
-}
-
-/// Whole numbers as JSON Schema counts them: `34` and `34.0` are the same integer, so an
-/// API described by a schema accepts both; `34.5` and negative numbers are refused.
-mod whole {
-    use serde::de::Error as _;
-    use serde::{Deserialize, Deserializer};
-
-    pub(super) fn u64_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-        let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
-            return Ok(None);
-        };
-        let whole = number.as_u64().or_else(|| {
-            number
-                .as_f64()
-                .filter(|value| value.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(value))
-                .map(|value| value as u64)
-        });
-        whole.map(Some).ok_or_else(|| {
-            D::Error::custom(format!(
-                "expected a whole number of at least 0, got {number}"
-            ))
-        })
-    }
-
-    pub(super) fn u32_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-        let Some(value) = u64_opt(d)? else {
-            return Ok(None);
-        };
-        u32::try_from(value)
-            .map(Some)
-            .map_err(|_| D::Error::custom(format!("{value} is larger than 4294967295")))
-    }
 }
 
 impl From<ConfigLayer> for AgentConfig {

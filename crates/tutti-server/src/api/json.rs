@@ -68,9 +68,34 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             "invalid JSON: the body must be a JSON object ({...})",
         ));
     }
-    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer)
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
+        Error::BadRequest(format!(
+            "invalid JSON: {} (line {}, column {})",
+            strip_position(&err.to_string()),
+            err.line(),
+            err.column()
+        ))
+    })?;
+    whole_numbers(&mut value);
+    serde_path_to_error::deserialize(value)
         .map_err(|err| Error::BadRequest(describe_json_error(&err)))
+}
+
+/// Turns `30.0` into `30` throughout a document: JSON Schema (and so the OpenAPI document
+/// and the tools that read it) counts both as the same integer, while serde would refuse
+/// the first for an integer field. Fractions and numbers beyond 64 bits stay as they are.
+fn whole_numbers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(number) if number.is_f64() => {
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            if float.fract() == 0.0 && (-9.0e15..=9.0e15).contains(&float) {
+                *number = serde_json::Number::from(float as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
 }
 
 /// `invalid JSON at targets.agents[1]: invalid agent id "A B": ...`.
@@ -79,6 +104,10 @@ pub fn describe_json_error(err: &serde_path_to_error::Error<serde_json::Error>) 
     let inner = err.inner();
     let message = strip_position(&inner.to_string());
     if path == "." || path == "?" || path.is_empty() {
+        if inner.line() == 0 {
+            // Decoded from a parsed document, which has no positions.
+            return format!("invalid JSON: {message}");
+        }
         format!(
             "invalid JSON: {message} (line {}, column {})",
             inner.line(),

@@ -218,10 +218,21 @@ mod contract {
             let body = &mut document["paths"][path]["post"]["requestBody"];
             let content: Map<String, Value> = types
                 .iter()
-                .map(|media| (media.to_string(), json!({"schema": {"type": "string"}})))
+                .map(|media| {
+                    let schema = match *media {
+                        "application/json" => json!({"type": "object"}),
+                        _ => json!({"type": "string"}),
+                    };
+                    (media.to_string(), json!({"schema": schema}))
+                })
                 .collect();
             body["content"] = Value::Object(content);
         }
+        // The enrollment request is a wire type of tutti-proto, which has no schema derive.
+        document["components"]["schemas"]["EnrollRequest"] = enroll_request_schema();
+        document["paths"]["/api/v1/enroll"]["post"]["requestBody"]["content"] = json!({
+            "application/json": {"schema": {"$ref": "#/components/schemas/EnrollRequest"}},
+        });
         if let Some(paths) = document["paths"].as_object_mut() {
             for (path, item) in paths.iter_mut() {
                 for method in METHODS {
@@ -366,7 +377,24 @@ mod contract {
             ("query", "sort") => json!({
                 "type": "string", "enum": ["id", "hostname", "last_heartbeat", "enrolled_at"],
             }),
-            ("query", "from" | "until") => json!({"type": "string", "format": "date-time"}),
+            ("query", "from" | "until" | "after") => {
+                json!({"type": "string", "format": "date-time"})
+            }
+            // `GET /runs` filters by run status, `GET /runs/{run_id}` its targets by state.
+            ("query", "status") => json!({
+                "type": "string", "enum": ["queued", "running", "done", "killed"],
+            }),
+            ("query", "state") => {
+                let states: Vec<&str> = tutti_store::TargetState::ALL
+                    .iter()
+                    .map(|state| state.as_str())
+                    .collect();
+                json!({"type": "string", "enum": states})
+            }
+            ("query", "group" | "job_id" | "agent_id") => {
+                json!({"type": "string", "pattern": NAME_PATTERN})
+            }
+            ("query", "token") => json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{16,128}$"}),
             ("query", "n") => json!({
                 "type": "integer", "minimum": 1, "maximum": crate::api::schedules::MAX_PREVIEW,
             }),
@@ -382,6 +410,34 @@ mod contract {
             _ => return,
         };
         parameter["schema"] = schema;
+    }
+
+    /// `tutti_proto::enroll::EnrollRequest`, field by field.
+    fn enroll_request_schema() -> Value {
+        json!({
+            "type": "object",
+            "description": "What an agent sends to enroll (tutti_proto::enroll::EnrollRequest).",
+            "required": ["token", "hostname"],
+            "properties": {
+                "token": {"type": "string", "minLength": 1, "description": "The enrollment token."},
+                "hostname": {
+                    "type": "string", "maxLength": 253, "pattern": "[A-Za-z0-9]",
+                    "description": "The machine's hostname; the agent id derives from it unless requested_id is set.",
+                },
+                "requested_id": {"type": ["string", "null"], "pattern": NAME_PATTERN},
+                "os": {"type": "string"},
+                "arch": {"type": "string"},
+                "version": {"type": "string"},
+                "expected_server_key_id": {
+                    "type": ["string", "null"], "pattern": "^[0-9a-f]{16}$",
+                    "description": "The signing key id the agent pinned; another key is 409 before the token is spent.",
+                },
+                "nats_public_key": {
+                    "type": ["string", "null"], "pattern": "^U[A-Z2-7]{55}$",
+                    "description": "The agent's own NATS user key (nkeys encoding, checksummed).",
+                },
+            },
+        })
     }
 
     /// What the handlers check in request bodies, from the constants they check against.
@@ -436,6 +492,22 @@ mod contract {
                 json!({"minimum": 1, "maximum": crate::api::keys::MAX_OVERLAP_SECS}),
             ),
             ("MfaCode", "code", json!({"pattern": "^[0-9]{6}$"})),
+            (
+                "ApiTokenRequest",
+                "expires_in_days",
+                // At most `auth.api_token_max_days` when set.
+                json!({"minimum": 1, "maximum": crate::auth::signin::MAX_TOKEN_DAYS}),
+            ),
+            (
+                "ApiTokenRequest",
+                "role",
+                json!({"enum": ["viewer", "operator", "admin", null]}),
+            ),
+            (
+                "ApiTokenRequest",
+                "name",
+                json!({"minLength": 1, "maxLength": 100}),
+            ),
         ];
         for (schema, property, constraints) in rules {
             let Some(target) = schemas[schema]["properties"]

@@ -27,6 +27,9 @@ pub const WRONG_CREDENTIALS: &str = "wrong username or password";
 /// the CLI matches it to ask for a new one.
 pub const PASSWORD_CHANGE_REQUIRED: &str =
     "this account must change its password first: send it as `new_password`";
+/// The longest lifetime an API token may ask for, in days (a century).
+pub const MAX_TOKEN_DAYS: u32 = 36_500;
+
 /// The answer of `POST /api/v1/auth/token` for an admin who must set up two-factor
 /// sign-in first (`auth.require_mfa_for_admins`).
 pub const MFA_SETUP_REQUIRED: &str = "admins must set up two-factor sign-in first (in the dashboard, or POST /api/v1/auth/mfa/setup) before using an API token";
@@ -213,6 +216,11 @@ pub async fn issue_api_token(
     let max_days = app.auth.config().api_token_max_days;
     let days = match (expires_in_days, max_days) {
         (Some(0), _) => return Err(Error::bad_request("expires_in_days must be at least 1")),
+        (Some(days), _) if days > MAX_TOKEN_DAYS => {
+            return Err(Error::bad_request(format!(
+                "expires_in_days must be at most {MAX_TOKEN_DAYS} (a century); leave it out for a token that does not expire"
+            )));
+        }
         (Some(days), 0) => Some(days),
         (Some(days), max) if days <= max => Some(days),
         (Some(_), max) | (None, max @ 1..) => {
