@@ -9,6 +9,38 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tutti_testkit::{TestAgent, TestNats, TestServer};
 
+/// Writes a fleet freeze signed with the retired key `key_id`, read from the file the
+/// server keeps beside its signing key.
+async fn put_freeze_signed_by_retired_key(server: &TestServer, key_id: &str) {
+    let path = server
+        .data_dir()
+        .join(format!("signing.key.{key_id}.retired"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let seed: [u8; 32] = data_encoding::HEXLOWER
+        .decode(text.trim().as_bytes())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let old_key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let freeze = tutti_proto::fleet::FleetFreeze {
+        frozen: false,
+        until: None,
+        at: jiff::Timestamp::now(),
+        actor: "test".into(),
+        reason: "signed by the old key".into(),
+    };
+    let key = tutti_proto::kv_keys::fleet_freeze();
+    let signed = tutti_proto::signed_value::SignedValue::sign(&key, &freeze, &old_key).unwrap();
+    let kv = server
+        .app()
+        .bus
+        .jetstream()
+        .get_key_value(tutti_proto::catalog::FLEET_BUCKET)
+        .await
+        .unwrap();
+    kv.put(key, signed.to_bytes().into()).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_reaches_online_and_sleeping_agents_and_commands_keep_running() {
     let nats = TestNats::start();
@@ -58,6 +90,20 @@ async fn a_rotation_reaches_online_and_sleeping_agents_and_commands_keep_running
         "{table}"
     );
 
+    // A value nobody signed, written where agents look, must not become signed by the
+    // switch's re-signing.
+    let fleet = server
+        .app()
+        .bus
+        .jetstream()
+        .get_key_value(tutti_proto::catalog::FLEET_BUCKET)
+        .await
+        .unwrap();
+    fleet
+        .put("groups.ghost-01", br#"{"groups":["web"]}"#.to_vec().into())
+        .await
+        .unwrap();
+
     // The switch: the next key signs from now on, the first stays trusted a while.
     let switched = server
         .wait_for("/api/v1/keys", "the next key to take over", |keys| {
@@ -68,6 +114,32 @@ async fn a_rotation_reaches_online_and_sleeping_agents_and_commands_keep_running
         switched["retiring"][0]["key_id"],
         first.as_str(),
         "{switched:#}"
+    );
+    // Every fleet value was signed again with the new key (the switch is audited after
+    // that), the value itself and not its old envelope: the global layer reads back as it
+    // was written.
+    server
+        .wait_for("/api/v1/audit?action=keys.activate", "the switch", |page| {
+            page["total"].as_u64() > Some(0)
+        })
+        .await;
+    let global: Value = server.get("/api/v1/config/global").await;
+    assert_eq!(global, json!({"heartbeat_interval_secs": 1}));
+    let ghost = fleet.get("groups.ghost-01").await.unwrap().unwrap();
+    assert_eq!(
+        &ghost[..],
+        br#"{"groups":["web"]}"#,
+        "an unsigned value was signed"
+    );
+    // Right after a switch the bucket is re-signed; a value still signed by the retiring
+    // key (written here with it, as if the re-signing had not reached it yet) is read, not
+    // an internal error.
+    put_freeze_signed_by_retired_key(&server, &first).await;
+    let (status, freeze) = server.try_get("/api/v1/fleet/freeze").await;
+    assert_eq!(
+        (status, &freeze["reason"]),
+        (200, &json!("signed by the old key")),
+        "{freeze}"
     );
     let report = parse(&expect_code(
         &cli(&[

@@ -8,7 +8,8 @@
 //! Every value is written as a `tutti_proto::signed_value::SignedValue`, signed with the
 //! command key for its KV key, and agents apply nothing else: fleet state decides which
 //! signed commands run, so it must be as hard to forge as the commands. Values that older
-//! servers wrote unsigned are re-signed once at start ([`resign_unsigned`]).
+//! servers wrote unsigned are signed once at start, and after a key switch every value is
+//! signed again with the new key ([`resign`]).
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use tutti_proto::catalog::{FLEET_BUCKET, REVOCATION_TTL};
 use tutti_proto::config::AgentConfig;
 use tutti_proto::fleet::{FleetFreeze, GroupMembership, Revocation};
 use tutti_proto::signed_value::SignedValue;
-use tutti_proto::trust::KeyRing;
+use tutti_proto::trust::{KeyRing, TrustedKeys};
 use tutti_proto::{AgentId, GroupName, JobId, RunId, kv_keys};
 
 use crate::error::{Error, Result};
@@ -68,7 +69,7 @@ impl FleetKv {
         // The ring first: an agent reading values re-signed by a new key learns the key in
         // the same pass.
         kv.publish_ring().await?;
-        Box::pin(resign_once(js, &kv.fleet, &kv.keys.current(), timeout)).await?;
+        Box::pin(resign_once(js, &kv.fleet, &kv.keys, timeout)).await?;
         Ok(kv)
     }
 
@@ -95,7 +96,7 @@ impl FleetKv {
         js: &jetstream::Context,
         timeout: Duration,
     ) -> anyhow::Result<()> {
-        resign_once(js, &self.fleet, &self.keys.current(), timeout).await
+        resign_once(js, &self.fleet, &self.keys, timeout).await
     }
 
     /// `value` signed for `kv_key`, as the bucket stores it.
@@ -105,8 +106,10 @@ impl FleetKv {
             .map_err(|err| Error::internal("encode KV value", err))
     }
 
-    /// The value of `kv_key` if present and signed by this server's key; anything else in
-    /// the bucket is not what agents act on, so it is an error, not a value.
+    /// The value of `kv_key` if present and signed by a key agents trust now (the current
+    /// one, or a retiring one: right after a key switch the values are being re-signed);
+    /// anything else in the bucket is not what agents act on, so it is an error, not a
+    /// value.
     async fn get_verified<T: for<'de> serde::Deserialize<'de>>(
         &self,
         kv_key: &str,
@@ -114,7 +117,9 @@ impl FleetKv {
         let Some(bytes) = self.fleet.get(kv_key).await? else {
             return Ok(None);
         };
-        SignedValue::verify_as(&bytes, kv_key, &self.keys.current().verifying())
+        self.keys
+            .trusted()
+            .verify_value(&bytes, kv_key, jiff::Timestamp::now())
             .map(Some)
             .map_err(|err| Error::internal(&format!("fleet value {kv_key}"), err))
     }
@@ -245,42 +250,83 @@ pub async fn migrate_legacy_buckets(
 const SIGNED_MARKER: &str = "fleet-signed-by";
 
 /// Re-signs the bucket unless a server with this key already did: checking every value's
-/// signature at every start costs a verification per agent, for a migration that happens
-/// once (and again only after a key change).
+/// signature at every start costs a verification per agent, for a step that happens once
+/// per key. Without a marker at all the bucket predates signed fleet state, and plain JSON
+/// values are signed too ([`Resign::Legacy`]); after a key switch only values that verify
+/// with a key agents still trust are re-signed ([`Resign::Rotation`]).
 async fn resign_once(
     js: &jetstream::Context,
     fleet: &Bucket,
-    key: &ServerKey,
+    keys: &Keyring,
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let catalog = Bucket::open(js, tutti_proto::catalog::CATALOG_BUCKET, timeout).await?;
+    let key = keys.current();
     let key_id = key.key_id().to_string();
-    if catalog.get(SIGNED_MARKER).await?.as_deref() == Some(key_id.as_bytes()) {
+    let marker = catalog.get(SIGNED_MARKER).await?;
+    if marker.as_deref() == Some(key_id.as_bytes()) {
         return Ok(());
     }
-    resign_unsigned(fleet, key).await?;
+    let mode = match marker {
+        None => Resign::Legacy,
+        Some(_) => Resign::Rotation,
+    };
+    resign(fleet, &key, &keys.trusted(), mode).await?;
     catalog.put(SIGNED_MARKER, Bytes::from(key_id)).await?;
     Ok(())
 }
 
-/// Signs every value that is not yet signed by `key`: values of servers from before signed
-/// fleet state (agents of this version would ignore them and lose their groups and
-/// configuration), and values signed by a key this server no longer has. A value that is
-/// not JSON is left alone and logged: nothing can know what it meant.
-pub async fn resign_unsigned(fleet: &Bucket, key: &ServerKey) -> anyhow::Result<()> {
+/// Which values [`resign`] may sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resign {
+    /// The first start on a bucket written before fleet state was signed: plain JSON
+    /// values are the servers' own and are signed as they are.
+    Legacy,
+    /// After a key switch: only values signed by a key agents trust are signed again (their
+    /// inner value, never the envelope). Anything else is left alone and logged: signing it
+    /// would turn a value nobody can vouch for into one every agent obeys.
+    Rotation,
+}
+
+/// Signs every value not yet signed by `key` that `mode` allows, keeping revocations'
+/// time to live.
+pub async fn resign(
+    fleet: &Bucket,
+    key: &ServerKey,
+    trusted: &TrustedKeys,
+    mode: Resign,
+) -> anyhow::Result<()> {
+    let now = jiff::Timestamp::now();
     let mut resigned = 0;
     for entry in fleet.scan("").await? {
         if SignedValue::verify(&entry.value, &entry.key, &key.verifying()).is_ok() {
             continue;
         }
-        let Ok(json) = std::str::from_utf8(&entry.value)
-            .ok()
-            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
-            .map(|value| value.to_string())
-            .ok_or(())
-        else {
-            tracing::warn!(key = %entry.key, "A fleet value is not JSON; agents ignore it.");
-            continue;
+        let json = match SignedValue::unverified_value(&entry.value) {
+            Ok(_) => match SignedValue::verify_with(&entry.value, &entry.key, |key_id| {
+                trusted.lookup(key_id, now)
+            }) {
+                Ok(inner) => inner.to_string(),
+                Err(err) => {
+                    tracing::warn!(key = %entry.key, error = %err, "A fleet value is signed by a key agents do not trust; left as it is (agents ignore it).");
+                    continue;
+                }
+            },
+            Err(_) if mode == Resign::Legacy => {
+                let Some(json) = std::str::from_utf8(&entry.value)
+                    .ok()
+                    .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+                    .map(|value| value.to_string())
+                else {
+                    tracing::warn!(key = %entry.key, "A fleet value is not JSON; agents ignore it.");
+                    continue;
+                };
+                json
+            }
+            Err(_) => {
+                tracing::warn!(key = %entry.key, "A fleet value is not signed; left as it is (agents ignore it).");
+                continue;
+            }
         };
         let signed = SignedValue::sign_json(&entry.key, json, key.signing())?;
         let bytes = Bytes::from(signed.to_bytes());
@@ -296,7 +342,8 @@ pub async fn resign_unsigned(fleet: &Bucket, key: &ServerKey) -> anyhow::Result<
     if resigned > 0 {
         tracing::info!(
             n_values = resigned,
-            "Signed fleet values written by an older server."
+            ?mode,
+            "Signed fleet values with the current key."
         );
     }
     Ok(())

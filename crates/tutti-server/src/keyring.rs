@@ -27,7 +27,7 @@ use anyhow::Context as _;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use tutti_proto::KeyId;
-use tutti_proto::trust::{Endorsement, KeyRing, RingKey};
+use tutti_proto::trust::{Endorsement, KeyRing, RingKey, TrustedKey, TrustedKeys};
 
 use crate::keys::{self, ServerKey};
 
@@ -366,6 +366,25 @@ impl Keyring {
             signing_key_id: state.current.key_id(),
             keys,
         }
+    }
+
+    /// The keys agents trust as the ring says: what the server itself checks the fleet
+    /// values it reads against.
+    pub fn trusted(&self) -> TrustedKeys {
+        let records: Vec<TrustedKey> = self
+            .ring()
+            .keys
+            .into_iter()
+            .map(|key| TrustedKey {
+                key_id: key.key_id,
+                public_key: key.public_key,
+                trusted_until: key.trusted_until,
+            })
+            .collect();
+        TrustedKeys::from_records(&records).unwrap_or_else(|_| {
+            // The ring always holds the current key, which `from_records` accepts.
+            TrustedKeys::pinned(self.current().verifying())
+        })
     }
 
     /// The keys for `tutti keys status`.

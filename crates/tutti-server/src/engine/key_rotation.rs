@@ -40,9 +40,14 @@ pub async fn run(app: App, interval: Duration, mut shutdown: watch::Receiver<boo
     }
 }
 
-/// One step: switch or expire keys when due, then publish what agents must see.
+/// One step: switch or expire keys when due, then publish what agents must see; a switch
+/// is audited once the bucket carries the new key's signatures.
 pub async fn advance_once(app: &App) -> anyhow::Result<()> {
     let advanced = app.keys.advance(Timestamp::now())?;
+    app.kv.publish_ring().await?;
+    app.kv
+        .resign_all(app.bus.jetstream(), app.bus.request_timeout())
+        .await?;
     if let Some((old, new)) = advanced.activated {
         tracing::info!(%old, %new, "The next signing key took over; the old one stays trusted for the overlap.");
         let summary = serde_json::json!({ "old_key_id": old, "key_id": new });
@@ -52,10 +57,6 @@ pub async fn advance_once(app: &App) -> anyhow::Result<()> {
         tracing::info!(%key_id, "A retired signing key's overlap ended; agents no longer trust it.");
         audit(app, "keys.expire", *key_id, serde_json::json!({})).await;
     }
-    app.kv.publish_ring().await?;
-    app.kv
-        .resign_all(app.bus.jetstream(), app.bus.request_timeout())
-        .await?;
     Ok(())
 }
 
