@@ -258,6 +258,26 @@ async fn the_openapi_document_declares_ids_parameters_security_and_errors() {
         }
     }
     assert!(n_operations >= 70, "only {n_operations} operations");
+    // Links name operations that exist, with parameters those operations have.
+    let mut n_links = 0;
+    for item in document["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            let responses = operation["responses"].as_object().unwrap();
+            for link in responses
+                .values()
+                .filter_map(|response| response["links"].as_object())
+                .flat_map(|links| links.values())
+            {
+                n_links += 1;
+                let target = link["operationId"].as_str().unwrap();
+                assert!(
+                    ids.contains(target),
+                    "a link to {target:?}, which does not exist"
+                );
+            }
+        }
+    }
+    assert!(n_links >= 8, "only {n_links} links");
 
     // Query parameters are declared in the query, with their own required flag.
     let agents = &document["paths"]["/api/v1/agents"]["get"]["parameters"];

@@ -228,6 +228,7 @@ mod contract {
                 .collect();
             body["content"] = Value::Object(content);
         }
+        add_links(&mut document["paths"]);
         // The enrollment request is a wire type of tutti-proto, which has no schema derive.
         document["components"]["schemas"]["EnrollRequest"] = enroll_request_schema();
         document["paths"]["/api/v1/enroll"]["post"]["requestBody"]["content"] = json!({
@@ -410,6 +411,90 @@ mod contract {
             _ => return,
         };
         parameter["schema"] = schema;
+    }
+
+    /// Links from what creates a thing to what reads, changes or removes it, so a client
+    /// (and the fuzzer's stateful phase) can follow an id from one answer to the next call.
+    fn add_links(paths: &mut Value) {
+        let from_body = |pointer: &str| format!("$response.body#{pointer}");
+        let links = [
+            (
+                "/api/v1/enrollment-tokens",
+                "post",
+                "201",
+                vec![(
+                    "delete_enrollment_tokens_token_id",
+                    "token_id",
+                    from_body("/token_id"),
+                )],
+            ),
+            (
+                "/api/v1/tokens",
+                "post",
+                "201",
+                vec![("delete_tokens_token_id", "token_id", from_body("/token_id"))],
+            ),
+            (
+                "/api/v1/accounts",
+                "post",
+                "201",
+                vec![
+                    (
+                        "patch_accounts_username",
+                        "username",
+                        from_body("/account/username"),
+                    ),
+                    (
+                        "post_accounts_username_password_reset",
+                        "username",
+                        from_body("/account/username"),
+                    ),
+                ],
+            ),
+            (
+                "/api/v1/runs",
+                "post",
+                "201",
+                vec![
+                    ("get_runs_run_id", "run_id", from_body("/run_id")),
+                    ("get_runs_run_id_results", "run_id", from_body("/run_id")),
+                    ("post_runs_run_id_kill", "run_id", from_body("/run_id")),
+                ],
+            ),
+            (
+                "/api/v1/groups",
+                "post",
+                "201",
+                vec![
+                    (
+                        "delete_groups_group",
+                        "group",
+                        "$request.body#/name".to_string(),
+                    ),
+                    (
+                        "get_config_groups_group",
+                        "group",
+                        "$request.body#/name".to_string(),
+                    ),
+                ],
+            ),
+        ];
+        for (path, method, status, targets) in links {
+            let Some(response) = paths[path][method]["responses"]
+                .get_mut(status)
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            let mut map = Map::new();
+            for (operation_id, parameter, expression) in targets {
+                map.insert(
+                    operation_id.to_string(),
+                    json!({"operationId": operation_id, "parameters": {parameter: expression}}),
+                );
+            }
+            response.insert("links".into(), Value::Object(map));
+        }
     }
 
     /// `tutti_proto::enroll::EnrollRequest`, field by field.
