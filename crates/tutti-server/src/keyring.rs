@@ -224,7 +224,7 @@ impl Keyring {
                 }
                 // The key file was switched but the ring file not yet: finish the step
                 // (the old key's public half is the retired copy's).
-                let old = keys::load_or_create(&paths.retired(key_id))?;
+                let old = keys::load(&paths.retired(key_id))?;
                 let pending = file.next.take().expect("checked above");
                 retire(&mut file, &old, Timestamp::now(), pending.overlap_secs);
                 file.current_key_id = Some(current.key_id());
@@ -453,7 +453,7 @@ fn load_next(path: &Path, key_id: KeyId) -> anyhow::Result<ServerKey> {
             path.display()
         );
     }
-    let key = keys::load_or_create(path)?;
+    let key = keys::load(path)?;
     if key.key_id() != key_id {
         anyhow::bail!(
             "{} holds key {}, but the rotation in progress is to {key_id}; restore it from a backup",

@@ -86,7 +86,8 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<ServerKey> {
     Ok(key)
 }
 
-fn load(path: &Path) -> anyhow::Result<ServerKey> {
+/// Loads an existing key file; a missing file is an error, never a new key.
+pub fn load(path: &Path) -> anyhow::Result<ServerKey> {
     warn_if_readable_by_others(path);
     let text = fs::read_to_string(path)
         .with_context(|| format!("cannot read the signing key {}", path.display()))?;
