@@ -41,9 +41,13 @@ async fn a_pruned_command_delivered_again_is_refused_not_run() {
         assert_eq!(state.prune_seen(expires_at + SEEN_MARGIN, 100).unwrap(), 1);
         assert!(!state.has_seen(&command.command_id).unwrap());
     }
-    // The replay must reach the agent after the expiry on its clock, as it would a day later.
-    let until_expired = expires_at.duration_since(Timestamp::now());
-    tokio::time::sleep(Duration::try_from(until_expired).unwrap_or_default()).await;
+    // The replay must reach the agent after the expiry on its clock, as it would a day later:
+    // waited for on the clock itself (the condition is the time, not another task).
+    while Timestamp::now() <= expires_at {
+        let left = expires_at.duration_since(Timestamp::now());
+        tokio::time::sleep(Duration::try_from(left).unwrap_or_default() + Duration::from_millis(1))
+            .await;
+    }
 
     let running = spec.start();
     // The same signed bytes again, under another message id than the stream de-duplicates.

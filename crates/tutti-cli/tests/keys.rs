@@ -9,9 +9,13 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tutti_testkit::{TestAgent, TestNats, TestServer};
 
-/// Writes a fleet freeze signed with the retired key `key_id`, read from the file the
-/// server keeps beside its signing key.
-async fn put_freeze_signed_by_retired_key(server: &TestServer, key_id: &str) {
+/// Writes a fleet freeze into `fleet`, signed with the retired key `key_id` read from the
+/// file the server keeps beside its signing key.
+async fn put_freeze_signed_by_retired_key(
+    server: &TestServer,
+    fleet: &async_nats::jetstream::kv::Store,
+    key_id: &str,
+) {
     let path = server
         .data_dir()
         .join(format!("signing.key.{key_id}.retired"));
@@ -31,14 +35,7 @@ async fn put_freeze_signed_by_retired_key(server: &TestServer, key_id: &str) {
     };
     let key = tutti_proto::kv_keys::fleet_freeze();
     let signed = tutti_proto::signed_value::SignedValue::sign(&key, &freeze, &old_key).unwrap();
-    let kv = server
-        .app()
-        .bus
-        .jetstream()
-        .get_key_value(tutti_proto::catalog::FLEET_BUCKET)
-        .await
-        .unwrap();
-    kv.put(key, signed.to_bytes().into()).await.unwrap();
+    fleet.put(key, signed.to_bytes().into()).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,7 +131,7 @@ async fn a_rotation_reaches_online_and_sleeping_agents_and_commands_keep_running
     // Right after a switch the bucket is re-signed; a value still signed by the retiring
     // key (written here with it, as if the re-signing had not reached it yet) is read, not
     // an internal error.
-    put_freeze_signed_by_retired_key(&server, &first).await;
+    put_freeze_signed_by_retired_key(&server, &fleet, &first).await;
     let (status, freeze) = server.try_get("/api/v1/fleet/freeze").await;
     assert_eq!(
         (status, &freeze["reason"]),

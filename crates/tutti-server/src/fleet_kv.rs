@@ -11,6 +11,7 @@
 //! servers wrote unsigned are signed once at start, and after a key switch every value is
 //! signed again with the new key ([`resign`]).
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -21,7 +22,7 @@ use tutti_proto::config::AgentConfig;
 use tutti_proto::fleet::{FleetFreeze, GroupMembership, Revocation};
 use tutti_proto::signed_value::SignedValue;
 use tutti_proto::trust::{KeyRing, TrustedKeys};
-use tutti_proto::{AgentId, GroupName, JobId, RunId, kv_keys};
+use tutti_proto::{AgentId, GroupName, JobId, KeyId, RunId, kv_keys};
 
 use crate::error::{Error, Result};
 use crate::keyring::Keyring;
@@ -32,6 +33,16 @@ use crate::keys::ServerKey;
 pub struct FleetKv {
     fleet: Bucket,
     keys: Keyring,
+    /// What this server last made sure of, so the rotation clock's tick asks the broker
+    /// nothing while the keys stay as they are.
+    settled: Arc<Mutex<Settled>>,
+}
+
+/// The ring this server last saw in the bucket and the key it last re-signed it with.
+#[derive(Debug, Default)]
+struct Settled {
+    ring: Option<KeyRing>,
+    signed_by: Option<KeyId>,
 }
 
 /// A configuration layer's scope.
@@ -65,27 +76,33 @@ impl FleetKv {
     ) -> anyhow::Result<FleetKv> {
         let fleet = Box::pin(Bucket::open(js, FLEET_BUCKET, timeout)).await?;
         Box::pin(migrate_legacy_buckets(js, &fleet, timeout)).await?;
-        let kv = FleetKv { fleet, keys };
+        let kv = FleetKv {
+            fleet,
+            keys,
+            settled: Arc::default(),
+        };
         // The ring first: an agent reading values re-signed by a new key learns the key in
         // the same pass.
         kv.publish_ring().await?;
-        Box::pin(resign_once(js, &kv.fleet, &kv.keys, timeout)).await?;
+        Box::pin(kv.resign_all(js, timeout)).await?;
         Ok(kv)
     }
 
     /// Writes the key ring (`keys`) unless the bucket holds this ring already.
     pub async fn publish_ring(&self) -> Result<()> {
-        let key = kv_keys::key_ring();
         let ring = self.keys.ring();
-        let current = self.keys.current();
-        if let Some(bytes) = self.fleet.get(&key).await?
-            && let Ok(stored) =
-                SignedValue::verify_as::<KeyRing>(&bytes, &key, &current.verifying())
-            && stored == ring
-        {
+        if self.settled().ring.as_ref() == Some(&ring) {
             return Ok(());
         }
-        self.fleet.put(&key, self.signed(&key, &ring)?).await?;
+        let key = kv_keys::key_ring();
+        let current = self.keys.current();
+        let stored = self.fleet.get(&key).await?.and_then(|bytes| {
+            SignedValue::verify_as::<KeyRing>(&bytes, &key, &current.verifying()).ok()
+        });
+        if stored.as_ref() != Some(&ring) {
+            self.fleet.put(&key, self.signed(&key, &ring)?).await?;
+        }
+        self.settled().ring = Some(ring);
         Ok(())
     }
 
@@ -96,7 +113,20 @@ impl FleetKv {
         js: &jetstream::Context,
         timeout: Duration,
     ) -> anyhow::Result<()> {
-        resign_once(js, &self.fleet, &self.keys, timeout).await
+        let key_id = self.keys.current().key_id();
+        if self.settled().signed_by == Some(key_id) {
+            return Ok(());
+        }
+        resign_once(js, &self.fleet, &self.keys, timeout).await?;
+        self.settled().signed_by = Some(key_id);
+        Ok(())
+    }
+
+    fn settled(&self) -> std::sync::MutexGuard<'_, Settled> {
+        // Two plain fields written whole: a panic cannot leave them half-changed.
+        self.settled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// `value` signed for `kv_key`, as the bucket stores it.

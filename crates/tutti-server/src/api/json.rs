@@ -160,11 +160,8 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
-        let query = checked_query(parts.uri.query().unwrap_or_default())?;
-        let uri: axum::http::Uri = format!("/?{query}")
-            .parse()
-            .map_err(|_| Error::bad_request("invalid query string"))?;
-        axum::extract::Query::<T>::try_from_uri(&uri)
+        check_paging(parts.uri.query().unwrap_or_default())?;
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|query| ApiQuery(query.0))
             .map_err(|rejection| {
                 Error::BadRequest(format!("invalid query string: {}", rejection.body_text()))
@@ -172,9 +169,8 @@ where
     }
 }
 
-/// The query string, after checking the paging parameters.
-fn checked_query(query: &str) -> Result<String, Error> {
-    let mut kept = form_urlencoded::Serializer::new(String::new());
+/// Checks the paging parameters of a query string.
+fn check_paging(query: &str) -> Result<(), Error> {
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         if key == "limit" {
             let limit = value.parse::<u32>().ok();
@@ -192,9 +188,8 @@ fn checked_query(query: &str) -> Result<String, Error> {
                 )));
             }
         }
-        kept.append_pair(&key, &value);
     }
-    Ok(kept.finish())
+    Ok(())
 }
 
 /// Whether a media type (from [`media_type`]) names YAML, in any of its common spellings.
