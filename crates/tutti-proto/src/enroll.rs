@@ -43,6 +43,7 @@ pub struct EnrollRequest {
 /// `tutti_bus::BusConfig` connects with (it re-exports this type as `tutti_bus::Auth`, so
 /// there is one definition and no conversion between them).
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum NatsAuth {
     /// No credentials (a development broker).
@@ -73,6 +74,7 @@ pub enum NatsAuth {
     /// A `.creds` file on disk (decentralised auth configured by an operator).
     CredsFile {
         /// Path to the `.creds` file.
+        #[cfg_attr(feature = "schema", schema(value_type = String))]
         path: std::path::PathBuf,
     },
 }
@@ -94,6 +96,7 @@ impl std::fmt::Debug for NatsAuth {
 
 /// The server's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct EnrollResponse {
     /// The agent's id from now on.
     pub agent_id: AgentId,

@@ -192,6 +192,7 @@ macro_rules! name_id {
         }
 
         string_serde!($name);
+        id_schema!($name, NAME_PATTERN);
     };
 }
 
@@ -266,6 +267,30 @@ macro_rules! ulid_id {
         }
 
         string_serde!($name);
+        id_schema!($name, ULID_PATTERN);
+    };
+}
+
+/// A name id as it is rendered: what [`parse_name`] returns.
+pub const NAME_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$";
+/// A ULID id as it is rendered: 26 lowercase Crockford base32 characters.
+pub const ULID_PATTERN: &str = "^[0-7][0-9a-hjkmnp-tv-z]{25}$";
+
+/// With the `schema` feature: the id's OpenAPI schema, a string with its rendered pattern.
+macro_rules! id_schema {
+    ($name:ident, $pattern:expr) => {
+        #[cfg(feature = "schema")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some($pattern))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "schema")]
+        impl utoipa::ToSchema for $name {}
     };
 }
 
@@ -353,6 +378,10 @@ impl fmt::Display for ResultId {
 }
 
 string_serde!(ResultId);
+id_schema!(
+    ResultId,
+    "^[0-7][0-9a-hjkmnp-tv-z]{25}:[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$"
+);
 
 /// A signing key's id: 16 lowercase hex characters, the first 8 bytes of the
 /// sha256 of the 32-byte ed25519 public key.
@@ -397,6 +426,7 @@ impl fmt::Display for KeyId {
 }
 
 string_serde!(KeyId);
+id_schema!(KeyId, "^[0-9a-f]{16}$");
 
 fn parse_name(input: &str, kind: IdKind) -> Result<String, IdError> {
     let trimmed = input.trim();

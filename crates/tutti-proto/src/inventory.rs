@@ -26,6 +26,7 @@ pub struct InventorySnapshot {
 
 /// Hardware and OS facts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Facts {
     /// OS name, e.g. `Ubuntu`.
@@ -56,6 +57,7 @@ pub struct Facts {
 
 /// One mounted file system.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Disk {
     /// Mount point.
@@ -70,6 +72,7 @@ pub struct Disk {
 
 /// One network interface.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Interface {
     /// Interface name, e.g. `eth0`.
@@ -82,6 +85,7 @@ pub struct Interface {
 
 /// One installed package.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Package {
     /// Package name.

@@ -14,6 +14,7 @@ use crate::ids::{AgentId, CommandId, ResultId, RunId};
 
 /// The final state of one run on one agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct RunResult {
     /// `<run>:<agent>`; the de-duplication key.
     pub result_id: ResultId,
@@ -57,6 +58,7 @@ impl RunResult {
 
 /// How a run ended on one agent, tagged by `"state"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ResultStatus {
     /// Exit code 0 (or a builtin that succeeded).
@@ -117,8 +119,35 @@ pub enum SkipReason {
     Other(String),
 }
 
+/// With the `schema` feature: a skip reason is a string, because [`SkipReason::Other`]
+/// carries reasons newer agents send; the known ones are listed as examples.
+#[cfg(feature = "schema")]
+impl utoipa::PartialSchema for SkipReason {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let known = [
+            "revoked",
+            "deadline_passed",
+            "killed",
+            "frozen",
+            "expired",
+            "not_allowed",
+        ];
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "Why a run was skipped; a reason this version does not know is kept verbatim.",
+            ))
+            .examples(known)
+            .into()
+    }
+}
+
+#[cfg(feature = "schema")]
+impl utoipa::ToSchema for SkipReason {}
+
 /// Captured output of one stream (stdout or stderr).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Output {
     /// What fits inline: all of it, or head + [`truncation_marker`] + tail.
     #[serde(default)]
@@ -136,6 +165,7 @@ pub struct Output {
 
 /// How much was cut out of the middle of an output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Truncation {
     /// Bytes dropped between head and tail.
     pub dropped_bytes: u64,
@@ -143,6 +173,7 @@ pub struct Truncation {
 
 /// A reference to an object in an object store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct ObjectRef {
     /// Object store bucket.
     pub bucket: String,

@@ -58,6 +58,15 @@ impl PythonTool {
         command
     }
 
+    /// `python3` with the tool on `PYTHONPATH` (for a script that imports it), installing it
+    /// first if needed. Panics (failing the test) when it cannot be installed.
+    pub fn python_command(&self) -> Command {
+        let dir = self.provision();
+        let mut command = Command::new("python3");
+        command.env("PYTHONPATH", &dir);
+        command
+    }
+
     fn provision(&self) -> PathBuf {
         let cache = tutti_bus::nats_server::NatsServerSearch::from_env().cache_dir;
         let root = cache.join("pytools");

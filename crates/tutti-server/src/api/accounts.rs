@@ -22,7 +22,7 @@ use crate::app::App;
 use crate::auth::{parse_username, password};
 use crate::error::{Error, Result};
 
-#[utoipa::path(get, path = "/api/v1/accounts", params(PageParams), responses((status = 200, description = "Accounts by name (never their secrets)", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/accounts", params(PageParams), responses((status = 200, description = "Accounts by name (never their secrets)", body = tutti_api::Paged<tutti_api::accounts::Account>)))]
 /// Lists accounts.
 pub async fn list(
     State(app): State<App>,
@@ -126,7 +126,7 @@ pub struct AccountPatch {
     pub disabled: Option<bool>,
 }
 
-#[utoipa::path(patch, path = "/api/v1/accounts/{username}", request_body = AccountPatch, responses((status = 200, description = "The updated account", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/accounts/{username}", request_body = AccountPatch, responses((status = 200, description = "The updated account", body = tutti_api::accounts::Account), (status = 404, body = crate::api::error::ErrorBody)))]
 /// Changes an account's role or disables it (effective on its next request); a patch
 /// without either changes nothing.
 pub async fn update(

@@ -44,7 +44,7 @@ pub struct ListParams {
 }
 
 /// An agent with its inventory summary and recent runs.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentDetail {
     /// The agent.
     pub agent: Agent,
@@ -65,7 +65,7 @@ pub struct SetGroups {
     pub groups: Vec<GroupName>,
 }
 
-#[utoipa::path(get, path = "/api/v1/agents", params(ListParams), responses((status = 200, description = "A page of agents", body = Object), (status = 400, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/agents", params(ListParams), responses((status = 200, description = "A page of agents", body = tutti_api::Paged<tutti_api::agents::Agent>), (status = 400, body = crate::api::error::ErrorBody)))]
 /// Lists agents.
 pub async fn list(
     State(app): State<App>,
@@ -75,7 +75,7 @@ pub async fn list(
     Ok(Json(app.store.list_agents(&query).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/agents/{agent_id}", responses((status = 200, description = "Agent, inventory and recent runs", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/agents/{agent_id}", responses((status = 200, description = "Agent, inventory and recent runs", body = AgentDetail), (status = 404, body = crate::api::error::ErrorBody)))]
 /// One agent with its inventory and recent runs.
 pub async fn detail(
     State(app): State<App>,
@@ -98,7 +98,7 @@ pub async fn detail(
     }))
 }
 
-#[utoipa::path(put, path = "/api/v1/agents/{agent_id}/groups", request_body = SetGroups, responses((status = 200, description = "The agent with its new groups", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/agents/{agent_id}/groups", request_body = SetGroups, responses((status = 200, description = "The agent with its new groups", body = tutti_api::agents::Agent), (status = 404, body = crate::api::error::ErrorBody)))]
 /// Replaces an agent's groups.
 pub async fn set_groups(
     State(app): State<App>,

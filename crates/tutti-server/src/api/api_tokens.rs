@@ -29,7 +29,7 @@ pub struct TokenListParams {
     pub offset: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", params(TokenListParams), responses((status = 200, description = "Tokens, newest first (never their secrets)", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/tokens", params(TokenListParams), responses((status = 200, description = "Tokens, newest first (never their secrets)", body = tutti_api::Paged<tutti_api::accounts::ApiToken>)))]
 /// Lists one's own API tokens, or everyone's for an admin with `?all=true`.
 pub async fn list(
     State(app): State<App>,

@@ -35,7 +35,7 @@ pub struct AuditParams {
     pub offset: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/audit", params(AuditParams), responses((status = 200, description = "Audit entries, newest first", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/audit", params(AuditParams), responses((status = 200, description = "Audit entries, newest first", body = tutti_api::Paged<tutti_api::audit::AuditEntry>)))]
 /// Queries the audit log.
 pub async fn query(
     State(app): State<App>,
@@ -52,7 +52,7 @@ pub async fn query(
     Ok(Json(app.store.query_audit(&query).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/anomalies", params(PageParams), responses((status = 200, description = "Messages the projectors could not apply, newest first", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/anomalies", params(PageParams), responses((status = 200, description = "Messages the projectors could not apply, newest first", body = tutti_api::Paged<tutti_api::audit::Anomaly>)))]
 /// Lists anomalies (results for unknown runs, from untargeted agents, ...).
 pub async fn anomalies(
     State(app): State<App>,

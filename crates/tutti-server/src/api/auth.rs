@@ -189,7 +189,14 @@ pub async fn logout(State(app): State<App>, actor: Actor) -> Result<Response> {
         .into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout-all", responses((status = 200, description = "Every session of the account ended", body = Object)))]
+/// Answer of `POST /api/v1/auth/logout-all`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionsEnded {
+    /// How many sessions ended, this one included.
+    pub sessions_ended: u64,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout-all", responses((status = 200, description = "Every session of the account ended", body = SessionsEnded)))]
 /// Ends every session of the account ("log out everywhere").
 pub async fn logout_all(State(app): State<App>, actor: Actor) -> Result<Response> {
     let ended = app.store.delete_sessions(&actor.account, None).await?;
@@ -200,7 +207,9 @@ pub async fn logout_all(State(app): State<App>, actor: Actor) -> Result<Response
         serde_json::json!({ "sessions": ended }),
     )
     .await;
-    let body = Json(serde_json::json!({ "sessions_ended": ended }));
+    let body = Json(SessionsEnded {
+        sessions_ended: ended,
+    });
     Ok(([(header::SET_COOKIE, app.auth.cleared_cookie())], body).into_response())
 }
 

@@ -12,7 +12,7 @@ use crate::api::json::ApiJson;
 use crate::app::App;
 use crate::error::Result;
 
-#[utoipa::path(post, path = "/api/v1/enroll", request_body = Object, responses((status = 200, description = "The agent's identity (tutti_proto::enroll::EnrollResponse)", body = Object), (status = 401, body = crate::api::error::ErrorBody), (status = 409, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/enroll", request_body = Object, responses((status = 200, description = "The agent's identity (tutti_proto::enroll::EnrollResponse)", body = tutti_proto::enroll::EnrollResponse), (status = 401, body = crate::api::error::ErrorBody), (status = 409, body = crate::api::error::ErrorBody)))]
 /// Enrolls an agent.
 pub async fn enroll(
     State(app): State<App>,

@@ -54,16 +54,35 @@ impl From<ConfigLayer> for AgentConfig {
 }
 
 /// An agent's layers and the configuration they merge to.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EffectiveView {
     /// The global layer.
+    #[schema(value_type = Option<ConfigLayer>)]
     pub global: Option<AgentConfig>,
-    /// The group layers, in the agent's group order.
+    /// The group layers, in the agent's group order: `[group, layer or null]` pairs.
+    #[schema(schema_with = group_layers_schema)]
     pub groups: Vec<(GroupName, Option<AgentConfig>)>,
     /// The agent's own layer.
+    #[schema(value_type = Option<ConfigLayer>)]
     pub agent: Option<AgentConfig>,
     /// The merged result with defaults filled in.
+    #[schema(value_type = ConfigLayer)]
     pub effective: serde_json::Value,
+}
+
+/// `EffectiveView::groups`: pairs of a group name and its layer (null when unset).
+fn group_layers_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let pair = serde_json::json!({
+        "type": "array",
+        "prefixItems": [
+            {"type": "string", "pattern": tutti_proto::ids::NAME_PATTERN},
+            {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/ConfigLayer"}]},
+        ],
+        "minItems": 2,
+        "maxItems": 2,
+    });
+    let schema = serde_json::json!({"type": "array", "items": pair});
+    serde_json::from_value(schema).expect("the group layers schema is a valid schema")
 }
 
 #[utoipa::path(get, path = "/api/v1/config/global", responses((status = 200, description = "The global layer ({} when unset)", body = ConfigLayer)))]
@@ -154,7 +173,7 @@ pub async fn delete_agent(
     delete_layer(&app, &actor, ConfigScope::Agent(parse_id(&agent_id)?)).await
 }
 
-#[utoipa::path(get, path = "/api/v1/agents/{agent_id}/config", responses((status = 200, description = "Layers and the effective configuration", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/agents/{agent_id}/config", responses((status = 200, description = "Layers and the effective configuration", body = EffectiveView), (status = 404, body = crate::api::error::ErrorBody)))]
 /// An agent's effective configuration and the layers it comes from.
 pub async fn effective(
     State(app): State<App>,

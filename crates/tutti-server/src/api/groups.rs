@@ -29,7 +29,7 @@ pub struct NewGroup {
     pub description: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/groups", params(PageParams), responses((status = 200, description = "Groups with member counts", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/groups", params(PageParams), responses((status = 200, description = "Groups with member counts", body = tutti_api::Paged<tutti_api::agents::Group>)))]
 /// Lists groups.
 pub async fn list(
     State(app): State<App>,

@@ -40,7 +40,7 @@ pub struct SearchParams {
 }
 
 /// An agent's current inventory and a page of its packages.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InventoryView {
     /// Facts and package count.
     pub inventory: AgentInventory,
@@ -48,7 +48,7 @@ pub struct InventoryView {
     pub packages: Paged<Package>,
 }
 
-#[utoipa::path(get, path = "/api/v1/agents/{agent_id}/inventory", params(PackagesParams), responses((status = 200, description = "Facts and a page of packages", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/agents/{agent_id}/inventory", params(PackagesParams), responses((status = 200, description = "Facts and a page of packages", body = InventoryView), (status = 404, body = crate::api::error::ErrorBody)))]
 /// One agent's current inventory.
 pub async fn agent_inventory(
     State(app): State<App>,
@@ -69,7 +69,7 @@ pub async fn agent_inventory(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/agents/{agent_id}/inventory/changes", params(PageParams), responses((status = 200, description = "Added, removed and changed items, newest first", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/agents/{agent_id}/inventory/changes", params(PageParams), responses((status = 200, description = "Added, removed and changed items, newest first", body = tutti_api::Paged<tutti_api::inventory::InventoryChange>)))]
 /// One agent's inventory history.
 pub async fn agent_changes(
     State(app): State<App>,
@@ -84,7 +84,7 @@ pub async fn agent_changes(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/inventory/packages", params(SearchParams), responses((status = 200, description = "Agents that have the package", body = Object), (status = 400, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/inventory/packages", params(SearchParams), responses((status = 200, description = "Agents that have the package", body = tutti_api::Paged<tutti_api::inventory::PackageHit>), (status = 400, body = crate::api::error::ErrorBody)))]
 /// Fleet-wide package search.
 pub async fn search(
     State(app): State<App>,

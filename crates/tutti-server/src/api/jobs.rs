@@ -101,7 +101,7 @@ pub async fn apply(
     Ok(Json(ApplyResponse { applied }))
 }
 
-#[utoipa::path(get, path = "/api/v1/jobs", params(ListParams), responses((status = 200, description = "A page of jobs", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/jobs", params(ListParams), responses((status = 200, description = "A page of jobs", body = tutti_api::Paged<tutti_api::jobs::Job>)))]
 /// Lists jobs.
 pub async fn list(
     State(app): State<App>,
@@ -116,14 +116,14 @@ pub async fn list(
     Ok(Json(app.store.list_jobs(include_anonymous, page).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/jobs/{job_id}", responses((status = 200, description = "The job at its current version, with its manifest text in `source_yaml`", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/jobs/{job_id}", responses((status = 200, description = "The job at its current version, with its manifest text in `source_yaml`", body = tutti_api::jobs::Job), (status = 404, body = crate::api::error::ErrorBody)))]
 /// One job with its YAML source.
 pub async fn detail(State(app): State<App>, Path(job_id): Path<String>) -> Result<Json<Job>> {
     let job_id: JobId = parse_id(&job_id)?;
     Ok(Json(app.store.get_job(&job_id).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/jobs/{job_id}/versions", params(PageParams), responses((status = 200, description = "Versions, newest first", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/jobs/{job_id}/versions", params(PageParams), responses((status = 200, description = "Versions, newest first", body = tutti_api::Paged<tutti_api::jobs::JobVersion>), (status = 404, body = crate::api::error::ErrorBody)))]
 /// A job's versions.
 pub async fn versions(
     State(app): State<App>,

@@ -1,9 +1,10 @@
 //! `GET /api/openapi.json`: the OpenAPI document, generated from the handlers'
 //! `#[utoipa::path]` attributes and the request types' `ToSchema` derives.
 //!
-//! Request bodies are described field by field. Responses built from store types are
-//! described as objects with a sentence, because `tutti-store` (rightly) does not depend on
-//! utoipa; the test `every_route_is_in_the_openapi_document` keeps the path list complete.
+//! Request and response bodies are described field by field: responses are `tutti-api`
+//! types (the store returns them) or views here that derive `ToSchema`, so the schema is
+//! derived from what is serialised. The test `every_route_is_in_the_openapi_document` keeps
+//! the path list complete; `tests/response_schemas.rs` validates real answers against it.
 
 use std::sync::OnceLock;
 
@@ -178,6 +179,7 @@ pub async fn document() -> Json<Value> {
 ///   configuration keys' ranges (`tutti_proto::config::RANGES`).
 mod contract {
     use serde_json::{Map, Value, json};
+    use tutti_proto::ids::{NAME_PATTERN, ULID_PATTERN};
     use utoipa::OpenApi;
 
     use super::ApiDoc;
@@ -352,11 +354,6 @@ mod contract {
             }
         }
     }
-
-    /// A name id (`tutti_proto::ids`): lowercase `a-z 0-9 -`, 1 to 64, no `-` at an end.
-    const NAME_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$";
-    /// A ULID as tutti renders it.
-    const ULID_PATTERN: &str = "^[0-7][0-9a-hjkmnp-tv-z]{25}$";
 
     /// The schema a path or query parameter's value must match, by its name.
     fn constrain_parameter(parameter: &mut Value) {

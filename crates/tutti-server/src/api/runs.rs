@@ -77,7 +77,7 @@ pub struct ResultsParams {
 }
 
 /// A run, its counts and a page of its targets.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RunView {
     /// The run and its counts.
     #[serde(flatten)]
@@ -93,7 +93,7 @@ pub struct RunView {
 }
 
 /// One result with its output resolved.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResultView {
     /// The stored result, as the agent sent it.
     #[serde(flatten)]
@@ -105,7 +105,7 @@ pub struct ResultView {
 }
 
 /// Output text and where it came from.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResolvedOutput {
     /// The text (lossy UTF-8).
     pub text: String,
@@ -142,7 +142,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-#[utoipa::path(get, path = "/api/v1/runs", params(ListParams), responses((status = 200, description = "Runs, newest first", body = Object), (status = 400, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/runs", params(ListParams), responses((status = 200, description = "Runs, newest first", body = tutti_api::Paged<tutti_api::runs::Run>), (status = 400, body = crate::api::error::ErrorBody)))]
 /// Lists runs.
 pub async fn list(
     State(app): State<App>,
@@ -169,7 +169,7 @@ pub async fn list(
     Ok(Json(app.store.list_runs(&query).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/runs/{run_id}", params(DetailParams), responses((status = 200, description = "The run, counts per state and a page of targets", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/runs/{run_id}", params(DetailParams), responses((status = 200, description = "The run, counts per state and a page of targets", body = RunView), (status = 404, body = crate::api::error::ErrorBody)))]
 /// One run with per-target states and counts.
 pub async fn detail(
     State(app): State<App>,
@@ -204,7 +204,7 @@ pub async fn detail(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/runs/{run_id}/results", params(ResultsParams), responses((status = 200, description = "Results with inline output, by agent", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/runs/{run_id}/results", params(ResultsParams), responses((status = 200, description = "Results with inline output, by agent", body = tutti_api::Paged<tutti_api::runs::StoredResult>), (status = 404, body = crate::api::error::ErrorBody)))]
 /// A run's results with their inline output.
 pub async fn results(
     State(app): State<App>,
@@ -226,7 +226,7 @@ pub async fn results(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/runs/{run_id}/results/{agent_id}", responses((status = 200, description = "One result with its full output resolved from the object store", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/runs/{run_id}/results/{agent_id}", responses((status = 200, description = "One result with its full output resolved from the object store", body = ResultView), (status = 404, body = crate::api::error::ErrorBody)))]
 /// One result with its full output.
 pub async fn result_detail(
     State(app): State<App>,

@@ -140,7 +140,7 @@ async fn store(app: &App, actor: &Actor, schedule: ParsedSchedule) -> Result<Put
 }
 
 /// A schedule with its next fire time.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScheduleView {
     /// The stored schedule.
     #[serde(flatten)]
@@ -149,7 +149,7 @@ pub struct ScheduleView {
     pub next_fire: Option<Timestamp>,
 }
 
-#[utoipa::path(get, path = "/api/v1/schedules", params(PageParams), responses((status = 200, description = "Schedules by name, each with `next_fire`", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/schedules", params(PageParams), responses((status = 200, description = "Schedules by name, each with `next_fire`", body = tutti_api::Paged<ScheduleView>)))]
 /// Lists schedules.
 pub async fn list(
     State(app): State<App>,
@@ -175,7 +175,7 @@ pub async fn list(
 }
 
 /// One schedule with what it will do and what it did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScheduleDetail {
     /// The stored schedule.
     pub schedule: Schedule,
@@ -187,7 +187,7 @@ pub struct ScheduleDetail {
     pub last_run: Option<tutti_store::RunDetail>,
 }
 
-#[utoipa::path(get, path = "/api/v1/schedules/{name}", responses((status = 200, description = "The schedule, its next five fire times and its last twenty fires", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/schedules/{name}", responses((status = 200, description = "The schedule, its next five fire times and its last twenty fires", body = ScheduleDetail), (status = 404, body = crate::api::error::ErrorBody)))]
 /// One schedule.
 pub async fn detail(
     State(app): State<App>,
@@ -274,7 +274,7 @@ pub struct SchedulePatch {
     pub enabled: bool,
 }
 
-#[utoipa::path(patch, path = "/api/v1/schedules/{name}", request_body = SchedulePatch, responses((status = 200, description = "The schedule, switched", body = Object), (status = 404, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/schedules/{name}", request_body = SchedulePatch, responses((status = 200, description = "The schedule, switched", body = tutti_api::schedules::Schedule), (status = 404, body = crate::api::error::ErrorBody)))]
 /// Switches a schedule on or off (applying its manifest again restores the manifest's flag).
 pub async fn set_enabled(
     State(app): State<App>,

@@ -37,7 +37,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-#[utoipa::path(get, path = "/api/v1/enrollment-tokens", params(PageParams), responses((status = 200, description = "Tokens, newest first (never their secrets)", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/enrollment-tokens", params(PageParams), responses((status = 200, description = "Tokens, newest first (never their secrets)", body = tutti_api::Paged<tutti_api::tokens::EnrollmentToken>)))]
 /// Lists enrollment tokens.
 pub async fn list(
     State(app): State<App>,

@@ -1,19 +1,9 @@
 //! The audit log as stored.
 
 use jiff::Timestamp;
-use serde::Serialize;
-use tutti_proto::audit::AuditRecord;
 
 use crate::page::Page;
-
-/// One audit record with its stream sequence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AuditEntry {
-    /// `TUTTI_AUDIT` sequence; unique.
-    pub stream_seq: u64,
-    /// The record.
-    pub record: AuditRecord,
-}
+pub use tutti_api::audit::AuditEntry;
 
 /// Filter and page of the audit log, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -7,59 +7,9 @@
 //! `released_at`, and no command exists for it.
 
 use jiff::Timestamp;
-use serde::Serialize;
-use tutti_proto::{AgentId, CommandId, RunId};
+use tutti_proto::{AgentId, CommandId};
 
-use crate::state::RunCounts;
-
-/// Where a rollout is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RolloutState {
-    /// Releasing the current wave (or waiting for its targets to finish).
-    Running,
-    /// The current wave finished; the next is released at `next_wave_at`.
-    Waiting,
-    /// Stopped by an operator; held targets stay held until resumed.
-    Paused,
-    /// Stopped for good (by the failure threshold, a kill, the deadline) or until an
-    /// operator resumes it (`resumable`); held targets were skipped.
-    Aborted,
-    /// Every wave was released and finished.
-    Done,
-}
-
-impl RolloutState {
-    /// Every state.
-    pub const ALL: [RolloutState; 5] = [
-        RolloutState::Running,
-        RolloutState::Waiting,
-        RolloutState::Paused,
-        RolloutState::Aborted,
-        RolloutState::Done,
-    ];
-
-    /// The states the driver works on.
-    pub const ACTIVE: [RolloutState; 2] = [RolloutState::Running, RolloutState::Waiting];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RolloutState::Running => "running",
-            RolloutState::Waiting => "waiting",
-            RolloutState::Paused => "paused",
-            RolloutState::Aborted => "aborted",
-            RolloutState::Done => "done",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(name: &str) -> Option<RolloutState> {
-        RolloutState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == name)
-    }
-}
+pub use tutti_api::rollouts::{Rollout, RolloutState, WaveCounts};
 
 /// A rollout to create with its run.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,52 +19,6 @@ pub struct NewRollout {
     /// Cumulative target counts at the end of each wave, strictly increasing, the last
     /// equal to the number of targets. Targets are assigned to waves in agent id order.
     pub wave_ends: Vec<u64>,
-}
-
-/// A stored rollout.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Rollout {
-    /// Its run.
-    pub run_id: RunId,
-    /// The plan as the server wrote it.
-    pub plan: serde_json::Value,
-    /// How many waves it has.
-    pub n_waves: u32,
-    /// Where it is.
-    pub state: RolloutState,
-    /// The wave being released (1-based).
-    pub current_wave: u32,
-    /// When the current wave was first released.
-    pub wave_started_at: Timestamp,
-    /// While waiting: when the next wave may be released.
-    pub next_wave_at: Option<Timestamp>,
-    /// Why it is paused, aborted or done.
-    pub reason: Option<String>,
-    /// Whether an operator may resume it.
-    pub resumable: bool,
-    /// When it was created.
-    pub created_at: Timestamp,
-    /// Its last change.
-    pub updated_at: Timestamp,
-}
-
-/// One wave's targets, split into released and not released.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct WaveCounts {
-    /// The wave (1-based).
-    pub wave: u32,
-    /// Released targets per state.
-    pub released: RunCounts,
-    /// Targets never released, per state: `queued` ones are held; the others ended
-    /// without a command (skipped by an abort, a kill or a revoked job).
-    pub unreleased: RunCounts,
-}
-
-impl WaveCounts {
-    /// Targets waiting for their release.
-    pub fn held(&self) -> u64 {
-        self.unreleased.get(crate::state::TargetState::Queued)
-    }
 }
 
 /// What happens to held targets when a rollout's state changes.

@@ -1,7 +1,7 @@
 //! Enrollment tokens. The server hashes the secret; the store keeps only the hash.
 
 use jiff::Timestamp;
-use serde::Serialize;
+pub use tutti_api::tokens::EnrollmentToken;
 use tutti_proto::GroupName;
 
 /// A token to create.
@@ -22,26 +22,5 @@ pub struct NewEnrollmentToken {
     /// How many enrollments it allows.
     pub uses: u32,
     /// Groups an agent enrolled with it joins, in configuration-layer order.
-    pub groups: Vec<GroupName>,
-}
-
-/// A stored token (never the hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EnrollmentToken {
-    /// Public id.
-    pub token_id: String,
-    /// Label.
-    pub name: String,
-    /// When it was created.
-    pub created_at: Timestamp,
-    /// Who created it.
-    pub created_by: String,
-    /// Expiry.
-    pub expires_at: Timestamp,
-    /// Enrollments left.
-    pub uses_left: u32,
-    /// When it was revoked.
-    pub revoked_at: Option<Timestamp>,
-    /// Groups an agent enrolled with it joins.
     pub groups: Vec<GroupName>,
 }

@@ -246,7 +246,7 @@ pub(super) fn list_agents(conn: &Connection, query: &AgentQuery) -> StoreResult<
         AgentSort::LastHeartbeat => "a.last_heartbeat_at",
         AgentSort::EnrolledAt => "a.enrolled_at",
     };
-    let dir = query.dir.sql();
+    let dir = crate::page::dir_sql(query.dir);
     let order = format!("{column} {dir} NULLS LAST, a.agent_id {dir}");
     sql::paged(
         conn,

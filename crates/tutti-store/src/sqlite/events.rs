@@ -164,7 +164,7 @@ fn mark_missed(
     from_seq: u64,
     to_seq: u64,
 ) -> StoreResult<Vec<String>> {
-    let missable = TargetState::predecessors_sql(TargetState::Missed);
+    let missable = crate::state::predecessors_sql(TargetState::Missed);
     let matching =
         format!("agent_id = ?1 AND state IN ({missable}) AND command_seq BETWEEN ?2 AND ?3");
     let agent_id = item.message.agent_id.as_str();

@@ -162,7 +162,7 @@ const NOT_HELD: &str = "(wave IS NULL OR released_at IS NOT NULL)";
 /// Held rollout targets are left to the rollout driver.
 pub(super) fn expire_targets(conn: &Connection, now: jiff::Timestamp) -> StoreResult<u64> {
     let now_ms = to_ms(now);
-    let expirable = TargetState::predecessors_sql(TargetState::Expired);
+    let expirable = crate::state::predecessors_sql(TargetState::Expired);
     let run_ids: Vec<String> = {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT DISTINCT t.run_id FROM runs r JOIN run_targets t ON t.run_id = r.run_id
@@ -243,7 +243,7 @@ static MOVE_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
                      delivered_at = COALESCE(delivered_at, ?6),
                      started_at = COALESCE(?7, started_at), finished_at = ?8
                  WHERE run_id = ?1 AND agent_id = ?2 AND state IN ({})",
-                TargetState::predecessors_sql(to)
+                crate::state::predecessors_sql(to)
             )
         })
         .collect()

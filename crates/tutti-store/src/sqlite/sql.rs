@@ -59,7 +59,7 @@ pub(super) fn paged<T>(
     let total: u64 = conn.query_row(&count_sql, params_from_iter(filter.params.iter()), |row| {
         row.get(0)
     })?;
-    let (limit, offset) = page.sql();
+    let (limit, offset) = crate::page::page_sql(page);
     let page_sql = format!(
         "SELECT {select} {from} {where_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
     );

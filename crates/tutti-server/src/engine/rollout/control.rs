@@ -24,7 +24,6 @@ use crate::error::{Error, Result};
 pub struct RolloutView {
     /// Plan, state, current wave, reason and times, as stored.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub rollout: Rollout,
     /// Targets not released yet (stored `queued`; no command exists for them).
     pub held: u64,

@@ -84,12 +84,3 @@ fn names_round_trip() {
     }
     assert_eq!(TargetState::parse("pending"), None);
 }
-
-#[test]
-fn predecessor_sql_lists_quoted_names() {
-    assert_eq!(
-        TargetState::predecessors_sql(Running),
-        "'queued','delivered'"
-    );
-    assert_eq!(TargetState::predecessors_sql(Queued), "");
-}

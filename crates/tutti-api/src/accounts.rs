@@ -1,0 +1,50 @@
+//! Accounts and API tokens as clients see them: never a hash or a secret.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tutti_proto::role::Role;
+use utoipa::ToSchema;
+
+/// A stored account, without its credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Account {
+    /// Sign-in name.
+    pub username: String,
+    /// What the account may do.
+    pub role: Role,
+    /// A disabled account cannot sign in, and its sessions and API tokens are refused.
+    pub disabled: bool,
+    /// Whether the next sign-in must set a new password.
+    pub must_change_password: bool,
+    /// Whether TOTP is confirmed (a secret is set, not only pending).
+    pub mfa_enabled: bool,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// Who created it.
+    pub created_by: String,
+    /// Last change to the row: role, disabled flag, password or MFA.
+    pub updated_at: Timestamp,
+    /// When the password was last set.
+    pub password_changed_at: Timestamp,
+}
+
+/// A stored API token (never the hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiToken {
+    /// Public id.
+    pub token_id: String,
+    /// Label.
+    pub name: String,
+    /// The owning account.
+    pub username: String,
+    /// The role it was created with.
+    pub role: Role,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// Expiry; `None` never expires.
+    pub expires_at: Option<Timestamp>,
+    /// Last successful authentication.
+    pub last_used_at: Option<Timestamp>,
+    /// When it was revoked.
+    pub revoked_at: Option<Timestamp>,
+}

@@ -1,0 +1,44 @@
+//! Jobs and their versions.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tutti_proto::JobId;
+use utoipa::ToSchema;
+
+/// A job at its current version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Job {
+    /// Its id.
+    pub job_id: JobId,
+    /// Current version, starting at 1.
+    pub version: u32,
+    /// Current definition.
+    pub definition: serde_json::Value,
+    /// Current manifest text.
+    pub source_yaml: String,
+    /// Ad-hoc job.
+    pub anonymous: bool,
+    /// First applied.
+    pub created_at: Timestamp,
+    /// Last new version.
+    pub updated_at: Timestamp,
+    /// When it was revoked, if it is.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// One version of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobVersion {
+    /// The job.
+    pub job_id: JobId,
+    /// The version.
+    pub version: u32,
+    /// Definition at that version.
+    pub definition: serde_json::Value,
+    /// Manifest text at that version.
+    pub source_yaml: String,
+    /// When the version was created.
+    pub created_at: Timestamp,
+    /// Who applied it.
+    pub created_by: String,
+}

@@ -1,0 +1,40 @@
+//! Schedules and their fires.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tutti_proto::RunId;
+use utoipa::ToSchema;
+
+/// A stored schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Schedule {
+    /// Its name.
+    pub name: String,
+    /// The definition the server validated.
+    pub definition: serde_json::Value,
+    /// The manifest as written.
+    pub source_yaml: String,
+    /// Whether it fires.
+    pub enabled: bool,
+    /// First applied.
+    pub created_at: Timestamp,
+    /// By whom.
+    pub created_by: String,
+    /// Last change of definition, text or enabled flag.
+    pub updated_at: Timestamp,
+}
+
+/// One fire of a schedule: a run, or the reason there was none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleFire {
+    /// The schedule.
+    pub schedule_name: String,
+    /// The fire time the schedule computed (unique per schedule).
+    pub fire_at: Timestamp,
+    /// When the scheduler acted on it.
+    pub fired_at: Timestamp,
+    /// The run it created, once created.
+    pub run_id: Option<RunId>,
+    /// Why no run was created (`frozen`, `missed`, `disabled job`, ...).
+    pub skipped: Option<String>,
+}
