@@ -344,7 +344,7 @@ async fn kill_signal(kill_rx: oneshot::Receiver<()>) {
 }
 
 /// Largest script fetched from the object store.
-const MAX_SCRIPT_BYTES: u64 = 16 * 1024 * 1024;
+const MAX_SCRIPT_BYTES: u64 = tutti_proto::command::MAX_SCRIPT_OBJECT_BYTES;
 
 /// The script text, from the command or the `tutti_scripts` object store, checked against
 /// the sha256 the signed command pins, and a fresh private staging directory.

@@ -130,6 +130,10 @@ pub enum Script {
     },
 }
 
+/// The largest script an agent fetches from the object store; the server refuses a job
+/// whose `script_object` is larger before storing it.
+pub const MAX_SCRIPT_OBJECT_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The interpreter that runs a script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -273,6 +273,8 @@ macro_rules! ulid_id {
 
 /// A name id as it is rendered: what [`parse_name`] returns.
 pub const NAME_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$";
+/// A name id as the API reads it: [`parse_name`] lowercases, so capitals are accepted too.
+pub const NAME_INPUT_PATTERN: &str = "^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?$";
 /// A ULID id as it is rendered: 26 lowercase Crockford base32 characters.
 pub const ULID_PATTERN: &str = "^[0-7][0-9a-hjkmnp-tv-z]{25}$";
 

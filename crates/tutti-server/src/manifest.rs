@@ -20,6 +20,10 @@ use tutti_proto::digest::sha256_hex;
 pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 60 * 60;
 /// The largest output cap a job may ask for per stream (the configuration's too).
 pub const MAX_OUTPUT_LIMIT_BYTES: u64 = tutti_proto::config::MAX_OUTPUT_LIMIT_BYTES;
+/// The largest script in the object store a job may name.
+pub const MAX_SCRIPT_OBJECT_BYTES: u64 = tutti_proto::command::MAX_SCRIPT_OBJECT_BYTES;
+/// The longest object name a job may name.
+pub const MAX_OBJECT_NAME_CHARS: usize = 255;
 /// The largest inline script: commands travel in 1 MiB stream messages.
 pub const MAX_INLINE_SCRIPT_BYTES: usize = 512 << 10;
 /// Default job timeout.
@@ -130,10 +134,12 @@ pub struct JobSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptObject {
-    /// Object name.
-    pub name: String,
-    /// Size in bytes.
-    pub size: u64,
+    /// Object name: 1 to 255 characters, no control characters.
+    #[schema(value_type = String)]
+    pub name: ObjectName,
+    /// Size in bytes, 1 to 16 MiB (`tutti_proto::command::MAX_SCRIPT_OBJECT_BYTES`).
+    #[schema(value_type = u64)]
+    pub size: ScriptSize,
     /// Lowercase hex sha256 of the object.
     #[schema(value_type = String)]
     pub sha256: Sha256Hex,
@@ -276,6 +282,24 @@ checked_string!(
 );
 
 checked_string!(
+    /// An object store name: 1 to [`MAX_OBJECT_NAME_CHARS`] characters, no control
+    /// characters.
+    ObjectName,
+    |name| {
+        let chars = name.chars().count();
+        if chars == 0 || chars > MAX_OBJECT_NAME_CHARS {
+            return Err(format!(
+                "script_object.name must be 1 to {MAX_OBJECT_NAME_CHARS} characters, got {chars}"
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(format!("script_object.name {name:?} holds a control character"));
+        }
+        Ok(())
+    }
+);
+
+checked_string!(
     /// A lowercase hex sha256.
     Sha256Hex,
     |hash| {
@@ -285,6 +309,14 @@ checked_string!(
             Err(format!("sha256 must be 64 lowercase hex characters, got {hash:?}"))
         }
     }
+);
+
+bounded_u64!(
+    /// The size of a script in the object store.
+    ScriptSize,
+    1,
+    MAX_SCRIPT_OBJECT_BYTES,
+    "script_object.size"
 );
 
 bounded_u64!(
@@ -341,8 +373,8 @@ impl JobSpec {
         match (&self.script, &self.script_object) {
             (_, Some(object)) => (
                 Script::Object {
-                    name: object.name.clone(),
-                    size: object.size,
+                    name: object.name.as_str().to_string(),
+                    size: object.size.get(),
                 },
                 object.sha256.as_str().to_string(),
             ),
@@ -472,7 +504,15 @@ pub(crate) fn is_blank_document(text: &str) -> bool {
 pub(crate) fn parse_document<T: serde::de::DeserializeOwned>(
     document: &Document<'_>,
 ) -> Result<T, ManifestError> {
-    let options = serde_saphyr::options! { with_snippet: false };
+    // YAML 1.2 scalars: only `true` and `false` are booleans (`user: no` is the text "no",
+    // and `enabled: yes` is refused rather than read the YAML 1.1 way), and a text field
+    // written as a bare number or boolean (`user: false`, `script: 1`) is refused with a
+    // hint to quote it instead of silently becoming the text "false".
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+        strict_booleans: true,
+        no_schema: true,
+    };
     serde_saphyr::from_str_with_options(document.text, options)
         .map_err(|err| yaml_error(&err, document.line_offset))
 }
@@ -548,5 +588,39 @@ mod tests {
             err.message
         );
         assert!(err.message.contains("shel"), "{}", err.message);
+    }
+
+    #[test]
+    fn text_fields_written_as_numbers_or_booleans_must_be_quoted() {
+        // `no` is text in YAML 1.2, as its author meant.
+        let text = "kind: Job
+name: a
+script: echo a
+user: no
+";
+        let jobs = parse_yaml(text).unwrap();
+        assert_eq!(jobs[0].manifest.user.as_deref(), Some("no"));
+        for (field, value) in [("user", "false"), ("script", "1"), ("cwd", "0.5")] {
+            let text = format!("kind: Job\nname: a\nscript: echo a\n{field}: {value}\n")
+                .replace("script: echo a\nscript:", "script:");
+            let err = parse_yaml(&text).unwrap_err();
+            assert!(
+                err.message.contains("must be quoted"),
+                "{field}: {value}: {}",
+                err.message
+            );
+            let quoted = text.replace(&format!(": {value}\n"), &format!(": \"{value}\"\n"));
+            let jobs = parse_yaml(&quoted).unwrap_or_else(|err| panic!("{quoted}: {err}"));
+            let spec = jobs[0].manifest.spec();
+            let written = [
+                spec.user.clone(),
+                spec.cwd.clone(),
+                spec.script.as_ref().map(|s| s.as_str().to_string()),
+            ];
+            assert!(
+                written.contains(&Some(value.to_string())),
+                "{quoted}: {spec:?}"
+            );
+        }
     }
 }

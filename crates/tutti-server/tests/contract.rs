@@ -298,6 +298,48 @@ async fn the_openapi_document_declares_ids_parameters_security_and_errors() {
         json!([{"bearer": []}, {"session": [], "csrf": []}])
     );
 
+    // Every JSON answer and every body is described: a named schema or properties, never a
+    // bare `object`. Manifests are described field by field in both media types.
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let request = operation["requestBody"]["content"].as_object();
+            let answers = operation["responses"]
+                .as_object()
+                .unwrap()
+                .values()
+                .filter_map(|response| response["content"].as_object());
+            for content in request.into_iter().chain(answers) {
+                for (media, body) in content {
+                    let schema = &body["schema"];
+                    let bare = schema["type"] == "object"
+                        && schema.get("properties").is_none()
+                        && schema.get("additionalProperties").is_none();
+                    assert!(!bare, "{method} {path} {media}: a bare object schema");
+                }
+            }
+        }
+    }
+    let jobs = &document["paths"]["/api/v1/jobs"]["post"]["requestBody"]["content"];
+    for media in ["application/yaml", "application/json"] {
+        assert_eq!(
+            jobs[media]["schema"]["$ref"], "#/components/schemas/JobManifest",
+            "{jobs}"
+        );
+    }
+    let manifest = &document["components"]["schemas"]["ScheduleManifest"];
+    for field in [
+        "cron",
+        "desired_state",
+        "targets",
+        "maintenance_window",
+        "skip_dates",
+    ] {
+        assert!(
+            manifest["properties"].get(field).is_some(),
+            "{field}: {manifest}"
+        );
+    }
+
     // An independent validator checks the whole document against the OpenAPI 3.1 schema.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("openapi.json");

@@ -126,7 +126,7 @@ pub struct AccountPatch {
     pub disabled: Option<bool>,
 }
 
-#[utoipa::path(patch, path = "/api/v1/accounts/{username}", request_body = AccountPatch, responses((status = 200, description = "The updated account", body = tutti_api::accounts::Account), (status = 404, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/accounts/{username}", request_body = AccountPatch, responses((status = 200, description = "The updated account", body = tutti_api::accounts::Account), (status = 404, body = crate::api::error::ErrorBody), (status = 409, description = "An admin may not disable or demote their own account", body = crate::api::error::ErrorBody)))]
 /// Changes an account's role or disables it (effective on its next request); a patch
 /// without either changes nothing.
 pub async fn update(

@@ -69,7 +69,7 @@ pub async fn agent_inventory(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/agents/{agent_id}/inventory/changes", params(PageParams), responses((status = 200, description = "Added, removed and changed items, newest first", body = tutti_api::Paged<tutti_api::inventory::InventoryChange>)))]
+#[utoipa::path(get, path = "/api/v1/agents/{agent_id}/inventory/changes", params(PageParams), responses((status = 200, description = "Added, removed and changed items, newest first", body = tutti_api::Paged<tutti_api::inventory::InventoryChange>), (status = 404, description = "No such agent", body = crate::api::error::ErrorBody)))]
 /// One agent's inventory history.
 pub async fn agent_changes(
     State(app): State<App>,
@@ -77,6 +77,10 @@ pub async fn agent_changes(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<Paged<InventoryChange>>> {
     let agent_id: AgentId = parse_id(&agent_id)?;
+    // An unknown agent is 404, as for its inventory, not an empty history.
+    app.store
+        .get_agent(&agent_id, crate::api::online_since(&app))
+        .await?;
     Ok(Json(
         app.store
             .list_inventory_changes(&agent_id, params.page())

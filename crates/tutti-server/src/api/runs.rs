@@ -115,7 +115,7 @@ pub struct ResolvedOutput {
     pub object_error: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/runs", request_body = RunRequest, responses((status = 201, body = CreatedRun), (status = 400, body = crate::api::error::ErrorBody), (status = 404, body = crate::api::error::ErrorBody), (status = 503, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/runs", request_body = RunRequest, responses((status = 201, body = CreatedRun), (status = 400, body = crate::api::error::ErrorBody), (status = 404, body = crate::api::error::ErrorBody), (status = 409, description = "The job is revoked", body = crate::api::error::ErrorBody), (status = 503, body = crate::api::error::ErrorBody)))]
 /// Creates a run and publishes its command.
 pub async fn create(
     State(app): State<App>,
