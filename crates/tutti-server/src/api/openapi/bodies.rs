@@ -21,6 +21,7 @@ pub(super) fn describe(document: &mut Value) -> Vec<String> {
     constrain_config_layer(&mut schemas["ConfigLayer"]);
     let mut misses = constrain_bodies(schemas);
     constrain_job_spec(schemas, &mut misses);
+    constrain_run_request(schemas, &mut misses);
     schemas["TargetSpec"] = target_spec_schema();
     schemas["JobManifest"] = job_manifest_schema(&schemas["JobSpec"]);
     schemas["ScheduleManifest"] = schedule_manifest_schema();
@@ -217,6 +218,51 @@ fn constrain_job_spec(schemas: &mut Value, misses: &mut Vec<String>) {
         constrain(schemas, schema, property, constraints, misses);
     }
     schemas["JobSpec"]["oneOf"] = one_script();
+}
+
+/// A run request: a job id or a script, never both (`engine::create_run`), and a rollout's
+/// bounds (`engine::rollout::plan`). That waves increase, and that the last covers every
+/// target, no schema can say; the server answers 400 naming the wave.
+fn constrain_run_request(schemas: &mut Value, misses: &mut Vec<String>) {
+    use crate::engine::rollout::plan::{MAX_WAIT_SECS, MAX_WAVES};
+    // Rust's float syntax, trimmed, before `%`; the value must be above 0 and at most 100.
+    let percent = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*%\s*$";
+    let rules = [
+        (
+            "RunRequest",
+            "job_id",
+            json!({"pattern": NAME_INPUT_PATTERN}),
+        ),
+        (
+            "RolloutSpec",
+            "waves",
+            json!({
+                "minItems": 1, "maxItems": MAX_WAVES,
+                "items": {"oneOf": [
+                    {"type": "integer", "minimum": 1, "description": "A count of targets."},
+                    {"type": "string", "pattern": percent, "description": "A percentage above 0 and at most 100, e.g. \"5%\"."},
+                ]},
+            }),
+        ),
+        (
+            "RolloutSpec",
+            "wait_secs",
+            json!({"maximum": MAX_WAIT_SECS}),
+        ),
+        (
+            "RolloutSpec",
+            "max_failure_ratio",
+            json!({"minimum": 0, "maximum": 1}),
+        ),
+        ("RolloutSpec", "batch_size", json!({"minimum": 1})),
+    ];
+    for (schema, property, constraints) in rules {
+        constrain(schemas, schema, property, constraints, misses);
+    }
+    schemas["RunRequest"]["oneOf"] = json!([
+        {"required": ["job_id"], "properties": {"job_id": {"type": "string"}, "script": {"type": "null"}}},
+        {"required": ["script"], "properties": {"script": {"type": "object"}, "job_id": {"type": "null"}}},
+    ]);
 }
 
 /// Exactly one of `script` and `script_object` (the other absent or null).
