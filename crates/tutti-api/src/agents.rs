@@ -100,3 +100,16 @@ pub struct BrokerIdentity {
     /// When it was revoked (the agent was deleted, or re-enrolled with a new key).
     pub revoked_at: Option<Timestamp>,
 }
+
+/// An agent with its inventory summary and recent runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentDetail {
+    /// The agent.
+    pub agent: Agent,
+    /// Its current inventory, when it reported one.
+    pub inventory: Option<crate::inventory::AgentInventory>,
+    /// Its most recent run targets.
+    pub recent_runs: crate::page::Paged<crate::runs::Target>,
+    /// The broker keys issued to it, newest first (empty without per-agent identities).
+    pub broker_identities: Vec<BrokerIdentity>,
+}

@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod agents;
 pub mod audit;
+pub mod errors;
 pub mod inventory;
 pub mod jobs;
 pub mod page;

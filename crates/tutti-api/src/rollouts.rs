@@ -101,3 +101,38 @@ impl WaveCounts {
         self.unreleased.get(crate::state::TargetState::Queued)
     }
 }
+
+/// A rollout as the run view shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RolloutView {
+    /// Plan, state, current wave, reason and times, as stored.
+    #[serde(flatten)]
+    pub rollout: Rollout,
+    /// Targets not released yet (stored `queued`; no command exists for them).
+    pub held: u64,
+    /// Targets released so far.
+    pub released: u64,
+    /// Released targets that count as failures.
+    pub failures: u64,
+    /// Per-wave counts.
+    pub waves: Vec<WaveView>,
+}
+
+/// One wave's counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WaveView {
+    /// The wave (1-based).
+    pub wave: u32,
+    /// Its targets.
+    pub n_targets: u64,
+    /// Not released yet.
+    pub held: u64,
+    /// Released and not final.
+    pub open: u64,
+    /// Succeeded.
+    pub succeeded: u64,
+    /// Failed, timed out, interrupted, missed or expired.
+    pub failed: u64,
+    /// Ended without running: skipped or killed, released or not.
+    pub skipped: u64,
+}

@@ -86,3 +86,63 @@ pub struct StoredResult {
     /// the server resolves them from the object store when it shows the detail.
     pub result: tutti_proto::result::RunResult,
 }
+
+/// A run, its counts and a page of its targets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RunView {
+    /// The run and its counts.
+    #[serde(flatten)]
+    pub detail: RunDetail,
+    /// Per-state counts by name, e.g. `{"succeeded": 3, "queued": 1}`. Held rollout
+    /// targets (stored `queued`, no command sent) are counted as `held`, not `queued`, so
+    /// `queued` means "waiting for the agent".
+    pub count_by_state: std::collections::BTreeMap<String, u64>,
+    /// The rollout, for a run released in waves.
+    pub rollout: Option<crate::rollouts::RolloutView>,
+    /// A page of targets, by agent id.
+    pub targets: crate::page::Paged<Target>,
+}
+
+/// One result with its output resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ResultView {
+    /// The stored result, as the agent sent it.
+    #[serde(flatten)]
+    pub stored: StoredResult,
+    /// Full stdout: the object's text when uploaded and verified, the inline text otherwise.
+    pub stdout_full: ResolvedOutput,
+    /// Full stderr, resolved the same way.
+    pub stderr_full: ResolvedOutput,
+}
+
+/// Output text and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ResolvedOutput {
+    /// The text (lossy UTF-8).
+    pub text: String,
+    /// `object` or `inline`.
+    pub source: OutputSource,
+    /// Why the object could not be used, when it could not.
+    pub object_error: Option<String>,
+}
+
+/// What a kill did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KillOutcome {
+    /// The run.
+    pub run_id: RunId,
+    /// Queued or delivered targets skipped at once.
+    pub n_skipped: u64,
+    /// Kill messages published.
+    pub n_messages: usize,
+}
+
+/// Where a result's output text came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputSource {
+    /// The full output, uploaded to the object store and verified.
+    Object,
+    /// What the result carried inline (all of it, or head and tail).
+    Inline,
+}

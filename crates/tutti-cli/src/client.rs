@@ -195,8 +195,14 @@ impl ApiClient {
         request: reqwest::RequestBuilder,
     ) -> Result<T, CliError> {
         let body = self.send_raw(request).await?;
-        serde_json::from_slice(&body)
-            .map_err(|err| CliError::Other(format!("the server's answer is not understood ({err}); are the CLI and server versions the same?")))
+        let deserializer = &mut serde_json::Deserializer::from_slice(&body);
+        serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            CliError::Other(format!(
+                "the server's answer is not understood at `{}`: {}; are the CLI and server versions the same?",
+                err.path(),
+                err.inner()
+            ))
+        })
     }
 
     async fn send_raw(&self, mut request: reqwest::RequestBuilder) -> Result<Vec<u8>, CliError> {
@@ -219,7 +225,7 @@ impl ApiClient {
     }
 
     fn unreachable(&self, err: reqwest::Error) -> CliError {
-        let detail = tutti_bus::error::with_causes(&err);
+        let detail = with_causes(&err);
         if detail.contains("certificate") || detail.contains("UnknownIssuer") {
             return CliError::Server(format!(
                 "the server at {} presented a certificate this CLI does not trust ({detail}); pass the server's CA with `tutti login --ca FILE` or TUTTI_CA",
@@ -250,14 +256,22 @@ pub(crate) fn urlencode(text: &str) -> String {
 }
 
 /// The `message` (or `error`) field of an error body, else the body itself.
+/// The error and its sources, `: `-separated (reqwest hides a TLS failure in a source).
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn error_message(body: &[u8]) -> String {
-    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let field = parsed.as_ref().and_then(|value| {
-        value
-            .get("message")
-            .or_else(|| value.get("error"))
-            .and_then(|message| message.as_str())
-            .map(str::to_string)
-    });
-    field.unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string())
+    match serde_json::from_slice::<tutti_api::errors::ErrorBody>(body) {
+        Ok(answer) if !answer.message.is_empty() => answer.message,
+        Ok(answer) => answer.error,
+        Err(_) => String::from_utf8_lossy(body).trim().to_string(),
+    }
 }

@@ -7,6 +7,7 @@
 //! the request.
 
 mod args;
+#[cfg(feature = "embedded")]
 mod broker;
 mod client;
 mod commands;
@@ -31,10 +32,13 @@ pub(crate) struct Env {
     /// Where CLI profiles live.
     pub(crate) profiles_path: std::path::PathBuf,
     /// Where `tutti up` caches the broker binary.
+    #[cfg(feature = "embedded")]
     pub(crate) nats_search: tutti_bus::nats_server::NatsServerSearch,
     /// `TUTTI_LISTEN`, `TUTTI_DATA_DIR`, ... for `tutti server`.
+    #[cfg(feature = "embedded")]
     pub(crate) server_overrides: tutti_server::config::EnvOverrides,
     /// `TUTTI_LOG`: the log filter of `tutti server` and `tutti up`.
+    #[cfg(feature = "embedded")]
     pub(crate) log_filter: Option<String>,
 }
 
@@ -50,7 +54,9 @@ fn main() -> ExitCode {
             std::env::var_os("XDG_CONFIG_HOME").map(Into::into),
             std::env::var_os("HOME").map(Into::into),
         ),
+        #[cfg(feature = "embedded")]
         nats_search: tutti_bus::nats_server::NatsServerSearch::from_env(),
+        #[cfg(feature = "embedded")]
         server_overrides: tutti_server::config::EnvOverrides {
             listen: non_empty_var("TUTTI_LISTEN"),
             data_dir: non_empty_var("TUTTI_DATA_DIR"),
@@ -58,6 +64,7 @@ fn main() -> ExitCode {
             nats_urls: non_empty_var("TUTTI_NATS_URLS"),
             log_format: non_empty_var("TUTTI_LOG_FORMAT"),
         },
+        #[cfg(feature = "embedded")]
         log_filter: non_empty_var("TUTTI_LOG"),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -32,11 +32,16 @@ pub(crate) fn state_cell(state: &str) -> Cell {
 }
 
 /// Prints a value as pretty JSON on stdout.
-pub(crate) fn print_json(value: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
-    );
+pub(crate) fn print_json<T: serde::Serialize + ?Sized>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(err) => eprintln!("tutti: cannot print the answer as JSON: {err}"),
+    }
+}
+
+/// A value that may be absent, as table text: empty when absent.
+pub(crate) fn or_empty<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map(|value| value.to_string()).unwrap_or_default()
 }
 
 /// A JSON field as text, empty when absent.

@@ -1,14 +1,17 @@
 //! The command line, as clap types. The file tree under `commands/` mirrors this tree.
 
+#[cfg(feature = "embedded")]
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 mod access;
+#[cfg(feature = "embedded")]
 mod bench;
 
 pub(crate) use access::*;
+#[cfg(feature = "embedded")]
 pub(crate) use bench::*;
 
 /// tutti: run scripts on your fleet and see what happened on every machine.
@@ -30,6 +33,7 @@ pub(crate) enum Command {
     /// Start a complete local system: broker, server and one agent.
     ///
     /// Example: `tutti up`, then in another terminal `tutti run --all --wait -- echo hello`.
+    #[cfg(feature = "embedded")]
     Up(UpArgs),
     /// Run the tutti server (HTTP API, dashboard, projectors, scheduler) from a config file.
     ///
@@ -44,6 +48,7 @@ pub(crate) enum Command {
     ///   tutti server --config /etc/tutti/server.toml --print-broker-config >> /etc/nats/nats.conf
     ///   tutti server --config /etc/tutti/server.toml
     #[command(verbatim_doc_comment)]
+    #[cfg(feature = "embedded")]
     Server(ServerArgs),
     /// Run a command or a job on agents.
     ///
@@ -245,9 +250,11 @@ pub(crate) enum Command {
     ///   tutti bench fanout --agents 10000 --json
     ///   tutti bench ingest --results 100000
     #[command(verbatim_doc_comment)]
+    #[cfg(feature = "embedded")]
     Bench(BenchArgs),
 }
 
+#[cfg(feature = "embedded")]
 #[derive(Debug, Args)]
 pub(crate) struct ServerArgs {
     /// The configuration file (TOML).
@@ -262,6 +269,7 @@ pub(crate) struct ServerArgs {
     pub(crate) print_broker_config: bool,
 }
 
+#[cfg(feature = "embedded")]
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
     /// Where the broker, server and agent keep their data.

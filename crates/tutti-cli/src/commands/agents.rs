@@ -1,10 +1,12 @@
 //! `tutti agents`: list agents with their status, or show one.
 
-use serde_json::Value;
+use comfy_table::Cell;
+use tutti_api::Paged;
+use tutti_api::agents::{Agent, AgentDetail, Liveness};
 
 use crate::args::{AgentsAction, AgentsArgs, GroupsAction};
 use crate::client::{ApiClient, CliError, urlencode};
-use crate::output::{print_json, state_cell, table, text};
+use crate::output::{or_empty, print_json, state_cell, table};
 
 /// Lists agents, or shows one.
 pub(crate) async fn agents(
@@ -32,7 +34,7 @@ async fn list(
     if let Some(search) = search {
         path.push_str(&format!("&search={}", urlencode(search)));
     }
-    let page: Value = client.get(&path).await?;
+    let page: Paged<Agent> = client.get(&path).await?;
     if json {
         print_json(&page);
         return Ok(());
@@ -46,33 +48,20 @@ async fn list(
         "LAST SEEN",
         "GROUPS",
     ]);
-    for agent in page["items"].as_array().into_iter().flatten() {
-        let groups: Vec<String> = agent["groups"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|g| g.as_str().map(String::from))
-            .collect();
+    for agent in &page.items {
+        let groups: Vec<&str> = agent.groups.iter().map(|group| group.as_str()).collect();
         rows.add_row(vec![
-            comfy_table::Cell::new(text(agent, "agent_id")),
-            state_cell(&liveness(agent)),
-            comfy_table::Cell::new(text(agent, "hostname")),
-            comfy_table::Cell::new(
-                format!("{} {}", text(agent, "os"), text(agent, "os_version"))
-                    .trim()
-                    .to_string(),
-            ),
-            comfy_table::Cell::new(text(agent, "version")),
-            comfy_table::Cell::new(text(agent, "last_heartbeat_at")),
-            comfy_table::Cell::new(groups.join(", ")),
+            Cell::new(&agent.agent_id),
+            state_cell(liveness(agent.liveness)),
+            Cell::new(&agent.hostname),
+            Cell::new(format!("{} {}", agent.os, agent.os_version).trim()),
+            Cell::new(&agent.version),
+            Cell::new(or_empty(agent.last_heartbeat_at)),
+            Cell::new(groups.join(", ")),
         ]);
     }
     println!("{rows}");
-    println!(
-        "{} of {} agents",
-        page["items"].as_array().map_or(0, Vec::len),
-        page["total"]
-    );
+    println!("{} of {} agents", page.items.len(), page.total);
     Ok(())
 }
 
@@ -83,7 +72,7 @@ async fn set_groups(
     json: bool,
 ) -> Result<(), CliError> {
     let path = format!("agents/{}/groups", crate::client::urlencode(agent_id));
-    let answer: serde_json::Value = client
+    let answer: Agent = client
         .put(&path, &serde_json::json!({ "groups": groups }))
         .await?;
     match json {
@@ -95,33 +84,36 @@ async fn set_groups(
 }
 
 async fn show(client: &ApiClient, agent_id: &str, json: bool) -> Result<(), CliError> {
-    let agent: Value = client.get(&format!("agents/{agent_id}")).await?;
+    let path = format!("agents/{}", urlencode(agent_id));
+    let detail: AgentDetail = client.get(&path).await?;
     if json {
-        print_json(&agent);
+        print_json(&detail);
         return Ok(());
     }
-    let summary = agent.get("agent").unwrap_or(&agent);
+    let agent = &detail.agent;
     let mut rows = table(&["FIELD", "VALUE"]);
-    for field in [
-        "agent_id",
-        "hostname",
-        "os",
-        "os_version",
-        "arch",
-        "version",
-        "enrolled_at",
-        "last_heartbeat_at",
-    ] {
-        rows.add_row(vec![field.to_string(), text(summary, field)]);
+    let fields = [
+        ("agent_id", agent.agent_id.to_string()),
+        ("hostname", agent.hostname.clone()),
+        ("os", agent.os.clone()),
+        ("os_version", agent.os_version.clone()),
+        ("arch", agent.arch.clone()),
+        ("version", agent.version.clone()),
+        ("enrolled_at", or_empty(agent.enrolled_at)),
+        ("last_heartbeat_at", or_empty(agent.last_heartbeat_at)),
+        ("status", liveness(agent.liveness).to_string()),
+    ];
+    for (field, value) in fields {
+        rows.add_row(vec![field.to_string(), value]);
     }
-    rows.add_row(vec!["status".to_string(), liveness(summary)]);
     println!("{rows}");
     Ok(())
 }
 
-fn liveness(agent: &Value) -> String {
-    match &agent["liveness"] {
-        Value::String(state) => state.clone(),
-        other => other.to_string(),
+fn liveness(liveness: Liveness) -> &'static str {
+    match liveness {
+        Liveness::Online => "online",
+        Liveness::Offline => "offline",
+        Liveness::Never => "never",
     }
 }

@@ -5,14 +5,14 @@
 //! The server answers what is missing, and the CLI asks for it and tries again: a 401 that
 //! asks for the one-time code, a 403 that says the account must change its password first.
 //! Those answers are recognised by their exact messages, which are constants the CLI
-//! shares with the server (`tutti_server::auth::signin`), so rewording one cannot break
+//! shares with the server (`tutti_api::errors`), so rewording one cannot break
 //! the other ([`asks_for_code`], [`must_change_password`]).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tutti_server::auth::signin;
+use tutti_api::errors as signin;
 
 use crate::Env;
 use crate::args::LoginArgs;

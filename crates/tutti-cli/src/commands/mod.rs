@@ -4,6 +4,7 @@
 mod agents;
 mod apply;
 mod audit;
+#[cfg(feature = "embedded")]
 mod bench;
 mod completions;
 mod config;
@@ -17,8 +18,10 @@ mod passwd;
 mod run;
 mod runs;
 mod schedules;
+#[cfg(feature = "embedded")]
 mod server;
 mod tokens;
+#[cfg(feature = "embedded")]
 mod up;
 mod users;
 mod whoami;
@@ -36,12 +39,15 @@ pub(crate) async fn dispatch(cli: Cli, env: Env) -> ExitCode {
     let profile = cli.profile.clone();
     let outcome = match cli.command {
         // Boxed: these futures hold a whole server configuration and are large.
+        #[cfg(feature = "embedded")]
         Command::Up(args) => Box::pin(up::up(args, &env))
             .await
             .map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "embedded")]
         Command::Server(args) => Box::pin(server::server(args, &env))
             .await
             .map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "embedded")]
         Command::Bench(args) => Box::pin(bench::bench(args, &env, json))
             .await
             .map(|()| ExitCode::SUCCESS),
@@ -93,14 +99,13 @@ async fn over_http(client: &ApiClient, command: Command, json: bool) -> Result<E
         Command::Passwd(args) => passwd::passwd(client, args, json).await.map(done),
         Command::Users(args) => users::users(client, args.action, json).await.map(done),
         Command::Tokens(args) => tokens::tokens(client, args.action, json).await.map(done),
-        Command::Up(_)
-        | Command::Server(_)
-        | Command::Bench(_)
-        | Command::Login(_)
-        | Command::Logout { .. }
-        | Command::Completions { .. } => Err(CliError::Other(
+        #[cfg(feature = "embedded")]
+        Command::Up(_) | Command::Server(_) | Command::Bench(_) => Err(CliError::Other(
             "this command does not use the server".into(),
         )),
+        Command::Login(_) | Command::Logout { .. } | Command::Completions { .. } => Err(
+            CliError::Other("this command does not use the server".into()),
+        ),
     }
 }
 

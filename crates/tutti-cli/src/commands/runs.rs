@@ -1,10 +1,14 @@
 //! `tutti runs`: list runs, show one with its targets, print results in full, kill.
 
-use serde_json::{Value, json};
+use comfy_table::Cell;
+use serde_json::json;
+use tutti_api::Paged;
+use tutti_api::rollouts::RolloutView;
+use tutti_api::runs::{KillOutcome, ResultView, Run, RunView, StoredResult};
 
 use crate::args::{RunsAction, RunsArgs};
-use crate::client::{ApiClient, CliError};
-use crate::output::{print_json, state_cell, table, text};
+use crate::client::{ApiClient, CliError, urlencode};
+use crate::output::{or_empty, print_json, state_cell, table};
 
 /// Dispatches the `runs` subcommands.
 pub(crate) async fn runs(client: &ApiClient, args: RunsArgs, json: bool) -> Result<(), CliError> {
@@ -22,23 +26,19 @@ pub(crate) async fn runs(client: &ApiClient, args: RunsArgs, json: bool) -> Resu
 }
 
 async fn list(client: &ApiClient, limit: u32, json: bool) -> Result<(), CliError> {
-    let page: Value = client.get(&format!("runs?limit={limit}")).await?;
+    let page: Paged<Run> = client.get(&format!("runs?limit={limit}")).await?;
     if json {
         print_json(&page);
         return Ok(());
     }
     let mut rows = table(&["RUN", "JOB", "STATUS", "CREATED", "BY"]);
-    for run in page["items"].as_array().into_iter().flatten() {
+    for run in &page.items {
         rows.add_row(vec![
-            comfy_table::Cell::new(text(run, "run_id")),
-            comfy_table::Cell::new(format!(
-                "{} v{}",
-                text(run, "job_id"),
-                text(run, "job_version")
-            )),
-            state_cell(&text(run, "status")),
-            comfy_table::Cell::new(text(run, "created_at")),
-            comfy_table::Cell::new(text(run, "created_by")),
+            Cell::new(run.run_id),
+            Cell::new(format!("{} v{}", run.job_id, run.job_version)),
+            state_cell(run.status.as_str()),
+            Cell::new(run.created_at),
+            Cell::new(&run.created_by),
         ]);
     }
     println!("{rows}");
@@ -46,27 +46,28 @@ async fn list(client: &ApiClient, limit: u32, json: bool) -> Result<(), CliError
 }
 
 async fn show(client: &ApiClient, run_id: &str, json: bool) -> Result<(), CliError> {
-    let detail: Value = client.get(&format!("runs/{run_id}?limit=500")).await?;
+    let path = format!("runs/{}?limit=500", urlencode(run_id));
+    let view: RunView = client.get(&path).await?;
     if json {
-        print_json(&detail);
+        print_json(&view);
         return Ok(());
     }
-    let run = &detail["run"];
+    let run = &view.detail.run;
     println!(
         "run {}  job {} v{}  status {}",
-        text(run, "run_id"),
-        text(run, "job_id"),
-        text(run, "job_version"),
-        text(run, "status")
+        run.run_id,
+        run.job_id,
+        run.job_version,
+        run.status.as_str()
     );
     let mut rows = table(&["AGENT", "STATE", "EXIT", "REASON", "FINISHED"]);
-    for target in detail["targets"]["items"].as_array().into_iter().flatten() {
+    for target in &view.targets.items {
         rows.add_row(vec![
-            comfy_table::Cell::new(text(target, "agent_id")),
-            state_cell(&text(target, "state")),
-            comfy_table::Cell::new(text(target, "exit_code")),
-            comfy_table::Cell::new(text(target, "reason")),
-            comfy_table::Cell::new(text(target, "finished_at")),
+            Cell::new(&target.agent_id),
+            state_cell(target.state.as_str()),
+            Cell::new(or_empty(target.exit_code)),
+            Cell::new(target.reason.as_deref().unwrap_or_default()),
+            Cell::new(or_empty(target.finished_at)),
         ]);
     }
     println!("{rows}");
@@ -79,41 +80,34 @@ async fn results(
     agent: Option<&str>,
     json: bool,
 ) -> Result<(), CliError> {
+    let run_id = urlencode(run_id);
     let agents: Vec<String> = match agent {
         Some(agent) => vec![agent.to_string()],
         None => {
-            let page: Value = client
+            let page: Paged<StoredResult> = client
                 .get(&format!("runs/{run_id}/results?limit=500"))
                 .await?;
-            page["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|item| text(item.get("result").unwrap_or(item), "agent_id"))
+            page.items
+                .iter()
+                .map(|stored| stored.result.agent_id.to_string())
                 .collect()
         }
     };
     let mut all = Vec::new();
     for agent_id in agents {
-        let detail: Value = client
-            .get(&format!("runs/{run_id}/results/{agent_id}"))
-            .await?;
+        let path = format!("runs/{run_id}/results/{}", urlencode(&agent_id));
+        let view: ResultView = client.get(&path).await?;
         if !json {
-            let result = detail.get("result").unwrap_or(&detail);
-            println!(
-                "── {agent_id} ({}) ──",
-                result["status"]["state"].as_str().unwrap_or("")
-            );
-            print!("{}", detail["stdout_full"]["text"].as_str().unwrap_or(""));
-            let stderr = detail["stderr_full"]["text"].as_str().unwrap_or("");
-            if !stderr.is_empty() {
-                eprint!("{stderr}");
+            println!("── {agent_id} ({}) ──", view.stored.result.status.state());
+            print!("{}", view.stdout_full.text);
+            if !view.stderr_full.text.is_empty() {
+                eprint!("{}", view.stderr_full.text);
             }
         }
-        all.push(detail);
+        all.push(view);
     }
     if json {
-        print_json(&json!(all));
+        print_json(&all);
     }
     Ok(())
 }
@@ -125,34 +119,32 @@ async fn rollout(
     action: &str,
     json: bool,
 ) -> Result<(), CliError> {
-    let view: Value = client
-        .post(&format!("runs/{run_id}/rollout/{action}"), &json!({}))
-        .await?;
+    let path = format!("runs/{}/rollout/{action}", urlencode(run_id));
+    let view: RolloutView = client.post(&path, &json!({})).await?;
     if json {
         print_json(&view);
     } else {
         println!(
             "rollout of run {run_id}: {} at wave {}; {} target(s) released, {} held, {} failure(s)",
-            text(&view, "state"),
-            text(&view, "current_wave"),
-            view["released"],
-            view["held"],
-            view["failures"]
+            view.rollout.state.as_str(),
+            view.rollout.current_wave,
+            view.released,
+            view.held,
+            view.failures
         );
     }
     Ok(())
 }
 
 async fn kill(client: &ApiClient, run_id: &str, json: bool) -> Result<(), CliError> {
-    let outcome: Value = client
-        .post(&format!("runs/{run_id}/kill"), &json!({}))
-        .await?;
+    let path = format!("runs/{}/kill", urlencode(run_id));
+    let outcome: KillOutcome = client.post(&path, &json!({})).await?;
     if json {
         print_json(&outcome);
     } else {
         println!(
             "run {run_id} killed: {} queued target(s) skipped, running ones are being stopped",
-            outcome["n_skipped"]
+            outcome.n_skipped
         );
     }
     Ok(())

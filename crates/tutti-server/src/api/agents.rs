@@ -7,18 +7,16 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tutti_proto::{AgentId, GroupName};
-use tutti_store::{
-    Agent, AgentInventory, AgentQuery, AgentSort, Liveness, Page, Paged, SortDir, StoreError,
-    Target,
-};
+use tutti_store::{Agent, AgentQuery, AgentSort, Liveness, Page, Paged, SortDir, StoreError};
 
 use crate::actor::Actor;
 use crate::api::json::{ApiJson, ApiQuery};
 use crate::api::{online_since, parse_id};
 use crate::app::App;
 use crate::error::Result;
+pub use tutti_api::agents::AgentDetail;
 
 /// Query of `GET /api/v1/agents`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
@@ -41,19 +39,6 @@ pub struct ListParams {
     pub limit: Option<u32>,
     /// Rows to skip.
     pub offset: Option<u64>,
-}
-
-/// An agent with its inventory summary and recent runs.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AgentDetail {
-    /// The agent.
-    pub agent: Agent,
-    /// Its current inventory, when it reported one.
-    pub inventory: Option<AgentInventory>,
-    /// Its most recent run targets.
-    pub recent_runs: Paged<Target>,
-    /// The broker keys issued to it, newest first (empty without per-agent identities).
-    pub broker_identities: Vec<tutti_store::BrokerIdentity>,
 }
 
 /// Body of `PUT /api/v1/agents/{id}/groups`.

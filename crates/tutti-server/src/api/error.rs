@@ -7,18 +7,10 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 use crate::error::Error;
 
-/// The body of every error response.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// A stable code: `bad_request`, `not_found`, `conflict`, ...
-    pub error: &'static str,
-    /// What went wrong, for a person.
-    pub message: String,
-}
+pub use tutti_api::errors::ErrorBody;
 
 impl Error {
     /// The status and stable code of this error.
@@ -73,7 +65,7 @@ impl IntoResponse for Error {
         let mut response = (
             status,
             Json(ErrorBody {
-                error: code,
+                error: code.to_string(),
                 message,
             }),
         )

@@ -9,14 +9,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::io::AsyncReadExt as _;
 use tutti_proto::catalog::OUTPUT_STORE;
 use tutti_proto::result::{ObjectRef, Output};
 use tutti_proto::{AgentId, JobId, ResultId, RunId};
 use tutti_store::{
-    Page, Paged, RunCounts, RunDetail, RunQuery, RunStatus, StoredResult, Target, TargetQuery,
-    TargetState,
+    Page, Paged, RunCounts, RunQuery, RunStatus, StoredResult, TargetQuery, TargetState,
 };
 
 use crate::actor::Actor;
@@ -25,6 +24,7 @@ use crate::api::parse_id;
 use crate::app::App;
 use crate::engine::{self, CreatedRun, KillOutcome, RunRequest};
 use crate::error::{Error, Result};
+pub use tutti_api::runs::{ResolvedOutput, ResultView, RunView};
 
 /// Largest output object the server loads for one result detail.
 const MAX_OBJECT_BYTES: u64 = 64 << 20;
@@ -74,45 +74,6 @@ pub struct ResultsParams {
     pub limit: Option<u32>,
     /// Rows to skip.
     pub offset: Option<u64>,
-}
-
-/// A run, its counts and a page of its targets.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RunView {
-    /// The run and its counts.
-    #[serde(flatten)]
-    pub detail: RunDetail,
-    /// Per-state counts by name, e.g. `{"succeeded": 3, "queued": 1}`. Held rollout
-    /// targets (stored `queued`, no command sent) are counted as `held`, not `queued`, so
-    /// `queued` means "waiting for the agent".
-    pub count_by_state: std::collections::BTreeMap<&'static str, u64>,
-    /// The rollout, for a run released in waves.
-    pub rollout: Option<engine::rollout::RolloutView>,
-    /// A page of targets, by agent id.
-    pub targets: Paged<Target>,
-}
-
-/// One result with its output resolved.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ResultView {
-    /// The stored result, as the agent sent it.
-    #[serde(flatten)]
-    pub stored: StoredResult,
-    /// Full stdout: the object's text when uploaded and verified, the inline text otherwise.
-    pub stdout_full: ResolvedOutput,
-    /// Full stderr, resolved the same way.
-    pub stderr_full: ResolvedOutput,
-}
-
-/// Output text and where it came from.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ResolvedOutput {
-    /// The text (lossy UTF-8).
-    pub text: String,
-    /// `object` or `inline`.
-    pub source: &'static str,
-    /// Why the object could not be used, when it could not.
-    pub object_error: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/runs", request_body = RunRequest, responses((status = 201, body = CreatedRun), (status = 400, body = crate::api::error::ErrorBody), (status = 404, body = crate::api::error::ErrorBody), (status = 409, description = "The job is revoked", body = crate::api::error::ErrorBody), (status = 503, body = crate::api::error::ErrorBody)))]
@@ -184,13 +145,17 @@ pub async fn detail(
     };
     let targets = app.store.list_targets(&run_id, &query).await?;
     let rollout = engine::rollout::view(&app, run_id).await?;
-    let mut count_by_state = counts_by_name(&detail.counts);
+    let mut count_by_state: std::collections::BTreeMap<String, u64> =
+        counts_by_name(&detail.counts)
+            .into_iter()
+            .map(|(name, n)| (name.to_string(), n))
+            .collect();
     if let Some(held) = rollout
         .as_ref()
         .map(|view| view.held)
         .filter(|held| *held > 0)
     {
-        count_by_state.insert("held", held);
+        count_by_state.insert("held".to_string(), held);
         if let Some(queued) = count_by_state.get_mut("queued") {
             *queued = queued.saturating_sub(held);
         }
@@ -290,7 +255,7 @@ fn parse_state(text: &str) -> Result<TargetState> {
 pub async fn resolve(app: &App, output: &Output) -> ResolvedOutput {
     let inline = || ResolvedOutput {
         text: output.inline.clone(),
-        source: "inline",
+        source: tutti_api::runs::OutputSource::Inline,
         object_error: None,
     };
     let Some(object) = &output.object else {
@@ -299,7 +264,7 @@ pub async fn resolve(app: &App, output: &Output) -> ResolvedOutput {
     match fetch_object(app, object).await {
         Ok(bytes) => ResolvedOutput {
             text: String::from_utf8_lossy(&bytes).into_owned(),
-            source: "object",
+            source: tutti_api::runs::OutputSource::Object,
             object_error: None,
         },
         Err(reason) => {

@@ -21,21 +21,13 @@ use crate::actor::{Actor, Credential};
 use crate::app::App;
 use crate::error::{Error, Result};
 
-/// The one answer to a failed sign-in.
-pub const WRONG_CREDENTIALS: &str = "wrong username or password";
-/// The answer of `POST /api/v1/auth/token` for an account that must change its password:
-/// the CLI matches it to ask for a new one.
-pub const PASSWORD_CHANGE_REQUIRED: &str =
-    "this account must change its password first: send it as `new_password`";
 /// The longest lifetime an API token may ask for, in days (a century).
 pub const MAX_TOKEN_DAYS: u32 = 36_500;
 
-/// The answer of `POST /api/v1/auth/token` for an admin who must set up two-factor
-/// sign-in first (`auth.require_mfa_for_admins`).
-pub const MFA_SETUP_REQUIRED: &str = "admins must set up two-factor sign-in first (in the dashboard, or POST /api/v1/auth/mfa/setup) before using an API token";
-/// The answer when the password was right but a second factor is needed; the CLI matches
-/// it to ask for the code.
-pub const CODE_REQUIRED: &str = "this account uses two-factor sign-in: send the 6-digit code from the authenticator app (or a recovery code) as `code`";
+// The answers a client recognises by their words live with the API's types.
+pub use tutti_api::errors::{
+    CODE_REQUIRED, MFA_SETUP_REQUIRED, PASSWORD_CHANGE_REQUIRED, WRONG_CREDENTIALS,
+};
 
 /// Checks a username, password and optional one-time code; the account on success.
 pub async fn check_credentials(

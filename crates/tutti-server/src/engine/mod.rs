@@ -35,6 +35,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::manifest::JobSpec;
 use targets::{Resolution, TargetSpec};
+pub use tutti_api::runs::KillOutcome;
 
 /// What `POST /api/v1/runs` asks for: a stored job or an ad-hoc script, and targets.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -75,18 +76,6 @@ pub struct CreatedRun {
     pub subjects: Vec<String>,
     /// Created while a fleet freeze was in force (allowed for manual runs, and marked).
     pub during_freeze: bool,
-}
-
-/// What a kill did.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct KillOutcome {
-    /// The run.
-    #[schema(value_type = String)]
-    pub run_id: RunId,
-    /// Queued or delivered targets skipped at once.
-    pub n_skipped: u64,
-    /// Kill messages published.
-    pub n_messages: usize,
 }
 
 /// Where a run comes from: an operator, or a schedule (which may pin a job version).

@@ -10,7 +10,6 @@
 //!   evidence said stop, so carrying on is a new run.
 
 use jiff::Timestamp;
-use serde::Serialize;
 use tutti_proto::RunId;
 use tutti_store::{HeldTargets, Rollout, RolloutChange, RolloutState, TargetState};
 
@@ -18,41 +17,7 @@ use super::{ABORTED_REASON, Tally, failures};
 use crate::actor::Actor;
 use crate::app::App;
 use crate::error::{Error, Result};
-
-/// A rollout as the run view shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct RolloutView {
-    /// Plan, state, current wave, reason and times, as stored.
-    #[serde(flatten)]
-    pub rollout: Rollout,
-    /// Targets not released yet (stored `queued`; no command exists for them).
-    pub held: u64,
-    /// Targets released so far.
-    pub released: u64,
-    /// Released targets that count as failures.
-    pub failures: u64,
-    /// Per-wave counts.
-    pub waves: Vec<WaveView>,
-}
-
-/// One wave's counts.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct WaveView {
-    /// The wave (1-based).
-    pub wave: u32,
-    /// Its targets.
-    pub n_targets: u64,
-    /// Not released yet.
-    pub held: u64,
-    /// Released and not final.
-    pub open: u64,
-    /// Succeeded.
-    pub succeeded: u64,
-    /// Failed, timed out, interrupted, missed or expired.
-    pub failed: u64,
-    /// Ended without running: skipped or killed, released or not.
-    pub skipped: u64,
-}
+pub use tutti_api::rollouts::{RolloutView, WaveView};
 
 /// The rollout of a run with its counts; `None` for a run without one.
 pub async fn view(app: &App, run_id: RunId) -> Result<Option<RolloutView>> {
