@@ -48,3 +48,27 @@ pub struct ApiToken {
     /// When it was revoked.
     pub revoked_at: Option<Timestamp>,
 }
+
+/// A token just issued. The secret is in this response only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IssuedToken {
+    /// Public id, for lists and revocation.
+    pub token_id: String,
+    /// The secret: send it as `Authorization: Bearer <token>`. Shown once.
+    pub token: String,
+    /// Its name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// When it stops working; never when absent.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// An account with the password it was given, shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AccountWithPassword {
+    /// The account.
+    pub account: Account,
+    /// The generated password; absent when the request chose one.
+    pub initial_password: Option<String>,
+}

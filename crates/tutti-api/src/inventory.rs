@@ -107,3 +107,12 @@ pub struct PackageHit {
     /// The package.
     pub package: Package,
 }
+
+/// An agent's current inventory and a page of its packages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InventoryView {
+    /// Facts and package count.
+    pub inventory: AgentInventory,
+    /// A page of packages by name.
+    pub packages: crate::page::Paged<Package>,
+}

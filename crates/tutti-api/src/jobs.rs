@@ -42,3 +42,10 @@ pub struct JobVersion {
     /// Who applied it.
     pub created_by: String,
 }
+
+/// What a revocation did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RevokeResponse {
+    /// Queued or delivered targets skipped at once.
+    pub n_skipped: u64,
+}

@@ -38,3 +38,37 @@ pub struct ScheduleFire {
     /// Why no run was created (`frozen`, `missed`, `disabled job`, ...).
     pub skipped: Option<String>,
 }
+
+/// A schedule with its next fire time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleView {
+    /// The stored schedule.
+    #[serde(flatten)]
+    pub schedule: Schedule,
+    /// The next time it fires (cron schedules that are enabled and still active).
+    pub next_fire: Option<Timestamp>,
+}
+
+/// One schedule with what it will do and what it did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleDetail {
+    /// The stored schedule.
+    pub schedule: Schedule,
+    /// Its next five fire times.
+    pub next_fires: Vec<Timestamp>,
+    /// Its last twenty fires, newest first.
+    pub recent_fires: Vec<ScheduleFire>,
+    /// The run of its latest fire that created one, with counts per target state.
+    pub last_run: Option<crate::runs::RunDetail>,
+}
+
+/// The answer of the preview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Preview {
+    /// The zone the schedule is read in.
+    pub timezone: String,
+    /// Fire times, in UTC.
+    pub fires: Vec<Timestamp>,
+    /// The same in the schedule's zone, as local wall-clock times with their offset.
+    pub local: Vec<String>,
+}

@@ -54,9 +54,9 @@ pub(crate) fn text(value: &serde_json::Value, field: &str) -> String {
 }
 
 /// `rows A–B of TOTAL <what>`, and the `--offset` that shows the next page if there is one.
-pub(crate) fn print_page_footer(page: &serde_json::Value, offset: u64, what: &str) {
-    let n_items = page["items"].as_array().map_or(0, Vec::len) as u64;
-    let total = page["total"].as_u64().unwrap_or(0);
+pub(crate) fn print_page_footer<T>(page: &tutti_api::Paged<T>, offset: u64, what: &str) {
+    let n_items = page.items.len() as u64;
+    let total = page.total;
     if n_items == 0 {
         println!("no {what} (of {total})");
         return;

@@ -1,28 +1,36 @@
 //! `tutti audit`: the audit log, newest first, filtered by actor, action, target and time,
 //! a page at a time.
 
-use serde_json::Value;
+use tutti_api::Paged;
+use tutti_api::audit::AuditEntry;
+use tutti_proto::audit::AuditOutcome;
 
 use crate::args::AuditArgs;
 use crate::client::{ApiClient, CliError, urlencode};
-use crate::output::{print_json, print_page_footer, table, text};
+use crate::output::{print_json, print_page_footer, table};
 
 /// Prints a page of audit entries.
 pub(crate) async fn audit(client: &ApiClient, args: AuditArgs, json: bool) -> Result<(), CliError> {
-    let page: Value = client.get(&query_path(&args)?).await?;
+    let page: Paged<AuditEntry> = client.get(&query_path(&args)?).await?;
     if json {
         print_json(&page);
         return Ok(());
     }
     let mut rows = table(&["TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME"]);
-    for entry in page["items"].as_array().into_iter().flatten() {
-        let record = &entry["record"];
+    for entry in &page.items {
+        let record = &entry.record;
+        let outcome = match record.outcome {
+            AuditOutcome::Succeeded => "succeeded",
+            AuditOutcome::Denied => "denied",
+            AuditOutcome::Failed => "failed",
+            AuditOutcome::Unknown => "unknown",
+        };
         rows.add_row(vec![
-            text(record, "at"),
-            text(record, "actor"),
-            text(record, "action"),
-            text(record, "target"),
-            text(record, "outcome"),
+            record.at.to_string(),
+            record.actor.clone(),
+            record.action.clone(),
+            record.target.clone(),
+            outcome.to_string(),
         ]);
     }
     println!("{rows}");

@@ -1,11 +1,12 @@
 //! `tutti inventory AGENT` (facts and package count) and `tutti inventory search
 //! NAME[@VERSION]` (which agents have a package).
 
-use serde_json::Value;
+use tutti_api::Paged;
+use tutti_api::inventory::{InventoryView, PackageHit};
 
 use crate::args::{InventoryAction, InventoryArgs};
 use crate::client::{ApiClient, CliError, urlencode};
-use crate::output::{print_json, print_page_footer, table, text};
+use crate::output::{print_json, print_page_footer, table};
 
 /// Shows an agent's inventory, or searches the fleet for a package.
 pub(crate) async fn inventory(
@@ -31,35 +32,34 @@ pub(crate) async fn inventory(
 }
 
 async fn show(client: &ApiClient, agent_id: &str, json: bool) -> Result<(), CliError> {
-    let view: Value = client
+    let view: InventoryView = client
         .get(&format!("agents/{}/inventory", urlencode(agent_id)))
         .await?;
     if json {
         print_json(&view);
         return Ok(());
     }
-    let inventory = &view["inventory"];
-    let facts = &inventory["facts"];
+    let inventory = &view.inventory;
+    let facts = &inventory.facts;
     let mut rows = table(&["FACT", "VALUE"]);
-    for field in [
-        "hostname",
-        "os_name",
-        "os_version",
-        "kernel",
-        "arch",
-        "cpu_model",
-        "cpu_cores",
-        "memory_bytes",
-        "uptime_secs",
-    ] {
-        rows.add_row(vec![field.to_string(), text(facts, field)]);
+    let fields = [
+        ("hostname", facts.hostname.clone()),
+        ("os_name", facts.os_name.clone()),
+        ("os_version", facts.os_version.clone()),
+        ("kernel", facts.kernel.clone()),
+        ("arch", facts.arch.clone()),
+        ("cpu_model", facts.cpu_model.clone()),
+        ("cpu_cores", facts.cpu_cores.to_string()),
+        ("memory_bytes", facts.memory_bytes.to_string()),
+        ("uptime_secs", facts.uptime_secs.to_string()),
+        ("disks", facts.disks.len().to_string()),
+        ("interfaces", facts.interfaces.len().to_string()),
+        ("packages", inventory.n_packages.to_string()),
+        ("reported at", inventory.at.to_string()),
+    ];
+    for (field, value) in fields {
+        rows.add_row(vec![field.to_string(), value]);
     }
-    let n_disks = facts["disks"].as_array().map_or(0, Vec::len);
-    let n_interfaces = facts["interfaces"].as_array().map_or(0, Vec::len);
-    rows.add_row(vec!["disks".to_string(), n_disks.to_string()]);
-    rows.add_row(vec!["interfaces".to_string(), n_interfaces.to_string()]);
-    rows.add_row(vec!["packages".to_string(), text(inventory, "n_packages")]);
-    rows.add_row(vec!["reported at".to_string(), text(inventory, "at")]);
     println!("{rows}");
     Ok(())
 }
@@ -75,21 +75,21 @@ async fn search(
         "inventory/packages?q={}&limit={limit}&offset={offset}",
         urlencode(package)
     );
-    let page: Value = client.get(&path).await?;
+    let page: Paged<PackageHit> = client.get(&path).await?;
     if json {
         print_json(&page);
         return Ok(());
     }
     let mut rows = table(&["AGENT", "HOSTNAME", "PACKAGE", "VERSION", "ARCH", "MANAGER"]);
-    for hit in page["items"].as_array().into_iter().flatten() {
-        let package = &hit["package"];
+    for hit in &page.items {
+        let package = &hit.package;
         rows.add_row(vec![
-            text(hit, "agent_id"),
-            text(hit, "hostname"),
-            text(package, "name"),
-            text(package, "version"),
-            text(package, "arch"),
-            text(package, "manager"),
+            hit.agent_id.to_string(),
+            hit.hostname.clone(),
+            package.name.clone(),
+            package.version.clone(),
+            package.arch.clone(),
+            package.manager.clone(),
         ]);
     }
     println!("{rows}");

@@ -1,10 +1,12 @@
 //! `tutti jobs`: list jobs, print one's manifest as applied, revoke one.
 
-use serde_json::{Value, json};
+use serde_json::json;
+use tutti_api::Paged;
+use tutti_api::jobs::{Job, RevokeResponse};
 
 use crate::args::{JobsAction, JobsArgs};
-use crate::client::{ApiClient, CliError};
-use crate::output::{print_json, print_page_footer, table, text};
+use crate::client::{ApiClient, CliError, urlencode};
+use crate::output::{or_empty, print_json, print_page_footer, table};
 
 /// Dispatches the `jobs` subcommands.
 pub(crate) async fn jobs(client: &ApiClient, args: JobsArgs, json: bool) -> Result<(), CliError> {
@@ -20,19 +22,20 @@ async fn list(client: &ApiClient, args: &JobsArgs, json: bool) -> Result<(), Cli
         "jobs?limit={}&offset={}&include_anonymous={}",
         args.limit, args.offset, args.adhoc
     );
-    let page: Value = client.get(&path).await?;
+    let page: Paged<Job> = client.get(&path).await?;
     if json {
         print_json(&page);
         return Ok(());
     }
     let mut rows = table(&["JOB", "VERSION", "UPDATED", "REVOKED", "DESCRIPTION"]);
-    for job in page["items"].as_array().into_iter().flatten() {
+    for job in &page.items {
+        let description = job.definition["description"].as_str().unwrap_or_default();
         rows.add_row(vec![
-            text(job, "job_id"),
-            text(job, "version"),
-            text(job, "updated_at"),
-            text(job, "revoked_at"),
-            text(&job["definition"], "description"),
+            job.job_id.to_string(),
+            job.version.to_string(),
+            job.updated_at.to_string(),
+            or_empty(job.revoked_at),
+            description.to_string(),
         ]);
     }
     println!("{rows}");
@@ -41,15 +44,15 @@ async fn list(client: &ApiClient, args: &JobsArgs, json: bool) -> Result<(), Cli
 }
 
 async fn show(client: &ApiClient, job_id: &str, json: bool) -> Result<(), CliError> {
-    let job: Value = client.get(&format!("jobs/{job_id}")).await?;
+    let job: Job = client.get(&format!("jobs/{}", urlencode(job_id))).await?;
     if json {
         print_json(&job);
         return Ok(());
     }
-    let source = text(&job, "source_yaml");
+    let source = &job.source_yaml;
     if source.is_empty() {
         // Applied as JSON (or ad-hoc): there is no text as written, so show the definition.
-        print_json(&job["definition"]);
+        print_json(&job.definition);
     } else {
         print!("{source}");
         if !source.ends_with('\n') {
@@ -65,9 +68,9 @@ async fn revoke(
     reason: String,
     json: bool,
 ) -> Result<(), CliError> {
-    let outcome: Value = client
+    let outcome: RevokeResponse = client
         .post(
-            &format!("jobs/{job_id}/revoke"),
+            &format!("jobs/{}/revoke", urlencode(job_id)),
             &json!({ "reason": reason }),
         )
         .await?;
@@ -76,7 +79,7 @@ async fn revoke(
     } else {
         println!(
             "job {job_id} revoked: {} queued target(s) skipped; agents will not start it again",
-            outcome["n_skipped"]
+            outcome.n_skipped
         );
     }
     Ok(())

@@ -3,10 +3,12 @@
 //! one. Schedules are created and changed with `tutti apply -f` like jobs.
 
 use serde_json::{Value, json};
+use tutti_api::Paged;
+use tutti_api::schedules::{Preview, Schedule, ScheduleDetail, ScheduleView};
 
 use crate::args::{SchedulesAction, SchedulesArgs};
 use crate::client::{ApiClient, CliError, urlencode};
-use crate::output::{print_json, print_page_footer, table, text};
+use crate::output::{or_empty, print_json, print_page_footer, table, text};
 
 /// Dispatches the `schedules` subcommands.
 pub(crate) async fn schedules(
@@ -38,21 +40,22 @@ pub(crate) async fn schedules(
 
 async fn list(client: &ApiClient, args: &SchedulesArgs, json: bool) -> Result<(), CliError> {
     let path = format!("schedules?limit={}&offset={}", args.limit, args.offset);
-    let page: Value = client.get(&path).await?;
+    let page: Paged<ScheduleView> = client.get(&path).await?;
     if json {
         print_json(&page);
         return Ok(());
     }
     let mut rows = table(&["SCHEDULE", "JOB", "TRIGGER", "ZONE", "ENABLED", "NEXT FIRE"]);
-    for schedule in page["items"].as_array().into_iter().flatten() {
-        let definition = &schedule["definition"];
+    for view in &page.items {
+        // The stored definition is the server's own spec type, kept as JSON.
+        let definition = &view.schedule.definition;
         rows.add_row(vec![
-            text(schedule, "name"),
+            view.schedule.name.clone(),
             text(definition, "job"),
             trigger(definition),
             text(definition, "timezone"),
-            text(schedule, "enabled"),
-            text(schedule, "next_fire"),
+            view.schedule.enabled.to_string(),
+            or_empty(view.next_fire),
         ]);
     }
     println!("{rows}");
@@ -74,27 +77,20 @@ fn trigger(definition: &Value) -> String {
 }
 
 async fn show(client: &ApiClient, name: &str, json: bool) -> Result<(), CliError> {
-    let detail: Value = client
+    let detail: ScheduleDetail = client
         .get(&format!("schedules/{}", urlencode(name)))
         .await?;
     if json {
         print_json(&detail);
         return Ok(());
     }
-    let schedule = &detail["schedule"];
-    print!("{}", text(schedule, "source_yaml"));
+    let schedule = &detail.schedule;
+    print!("{}", schedule.source_yaml);
     println!(
         "\nenabled: {}   updated: {} by {}",
-        text(schedule, "enabled"),
-        text(schedule, "updated_at"),
-        text(schedule, "created_by")
+        schedule.enabled, schedule.updated_at, schedule.created_by
     );
-    let next: Vec<String> = detail["next_fires"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|fire| fire.as_str().map(str::to_string))
-        .collect();
+    let next: Vec<String> = detail.next_fires.iter().map(ToString::to_string).collect();
     println!(
         "next fires: {}",
         if next.is_empty() {
@@ -104,11 +100,11 @@ async fn show(client: &ApiClient, name: &str, json: bool) -> Result<(), CliError
         }
     );
     let mut rows = table(&["FIRE", "RUN", "SKIPPED"]);
-    for fire in detail["recent_fires"].as_array().into_iter().flatten() {
+    for fire in &detail.recent_fires {
         rows.add_row(vec![
-            text(fire, "fire_at"),
-            text(fire, "run_id"),
-            text(fire, "skipped"),
+            fire.fire_at.to_string(),
+            or_empty(fire.run_id),
+            fire.skipped.clone().unwrap_or_default(),
         ]);
     }
     println!("\nrecent fires:\n{rows}");
@@ -126,22 +122,17 @@ async fn preview(
     if let Some(after) = after {
         path.push_str(&format!("&after={}", urlencode(after)));
     }
-    let preview: Value = client.get(&path).await?;
+    let preview: Preview = client.get(&path).await?;
     if json {
         print_json(&preview);
         return Ok(());
     }
-    let mut rows = table(&["UTC", &format!("LOCAL ({})", text(&preview, "timezone"))]);
-    let utc = preview["fires"].as_array().cloned().unwrap_or_default();
-    let local = preview["local"].as_array().cloned().unwrap_or_default();
-    for (utc, local) in utc.iter().zip(&local) {
-        rows.add_row(vec![
-            utc.as_str().unwrap_or_default(),
-            local.as_str().unwrap_or_default(),
-        ]);
+    let mut rows = table(&["UTC", &format!("LOCAL ({})", preview.timezone)]);
+    for (utc, local) in preview.fires.iter().zip(&preview.local) {
+        rows.add_row(vec![utc.to_string(), local.clone()]);
     }
     println!("{rows}");
-    if utc.is_empty() {
+    if preview.fires.is_empty() {
         println!("(no fires: a desired-state schedule, or its active period has ended)");
     }
     Ok(())
@@ -185,7 +176,7 @@ async fn coverage(client: &ApiClient, name: &str, json: bool) -> Result<(), CliE
 }
 
 async fn switch(client: &ApiClient, name: &str, enabled: bool, json: bool) -> Result<(), CliError> {
-    let schedule: Value = client
+    let schedule: Schedule = client
         .patch(
             &format!("schedules/{}", urlencode(name)),
             &json!({ "enabled": enabled }),

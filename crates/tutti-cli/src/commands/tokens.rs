@@ -2,11 +2,13 @@
 //! own; an admin lists (`--all`) and revokes anyone's. The secret is printed once, at
 //! creation.
 
-use serde_json::{Value, json};
+use serde_json::json;
+use tutti_api::Paged;
+use tutti_api::accounts::{ApiToken, IssuedToken};
 
 use crate::args::TokensAction;
 use crate::client::{ApiClient, CliError, urlencode};
-use crate::output::{print_json, print_page_footer, table, text};
+use crate::output::{or_empty, print_json, print_page_footer, table};
 
 /// Dispatches the `tokens` subcommands.
 pub(crate) async fn tokens(
@@ -22,7 +24,7 @@ pub(crate) async fn tokens(
             expires_days,
         } => {
             let body = json!({ "name": name, "role": role, "expires_in_days": expires_days });
-            let created: Value = client.post("tokens", &body).await?;
+            let created: IssuedToken = client.post("tokens", &body).await?;
             print_created(client, &created, json);
             Ok(())
         }
@@ -47,7 +49,7 @@ async fn list(
     offset: u64,
     json: bool,
 ) -> Result<(), CliError> {
-    let page: Value = client
+    let page: Paged<ApiToken> = client
         .get(&format!("tokens?all={all}&limit={limit}&offset={offset}"))
         .await?;
     if json {
@@ -64,20 +66,18 @@ async fn list(
         "LAST USED",
         "REVOKED",
     ]);
-    for token in page["items"].as_array().into_iter().flatten() {
-        let expires = match text(token, "expires_at") {
-            never if never.is_empty() => "never".to_string(),
-            at => at,
-        };
+    for token in &page.items {
         rows.add_row(vec![
-            text(token, "token_id"),
-            text(token, "name"),
-            text(token, "username"),
-            text(token, "role"),
-            text(token, "created_at"),
-            expires,
-            text(token, "last_used_at"),
-            text(token, "revoked_at"),
+            token.token_id.clone(),
+            token.name.clone(),
+            token.username.clone(),
+            token.role.to_string(),
+            token.created_at.to_string(),
+            token
+                .expires_at
+                .map_or_else(|| "never".to_string(), |at| at.to_string()),
+            or_empty(token.last_used_at),
+            or_empty(token.revoked_at),
         ]);
     }
     println!("{rows}");
@@ -85,28 +85,28 @@ async fn list(
     Ok(())
 }
 
-fn print_created(client: &ApiClient, created: &Value, json: bool) {
+fn print_created(client: &ApiClient, created: &IssuedToken, json: bool) {
     if json {
         print_json(created);
         return;
     }
-    let expires = match created["expires_at"].as_str() {
+    let expires = match created.expires_at {
         Some(at) => format!("expires at {at}"),
         None => "never expires".to_string(),
     };
     println!(
         "API token {} ({:?}, role {}) created; it {expires}",
-        text(created, "token_id"),
-        text(created, "name"),
-        text(created, "role")
+        created.token_id, created.name, created.role
     );
-    let token = text(created, "token");
-    println!("\nThe secret is shown only now; it is not shown again:\n\n  {token}\n");
+    println!(
+        "\nThe secret is shown only now; it is not shown again:\n\n  {}\n",
+        created.token
+    );
     println!("Use it as TUTTI_TOKEN, or store it as a profile:\n");
     println!(
         "  tutti login --server {} --token <secret> --name {}",
         client.base(),
-        profile_name(&text(created, "name"))
+        profile_name(&created.name)
     );
 }
 

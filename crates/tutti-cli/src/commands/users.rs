@@ -3,10 +3,12 @@
 //! its owner signs in with.
 
 use serde_json::{Value, json};
+use tutti_api::Paged;
+use tutti_api::accounts::{Account, AccountWithPassword};
 
 use crate::args::UsersAction;
 use crate::client::{ApiClient, CliError, urlencode};
-use crate::output::{print_json, print_page_footer, table, text};
+use crate::output::{print_json, print_page_footer, table};
 use crate::prompt::SecretInput;
 
 /// Dispatches the `users` subcommands.
@@ -30,7 +32,7 @@ pub(crate) async fn users(
                 false => None,
             };
             let body = json!({ "username": name, "role": role, "password": password });
-            let created: Value = client.post("accounts", &body).await?;
+            let created: AccountWithPassword = client.post("accounts", &body).await?;
             print_with_password(client, &created, "created", json);
             Ok(())
         }
@@ -45,7 +47,7 @@ pub(crate) async fn users(
         }
         UsersAction::ResetPassword { name } => {
             let path = format!("accounts/{}/password-reset", urlencode(&name));
-            let reset: Value = client.post_empty(&path).await?;
+            let reset: AccountWithPassword = client.post_empty(&path).await?;
             print_with_password(client, &reset, "has a new password", json);
             Ok(())
         }
@@ -53,7 +55,7 @@ pub(crate) async fn users(
 }
 
 async fn list(client: &ApiClient, limit: u32, offset: u64, json: bool) -> Result<(), CliError> {
-    let page: Value = client
+    let page: Paged<Account> = client
         .get(&format!("accounts?limit={limit}&offset={offset}"))
         .await?;
     if json {
@@ -68,14 +70,14 @@ async fn list(client: &ApiClient, limit: u32, offset: u64, json: bool) -> Result
         "CREATED",
         "CREATED BY",
     ]);
-    for account in page["items"].as_array().into_iter().flatten() {
+    for account in &page.items {
         rows.add_row(vec![
-            text(account, "username"),
-            text(account, "role"),
-            status(account),
-            yes_no(&account["mfa_enabled"]),
-            text(account, "created_at"),
-            text(account, "created_by"),
+            account.username.clone(),
+            account.role.to_string(),
+            status(account).to_string(),
+            if account.mfa_enabled { "on" } else { "off" }.to_string(),
+            account.created_at.to_string(),
+            account.created_by.clone(),
         ]);
     }
     println!("{rows}");
@@ -84,7 +86,7 @@ async fn list(client: &ApiClient, limit: u32, offset: u64, json: bool) -> Result
 }
 
 async fn update(client: &ApiClient, name: &str, patch: Value, json: bool) -> Result<(), CliError> {
-    let account: Value = client
+    let account: Account = client
         .patch(&format!("accounts/{}", urlencode(name)), &patch)
         .await?;
     if json {
@@ -93,23 +95,23 @@ async fn update(client: &ApiClient, name: &str, patch: Value, json: bool) -> Res
     }
     println!(
         "account {}: role {}, {}",
-        text(&account, "username"),
-        text(&account, "role"),
+        account.username,
+        account.role,
         status(&account)
     );
     Ok(())
 }
 
 /// An account with the one-time password it was given, shown once.
-fn print_with_password(client: &ApiClient, answer: &Value, what: &str, json: bool) {
+fn print_with_password(client: &ApiClient, answer: &AccountWithPassword, what: &str, json: bool) {
     if json {
         print_json(answer);
         return;
     }
-    let account = &answer["account"];
-    let username = text(account, "username");
-    println!("account {username} {what} (role {})", text(account, "role"));
-    match answer["initial_password"].as_str() {
+    let account = &answer.account;
+    let username = &account.username;
+    println!("account {username} {what} (role {})", account.role);
+    match &answer.initial_password {
         Some(password) => {
             println!("\nIts one-time password, shown only now:\n\n  {password}\n");
             println!("It must be changed at the first sign-in:");
@@ -122,19 +124,12 @@ fn print_with_password(client: &ApiClient, answer: &Value, what: &str, json: boo
     );
 }
 
-fn status(account: &Value) -> String {
-    if account["disabled"].as_bool() == Some(true) {
-        return "disabled".to_string();
-    }
-    if account["must_change_password"].as_bool() == Some(true) {
-        return "must change password".to_string();
-    }
-    "active".to_string()
-}
-
-fn yes_no(value: &Value) -> String {
-    match value.as_bool() {
-        Some(true) => "on".to_string(),
-        _ => "off".to_string(),
+fn status(account: &Account) -> &'static str {
+    if account.disabled {
+        "disabled"
+    } else if account.must_change_password {
+        "must change password"
+    } else {
+        "active"
     }
 }

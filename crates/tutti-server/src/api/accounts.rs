@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tutti_proto::role::Role;
 use tutti_store::{Account, AccountUpdate, NewAccount, Paged};
 
@@ -21,6 +21,7 @@ use crate::api::json::{ApiJson, ApiQuery};
 use crate::app::App;
 use crate::auth::{parse_username, password};
 use crate::error::{Error, Result};
+pub use tutti_api::accounts::AccountWithPassword;
 
 #[utoipa::path(get, path = "/api/v1/accounts", params(PageParams), responses((status = 200, description = "Accounts by name (never their secrets)", body = tutti_api::Paged<tutti_api::accounts::Account>)))]
 /// Lists accounts.
@@ -54,16 +55,6 @@ impl fmt::Debug for NewAccountRequest {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .finish()
     }
-}
-
-/// An account with the password it was given, shown once.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct AccountWithPassword {
-    /// The account.
-    #[schema(value_type = Object)]
-    pub account: Account,
-    /// The generated password; absent when the request chose one.
-    pub initial_password: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/accounts", request_body = NewAccountRequest, responses((status = 201, description = "Created", body = AccountWithPassword), (status = 409, body = crate::api::error::ErrorBody)))]

@@ -3,15 +3,15 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tutti_proto::AgentId;
-use tutti_proto::inventory::Package;
-use tutti_store::{AgentInventory, InventoryChange, PackageHit, PackageQuery, Page, Paged};
+use tutti_store::{InventoryChange, PackageHit, PackageQuery, Page, Paged};
 
 use crate::api::json::ApiQuery;
 use crate::api::{PageParams, parse_id};
 use crate::app::App;
 use crate::error::{Error, Result};
+pub use tutti_api::inventory::InventoryView;
 
 /// Query of `GET /api/v1/agents/{agent_id}/inventory`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
@@ -37,15 +37,6 @@ pub struct SearchParams {
     pub limit: Option<u32>,
     /// Rows to skip.
     pub offset: Option<u64>,
-}
-
-/// An agent's current inventory and a page of its packages.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct InventoryView {
-    /// Facts and package count.
-    pub inventory: AgentInventory,
-    /// A page of packages by name.
-    pub packages: Paged<Package>,
 }
 
 #[utoipa::path(get, path = "/api/v1/agents/{agent_id}/inventory", params(PackagesParams), responses((status = 200, description = "Facts and a page of packages", body = InventoryView), (status = 404, body = crate::api::error::ErrorBody)))]

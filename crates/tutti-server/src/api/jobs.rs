@@ -20,6 +20,7 @@ use crate::api::{PageParams, parse_id};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::manifest::{self, ParsedJob};
+pub use tutti_api::jobs::RevokeResponse;
 
 /// What applying one document did.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -70,13 +71,6 @@ pub struct RevokeRequest {
     /// Why, for the audit log and the agents.
     #[serde(default)]
     pub reason: String,
-}
-
-/// What a revocation did.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct RevokeResponse {
-    /// Queued or delivered targets skipped at once.
-    pub n_skipped: u64,
 }
 
 #[utoipa::path(post, path = "/api/v1/jobs", params(ApplyParams), request_body(content = String, description = "`kind: Job` manifests as YAML (application/yaml) or one as JSON (application/json)"), responses((status = 200, body = ApplyResponse), (status = 400, description = "Invalid manifest, with line and column", body = crate::api::error::ErrorBody), (status = 413, body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody)))]

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use tutti_store::{Page, PutScheduleOutcome, Schedule, ScheduleDraft, ScheduleFire, StoreError};
+use tutti_store::{Page, PutScheduleOutcome, Schedule, ScheduleDraft, StoreError};
 
 use crate::actor::Actor;
 use crate::api::PageParams;
@@ -21,6 +21,7 @@ use crate::api::json::{ApiJson, ApiQuery, is_yaml, manifest_text, media_type, re
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::schedule::{ParsedSchedule, ScheduleSpec, parse_yaml};
+pub use tutti_api::schedules::{Preview, ScheduleDetail, ScheduleView};
 
 /// The most fire times one preview computes.
 pub const MAX_PREVIEW: usize = 100;
@@ -139,16 +140,6 @@ async fn store(app: &App, actor: &Actor, schedule: ParsedSchedule) -> Result<Put
     Ok(outcome)
 }
 
-/// A schedule with its next fire time.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ScheduleView {
-    /// The stored schedule.
-    #[serde(flatten)]
-    pub schedule: Schedule,
-    /// The next time it fires (cron schedules that are enabled and still active).
-    pub next_fire: Option<Timestamp>,
-}
-
 #[utoipa::path(get, path = "/api/v1/schedules", params(PageParams), responses((status = 200, description = "Schedules by name, each with `next_fire`", body = tutti_api::Paged<ScheduleView>)))]
 /// Lists schedules.
 pub async fn list(
@@ -172,19 +163,6 @@ pub async fn list(
         items,
         total: page.total,
     }))
-}
-
-/// One schedule with what it will do and what it did.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ScheduleDetail {
-    /// The stored schedule.
-    pub schedule: Schedule,
-    /// Its next five fire times.
-    pub next_fires: Vec<Timestamp>,
-    /// Its last twenty fires, newest first.
-    pub recent_fires: Vec<ScheduleFire>,
-    /// The run of its latest fire that created one, with counts per target state.
-    pub last_run: Option<tutti_store::RunDetail>,
 }
 
 #[utoipa::path(get, path = "/api/v1/schedules/{name}", responses((status = 200, description = "The schedule, its next five fire times and its last twenty fires", body = ScheduleDetail), (status = 404, body = crate::api::error::ErrorBody)))]
@@ -220,18 +198,6 @@ pub struct PreviewParams {
     /// Start after this instant (default now).
     #[param(value_type = Option<String>)]
     pub after: Option<Timestamp>,
-}
-
-/// The answer of the preview.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Preview {
-    /// The zone the schedule is read in.
-    pub timezone: String,
-    /// Fire times, in UTC.
-    #[schema(value_type = Vec<String>)]
-    pub fires: Vec<Timestamp>,
-    /// The same in the schedule's zone, as local wall-clock times with their offset.
-    pub local: Vec<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/schedules/{name}/preview", params(PreviewParams), responses((status = 200, body = Preview), (status = 404, body = crate::api::error::ErrorBody)))]

@@ -11,7 +11,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use jiff::{SignedDuration, Timestamp};
-use serde::Serialize;
 use tutti_proto::audit::AuditOutcome;
 use tutti_proto::role::Role;
 use tutti_store::{Account, NewAccount, NewApiToken, NewSession, SessionInfo, Store, StoreError};
@@ -25,6 +24,7 @@ use crate::error::{Error, Result};
 pub const MAX_TOKEN_DAYS: u32 = 36_500;
 
 // The answers a client recognises by their words live with the API's types.
+pub use tutti_api::accounts::IssuedToken;
 pub use tutti_api::errors::{
     CODE_REQUIRED, MFA_SETUP_REQUIRED, PASSWORD_CHANGE_REQUIRED, WRONG_CREDENTIALS,
 };
@@ -165,23 +165,6 @@ pub async fn open_session(
         cookie: app.auth.session_cookie(&cookie_value),
         csrf_token: app.auth.csrf_token(&session_hash),
     })
-}
-
-/// A token just issued. The secret is in this response only.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct IssuedToken {
-    /// Public id, for lists and revocation.
-    pub token_id: String,
-    /// The secret: send it as `Authorization: Bearer <token>`. Shown once.
-    pub token: String,
-    /// Its name.
-    pub name: String,
-    /// Its role.
-    #[schema(value_type = String)]
-    pub role: Role,
-    /// When it stops working; never when absent.
-    #[schema(value_type = Option<String>)]
-    pub expires_at: Option<Timestamp>,
 }
 
 /// Issues an API token for `owner` with `role` (at most the owner's role) that expires
