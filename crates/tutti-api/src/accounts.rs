@@ -72,3 +72,38 @@ pub struct AccountWithPassword {
     /// The generated password; absent when the request chose one.
     pub initial_password: Option<String>,
 }
+
+/// Who is signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    /// The account.
+    pub account: Account,
+    /// The effective role of this request (a token's may be lower than the account's).
+    pub role: Role,
+    /// `session` or `token`.
+    pub via: SignedInVia,
+    /// For a session: the token to send in `x-csrf-token` on every state-changing request.
+    pub csrf_token: Option<String>,
+    /// What the account must do before anything else, if anything.
+    pub required_action: Option<RequiredAction>,
+}
+
+/// How a request proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignedInVia {
+    /// The dashboard's session cookie.
+    Session,
+    /// An API token.
+    Token,
+}
+
+/// What an account must do before it may do anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequiredAction {
+    /// Change the password (`tutti passwd`).
+    ChangePassword,
+    /// Set up two-factor sign-in (an admin, when the server requires it).
+    SetupMfa,
+}

@@ -21,6 +21,7 @@ use crate::app::App;
 use crate::auth::signin::{self, IssuedToken};
 use crate::auth::{password, secret, totp};
 use crate::error::{Error, Result};
+pub use tutti_api::accounts::{Me, RequiredAction, SignedInVia};
 
 /// Body of `POST /api/v1/auth/login` and `POST /api/v1/auth/token`.
 #[derive(Clone, Deserialize, utoipa::ToSchema)]
@@ -55,23 +56,6 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// Who is signed in.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Me {
-    /// The account.
-    #[schema(value_type = Object)]
-    pub account: Account,
-    /// The effective role of this request (a token's may be lower than the account's).
-    #[schema(value_type = String)]
-    pub role: Role,
-    /// `session` or `token`.
-    pub via: &'static str,
-    /// For a session: the token to send in `x-csrf-token` on every state-changing request.
-    pub csrf_token: Option<String>,
-    /// What the account must do before anything else, if anything.
-    pub required_action: Option<&'static str>,
-}
-
 #[utoipa::path(post, path = "/api/v1/auth/login", request_body = Credentials, responses((status = 200, description = "Signed in; the session cookie is set", body = Me), (status = 401, body = crate::api::error::ErrorBody), (status = 429, body = crate::api::error::ErrorBody)))]
 /// Signs in to the dashboard.
 pub async fn login(
@@ -92,7 +76,7 @@ pub async fn login(
     audit_own(&app, &actor, "auth.login", serde_json::Value::Null).await;
     let me = Me {
         role: account.role,
-        via: "session",
+        via: SignedInVia::Session,
         csrf_token: Some(session.csrf_token),
         required_action: required_action(&app, &account),
         account,
@@ -161,10 +145,11 @@ pub async fn token(
 pub async fn me(State(app): State<App>, actor: Actor) -> Result<Json<Me>> {
     let account = app.store.get_account(&actor.account).await?;
     let (via, csrf_token) = match &actor.credential {
-        Credential::Session { session_hash } => {
-            ("session", Some(app.auth.csrf_token(session_hash)))
-        }
-        _ => ("token", None),
+        Credential::Session { session_hash } => (
+            SignedInVia::Session,
+            Some(app.auth.csrf_token(session_hash)),
+        ),
+        _ => (SignedInVia::Token, None),
     };
     Ok(Json(Me {
         role: actor.role,
@@ -402,15 +387,15 @@ pub async fn mfa_disable(
 }
 
 /// What an account must do before anything else.
-fn required_action(app: &App, account: &Account) -> Option<&'static str> {
+fn required_action(app: &App, account: &Account) -> Option<RequiredAction> {
     if account.must_change_password {
-        return Some("change_password");
+        return Some(RequiredAction::ChangePassword);
     }
     if app.auth.config().require_mfa_for_admins
         && account.role == Role::Admin
         && !account.mfa_enabled
     {
-        return Some("setup_mfa");
+        return Some(RequiredAction::SetupMfa);
     }
     None
 }
