@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod agents;
 pub mod audit;
 pub mod errors;
+pub mod fleet;
 pub mod inventory;
 pub mod jobs;
 pub mod page;

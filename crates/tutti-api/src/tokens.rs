@@ -3,6 +3,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tutti_proto::GroupName;
+use tutti_proto::ids::KeyId;
 use utoipa::ToSchema;
 
 /// A stored token (never the hash).
@@ -24,4 +25,27 @@ pub struct EnrollmentToken {
     pub revoked_at: Option<Timestamp>,
     /// Groups an agent enrolled with it joins.
     pub groups: Vec<GroupName>,
+}
+
+/// A new token with its secret, returned once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    /// Public id.
+    pub token_id: String,
+    /// The secret to give `tutti-agent enroll --token`. Not retrievable later.
+    pub token: String,
+    /// Expiry.
+    pub expires_at: Timestamp,
+    /// Enrollments allowed.
+    pub uses: u32,
+    /// Groups an agent enrolled with it joins.
+    pub groups: Vec<GroupName>,
+    /// The server's command-signing key id, to pin with `tutti-agent enroll
+    /// --server-key-id`.
+    pub server_key_id: KeyId,
+    /// Whether this server serves `/install.sh` (it has agent binaries to hand out).
+    pub install_script: bool,
+    /// The server's URL from its `public_url` setting, if set (install commands use it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }

@@ -6,8 +6,8 @@
 //! (written to the store and to `tutti_groups` at enrollment, see `enroll.rs`).
 
 use jiff::{SignedDuration, Timestamp};
-use serde::{Deserialize, Serialize};
-use tutti_proto::{GroupName, KeyId};
+use serde::Deserialize;
+use tutti_proto::GroupName;
 use tutti_store::NewEnrollmentToken;
 
 use crate::actor::Actor;
@@ -15,6 +15,7 @@ use crate::app::App;
 pub use crate::auth::secret::hash;
 use crate::auth::secret::random_hex;
 use crate::error::{Error, Result};
+pub use tutti_api::tokens::CreatedToken;
 
 /// The longest a token may live: 30 days.
 pub const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
@@ -60,32 +61,6 @@ fn default_ttl() -> u64 {
 
 fn default_uses() -> u32 {
     1
-}
-
-/// A new token with its secret, returned once.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct CreatedToken {
-    /// Public id.
-    pub token_id: String,
-    /// The secret to give `tutti-agent enroll --token`. Not retrievable later.
-    pub token: String,
-    /// Expiry.
-    #[schema(value_type = String, format = DateTime)]
-    pub expires_at: Timestamp,
-    /// Enrollments allowed.
-    pub uses: u32,
-    /// Groups an agent enrolled with it joins.
-    #[schema(value_type = Vec<String>)]
-    pub groups: Vec<GroupName>,
-    /// The server's command-signing key id, to pin with `tutti-agent enroll
-    /// --server-key-id`.
-    #[schema(value_type = String)]
-    pub server_key_id: KeyId,
-    /// Whether this server serves `/install.sh` (it has agent binaries to hand out).
-    pub install_script: bool,
-    /// The server's URL from its `public_url` setting, if set (install commands use it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public_url: Option<String>,
 }
 
 /// Creates a token and stores its hash.

@@ -1,11 +1,13 @@
 //! `tutti enroll-token create|list|revoke`: the one-time secrets agents enroll with. The
 //! secret is printed once, at creation, with the exact command that enrolls an agent.
 
-use serde_json::{Value, json};
+use serde_json::json;
+use tutti_api::Paged;
+use tutti_api::tokens::{CreatedToken, EnrollmentToken};
 
 use crate::args::EnrollTokenAction;
 use crate::client::{ApiClient, CliError, urlencode};
-use crate::output::{print_json, table, text};
+use crate::output::{or_empty, print_json, table};
 
 /// Dispatches the `enroll-token` subcommands.
 pub(crate) async fn enroll_token(
@@ -21,7 +23,7 @@ pub(crate) async fn enroll_token(
         } => {
             let expires_in_secs = crate::duration::parse_secs("--expires", &expires)?;
             let body = json!({ "name": name, "uses": uses, "expires_in_secs": expires_in_secs });
-            let created: Value = client.post("enrollment-tokens", &body).await?;
+            let created: CreatedToken = client.post("enrollment-tokens", &body).await?;
             print_created(client, &created, json);
             Ok(())
         }
@@ -40,30 +42,24 @@ pub(crate) async fn enroll_token(
     }
 }
 
-fn print_created(client: &ApiClient, created: &Value, json: bool) {
+fn print_created(client: &ApiClient, created: &CreatedToken, json: bool) {
     if json {
         print_json(created);
         return;
     }
-    let token = text(created, "token");
     println!(
         "enrollment token {} created: {} use(s), valid until {}",
-        text(created, "token_id"),
-        text(created, "uses"),
-        text(created, "expires_at")
+        created.token_id, created.uses, created.expires_at
     );
-    println!("\nThe secret is shown only now:\n\n  {token}\n");
-    let server = created
-        .get("public_url")
-        .and_then(Value::as_str)
-        .unwrap_or(client.base());
+    println!("\nThe secret is shown only now:\n\n  {}\n", created.token);
+    let key_id = created.server_key_id.to_string();
     let pins = Pins {
-        server,
-        token: &token,
-        key_id: &text(created, "server_key_id"),
+        server: created.public_url.as_deref().unwrap_or(client.base()),
+        token: &created.token,
+        key_id: &key_id,
         ca_file: client.ca_file(),
     };
-    if created.get("install_script").and_then(Value::as_bool) == Some(true) {
+    if created.install_script {
         println!("On the machine to enroll, as root, install, enroll and start the agent with:\n");
         println!("  {}\n", pins.install_command());
         println!("or, with `tutti-agent` already installed:\n");
@@ -113,7 +109,7 @@ impl Pins<'_> {
 }
 
 async fn list(client: &ApiClient, limit: u32, json: bool) -> Result<(), CliError> {
-    let page: Value = client
+    let page: Paged<EnrollmentToken> = client
         .get(&format!("enrollment-tokens?limit={limit}"))
         .await?;
     if json {
@@ -128,14 +124,14 @@ async fn list(client: &ApiClient, limit: u32, json: bool) -> Result<(), CliError
         "REVOKED",
         "CREATED BY",
     ]);
-    for token in page["items"].as_array().into_iter().flatten() {
+    for token in &page.items {
         rows.add_row(vec![
-            text(token, "token_id"),
-            text(token, "name"),
-            text(token, "uses_left"),
-            text(token, "expires_at"),
-            text(token, "revoked_at"),
-            text(token, "created_by"),
+            token.token_id.clone(),
+            token.name.clone(),
+            token.uses_left.to_string(),
+            token.expires_at.to_string(),
+            or_empty(token.revoked_at),
+            token.created_by.clone(),
         ]);
     }
     println!("{rows}");

@@ -5,11 +5,12 @@
 //! every agent judge the same instant.
 
 use jiff::{SignedDuration, Timestamp};
-use serde_json::{Value, json};
+use serde_json::json;
+use tutti_api::fleet::FreezeState;
 
 use crate::args::FreezeAction;
 use crate::client::{ApiClient, CliError};
-use crate::output::{print_json, text};
+use crate::output::{or_empty, print_json};
 
 const PATH: &str = "fleet/freeze";
 
@@ -19,7 +20,7 @@ pub(crate) async fn freeze(
     action: FreezeAction,
     json: bool,
 ) -> Result<(), CliError> {
-    let state: Value = match action {
+    let state: FreezeState = match action {
         FreezeAction::On {
             reason,
             until,
@@ -65,22 +66,19 @@ fn until_from(
 }
 
 /// One line for people: `frozen since … by … until … — reason`, or why it is not frozen.
-fn describe(state: &Value) -> String {
-    let (at, actor, until, reason) = (
-        text(state, "at"),
-        text(state, "actor"),
-        text(state, "until"),
-        text(state, "reason"),
-    );
-    let until_text = if until.is_empty() {
-        "until lifted".to_string()
-    } else {
-        format!("until {until}")
+fn describe(state: &FreezeState) -> String {
+    let at = or_empty(state.at);
+    let actor = state.actor.as_deref().unwrap_or_default();
+    let reason = state.reason.as_deref().unwrap_or_default();
+    let until_text = match state.until {
+        None => "until lifted".to_string(),
+        Some(until) => format!("until {until}"),
     };
-    if state["in_force"] == true {
+    if state.in_force {
         return format!("frozen since {at} by {actor} {until_text} — {reason}");
     }
-    if state["frozen"] == true {
+    if state.frozen {
+        let until = or_empty(state.until);
         return format!("not frozen: the freeze by {actor} ended at {until} — {reason}");
     }
     if at.is_empty() {
@@ -110,23 +108,37 @@ mod tests {
         assert!(err.to_string().contains("--for"), "{err}");
     }
 
+    fn state(value: serde_json::Value) -> FreezeState {
+        serde_json::from_value(value).unwrap()
+    }
+
     #[test]
     fn lines_say_since_by_until_and_why() {
-        let frozen = json!({
+        let frozen = state(json!({
             "frozen": true, "in_force": true, "until": "2026-05-01T14:00:00Z",
             "reason": "release", "actor": "alice", "at": "2026-05-01T12:00:00Z",
-        });
+        }));
         assert_eq!(
             describe(&frozen),
             "frozen since 2026-05-01T12:00:00Z by alice until 2026-05-01T14:00:00Z — release"
         );
-        let open_ended = json!({"in_force": true, "frozen": true, "until": null, "reason": "x", "actor": "a", "at": "t"});
+        let t = "2026-05-01T12:00:00Z";
+        let u = "2026-05-01T14:00:00Z";
+        let open_ended = state(
+            json!({"in_force": true, "frozen": true, "until": null, "reason": "x", "actor": "a", "at": t}),
+        );
         assert!(describe(&open_ended).contains("until lifted"));
-        let ended = json!({"in_force": false, "frozen": true, "until": "u", "reason": "r", "actor": "a", "at": "t"});
-        assert!(describe(&ended).starts_with("not frozen: the freeze by a ended at u"));
-        let lifted = json!({"in_force": false, "frozen": false, "actor": "bob", "at": "t"});
-        assert_eq!(describe(&lifted), "not frozen (lifted t by bob)");
-        let never = json!({"in_force": false, "frozen": false, "actor": null, "at": null});
+        let ended = state(
+            json!({"in_force": false, "frozen": true, "until": u, "reason": "r", "actor": "a", "at": t}),
+        );
+        assert!(describe(&ended).starts_with(&format!("not frozen: the freeze by a ended at {u}")));
+        let lifted = state(
+            json!({"in_force": false, "frozen": false, "until": null, "reason": null, "actor": "bob", "at": t}),
+        );
+        assert_eq!(describe(&lifted), format!("not frozen (lifted {t} by bob)"));
+        let never = state(
+            json!({"in_force": false, "frozen": false, "until": null, "reason": null, "actor": null, "at": null}),
+        );
         assert_eq!(describe(&never), "not frozen");
     }
 }
