@@ -146,3 +146,20 @@ pub enum OutputSource {
     /// What the result carried inline (all of it, or head and tail).
     Inline,
 }
+
+/// What a created run looks like to the client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedRun {
+    /// The run.
+    pub run_id: RunId,
+    /// The job it runs.
+    pub job_id: JobId,
+    /// The job version.
+    pub job_version: u32,
+    /// Targeted agents.
+    pub n_targets: usize,
+    /// Subjects the command was published on.
+    pub subjects: Vec<String>,
+    /// Created while a fleet freeze was in force (allowed for manual runs, and marked).
+    pub during_freeze: bool,
+}

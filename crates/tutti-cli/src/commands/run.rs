@@ -12,23 +12,16 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
+use tutti_api::Paged;
+use tutti_api::agents::{AgentDetail, Liveness};
+use tutti_api::runs::{CreatedRun, RunView, StoredResult};
+use tutti_api::state::TargetState;
+use tutti_proto::result::RunResult;
 
 use crate::args::RunArgs;
-use crate::client::{ApiClient, CliError};
-use crate::output::{print_json, state_cell, table, text};
+use crate::client::{ApiClient, CliError, urlencode};
+use crate::output::{or_empty, print_json, state_cell, table, text};
 
-/// Target states after which nothing more happens.
-const FINAL_STATES: [&str; 9] = [
-    "succeeded",
-    "failed",
-    "timed_out",
-    "killed",
-    "skipped",
-    "interrupted",
-    "missed",
-    "expired",
-    "unknown",
-];
 /// How often `--wait` re-reads the run.
 const POLL: Duration = Duration::from_millis(300);
 /// How long open targets must sit queued before `--wait` asks whether their agents are offline.
@@ -41,15 +34,15 @@ pub(crate) async fn run(
     json: bool,
 ) -> Result<ExitCode, CliError> {
     let body = request_body(&args)?;
-    let created: Value = client.post("runs", &body).await?;
-    let run_id = text(&created, "run_id");
+    let created: CreatedRun = client.post("runs", &body).await?;
+    let run_id = created.run_id.to_string();
     if !args.wait && !args.follow {
         if json {
             print_json(&created);
         } else {
             println!(
                 "run {run_id} created for {} agent(s); follow it with `tutti runs show {run_id}`",
-                created["n_targets"]
+                created.n_targets
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -62,7 +55,7 @@ pub(crate) async fn run(
         follow.abort();
     }
     let (detail, offline) = outcome?;
-    let results: Value = client
+    let results: Paged<StoredResult> = client
         .get(&format!("runs/{run_id}/results?limit=500"))
         .await?;
     report(&detail, &results, &offline, json)
@@ -168,24 +161,23 @@ async fn wait(
     client: &ApiClient,
     run_id: &str,
     json: bool,
-) -> Result<(Value, Vec<String>), CliError> {
+) -> Result<(RunView, Vec<String>), CliError> {
     let bar = progress_bar(json);
     let mut last_change = Instant::now();
-    let mut last_counts = Value::Null;
+    let mut last_counts = None;
     loop {
-        let detail: Value = client.get(&format!("runs/{run_id}?limit=500")).await?;
-        let counts = detail["count_by_state"].clone();
-        if counts != last_counts {
+        let detail: RunView = client.get(&format!("runs/{run_id}?limit=500")).await?;
+        if last_counts.as_ref() != Some(&detail.count_by_state) {
             last_change = Instant::now();
-            last_counts = counts.clone();
+            last_counts = Some(detail.count_by_state.clone());
         }
-        bar.set_message(summary(&counts));
+        bar.set_message(summary(&detail.count_by_state));
         let open = open_targets(&detail);
         if open.is_empty() {
             bar.finish_and_clear();
             return Ok((detail, Vec::new()));
         }
-        let all_queued = open.iter().all(|(_, state)| state == "queued");
+        let all_queued = open.iter().all(|(_, state)| *state == TargetState::Queued);
         if all_queued && last_change.elapsed() > OFFLINE_CHECK_AFTER {
             let agents: Vec<String> = open.iter().map(|(agent, _)| agent.clone()).collect();
             if all_offline(client, &agents).await? {
@@ -210,8 +202,8 @@ fn progress_bar(json: bool) -> ProgressBar {
     bar
 }
 
-fn summary(counts: &Value) -> String {
-    let count = |state: &str| counts.get(state).and_then(Value::as_u64).unwrap_or(0);
+fn summary(counts: &BTreeMap<String, u64>) -> String {
+    let count = |state: &str| counts.get(state).copied().unwrap_or(0);
     let failed: u64 = [
         "failed",
         "timed_out",
@@ -233,21 +225,21 @@ fn summary(counts: &Value) -> String {
     )
 }
 
-fn open_targets(detail: &Value) -> Vec<(String, String)> {
-    detail["targets"]["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|target| (text(target, "agent_id"), text(target, "state")))
-        .filter(|(_, state)| !FINAL_STATES.contains(&state.as_str()))
+fn open_targets(detail: &RunView) -> Vec<(String, TargetState)> {
+    detail
+        .targets
+        .items
+        .iter()
+        .filter(|target| !target.state.is_final())
+        .map(|target| (target.agent_id.to_string(), target.state))
         .collect()
 }
 
 async fn all_offline(client: &ApiClient, agents: &[String]) -> Result<bool, CliError> {
     for agent_id in agents.iter().take(20) {
-        let agent: Value = client.get(&format!("agents/{agent_id}")).await?;
-        let summary = agent.get("agent").unwrap_or(&agent);
-        if text(summary, "liveness") == "online" {
+        let path = format!("agents/{}", urlencode(agent_id));
+        let detail: AgentDetail = client.get(&path).await?;
+        if detail.agent.liveness == Liveness::Online {
             return Ok(false);
         }
     }
@@ -255,54 +247,47 @@ async fn all_offline(client: &ApiClient, agents: &[String]) -> Result<bool, CliE
 }
 
 fn report(
-    detail: &Value,
-    results: &Value,
+    detail: &RunView,
+    results: &Paged<StoredResult>,
     offline: &[String],
     json: bool,
 ) -> Result<ExitCode, CliError> {
-    let by_agent: BTreeMap<String, &Value> = results["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|item| {
-            let result = item.get("result").unwrap_or(item);
-            (text(result, "agent_id"), result)
-        })
+    let by_agent: BTreeMap<String, &RunResult> = results
+        .items
+        .iter()
+        .map(|stored| (stored.result.agent_id.to_string(), &stored.result))
         .collect();
-    let targets: Vec<&Value> = detail["targets"]["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .collect();
-    let all_succeeded =
-        !targets.is_empty() && targets.iter().all(|t| text(t, "state") == "succeeded");
+    let targets = &detail.targets.items;
+    let all_succeeded = !targets.is_empty()
+        && targets
+            .iter()
+            .all(|target| target.state == TargetState::Succeeded);
     if json {
         print_json(&json!({ "run": detail, "results": results, "offline_agents": offline }));
     } else {
         let mut rows = table(&["AGENT", "STATUS", "EXIT", "DURATION", "OUTPUT"]);
-        for target in &targets {
-            let agent_id = text(target, "agent_id");
-            let state = text(target, "state");
+        for target in targets {
+            let agent_id = target.agent_id.to_string();
             let shown = if offline.contains(&agent_id) {
-                "queued (offline)".to_string()
+                "queued (offline)"
             } else {
-                state.clone()
+                target.state.as_str()
             };
             let result = by_agent.get(&agent_id);
             rows.add_row(vec![
                 comfy_table::Cell::new(&agent_id),
-                state_cell(&shown),
-                comfy_table::Cell::new(text(target, "exit_code")),
+                state_cell(shown),
+                comfy_table::Cell::new(or_empty(target.exit_code)),
                 comfy_table::Cell::new(result.map(|r| duration(r)).unwrap_or_default()),
                 comfy_table::Cell::new(
                     result
                         .map(|r| first_line(r))
-                        .unwrap_or_else(|| text(target, "reason")),
+                        .unwrap_or_else(|| target.reason.clone().unwrap_or_default()),
                 ),
             ]);
         }
         println!("{rows}");
-        println!("{}", summary(&detail["count_by_state"]));
+        println!("{}", summary(&detail.count_by_state));
     }
     Ok(if all_succeeded {
         ExitCode::SUCCESS
@@ -311,9 +296,9 @@ fn report(
     })
 }
 
-fn first_line(result: &Value) -> String {
-    let stdout = result["stdout"]["inline"].as_str().unwrap_or("");
-    let stderr = result["stderr"]["inline"].as_str().unwrap_or("");
+fn first_line(result: &RunResult) -> String {
+    let stdout = result.stdout.inline.as_str();
+    let stderr = result.stderr.inline.as_str();
     let source = if stdout.trim().is_empty() {
         stderr
     } else {
@@ -328,18 +313,13 @@ fn first_line(result: &Value) -> String {
         .collect()
 }
 
-fn duration(result: &Value) -> String {
-    let parse = |field: &str| {
-        result[field]
-            .as_str()
-            .and_then(|text| text.parse::<jiff::Timestamp>().ok())
-    };
-    match (parse("started_at"), parse("finished_at")) {
-        (Some(started), Some(finished)) => {
-            let millis = finished.as_millisecond() - started.as_millisecond();
+fn duration(result: &RunResult) -> String {
+    match result.started_at {
+        Some(started) => {
+            let millis = result.finished_at.as_millisecond() - started.as_millisecond();
             format!("{:.1}s", millis.max(0) as f64 / 1000.0)
         }
-        _ => String::new(),
+        None => String::new(),
     }
 }
 

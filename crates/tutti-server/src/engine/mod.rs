@@ -35,7 +35,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::manifest::JobSpec;
 use targets::{Resolution, TargetSpec};
-pub use tutti_api::runs::KillOutcome;
+pub use tutti_api::runs::{CreatedRun, KillOutcome};
 
 /// What `POST /api/v1/runs` asks for: a stored job or an ad-hoc script, and targets.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -57,25 +57,6 @@ pub struct RunRequest {
     /// Release the command in waves instead of to every target at once.
     #[serde(default)]
     pub rollout: Option<rollout::RolloutSpec>,
-}
-
-/// What a created run looks like to the client.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct CreatedRun {
-    /// The run.
-    #[schema(value_type = String)]
-    pub run_id: RunId,
-    /// The job it runs.
-    #[schema(value_type = String)]
-    pub job_id: JobId,
-    /// The job version.
-    pub job_version: u32,
-    /// Targeted agents.
-    pub n_targets: usize,
-    /// Subjects the command was published on.
-    pub subjects: Vec<String>,
-    /// Created while a fleet freeze was in force (allowed for manual runs, and marked).
-    pub during_freeze: bool,
 }
 
 /// Where a run comes from: an operator, or a schedule (which may pin a job version).
