@@ -17,6 +17,7 @@ pub mod errors;
 pub mod fleet;
 pub mod inventory;
 pub mod jobs;
+pub mod keys;
 pub mod page;
 pub mod rollouts;
 pub mod runs;

@@ -30,6 +30,7 @@ use tutti_proto::KeyId;
 use tutti_proto::trust::{Endorsement, KeyRing, RingKey, TrustedKey, TrustedKeys};
 
 use crate::keys::{self, ServerKey};
+pub use tutti_api::keys::{KeysStatus, NextKeyStatus, RetiringKeyStatus};
 
 /// How long both keys are trusted, before and after the switch, when the operator does not
 /// say: long enough for an agent that is off over a weekend to learn the next key.
@@ -141,43 +142,6 @@ pub enum RotateError {
     /// The key files could not be written.
     #[error("{0:#}")]
     Io(anyhow::Error),
-}
-
-/// The keys as `tutti keys status` shows them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct KeysStatus {
-    /// The key commands and fleet values are signed with.
-    #[schema(value_type = String)]
-    pub current: KeyId,
-    /// The next key, during a rotation.
-    pub next: Option<NextKeyStatus>,
-    /// Keys that signed before the last switch and are still trusted until their time.
-    pub retiring: Vec<RetiringKeyStatus>,
-}
-
-/// The next key of a rotation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct NextKeyStatus {
-    /// Its id.
-    #[schema(value_type = String)]
-    pub key_id: KeyId,
-    /// When `tutti keys rotate` created it.
-    #[schema(value_type = String, format = DateTime)]
-    pub introduced_at: Timestamp,
-    /// When it becomes the signing key.
-    #[schema(value_type = String, format = DateTime)]
-    pub activates_at: Timestamp,
-}
-
-/// A retiring key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct RetiringKeyStatus {
-    /// Its id.
-    #[schema(value_type = String)]
-    pub key_id: KeyId,
-    /// When agents stop trusting it.
-    #[schema(value_type = String, format = DateTime)]
-    pub trusted_until: Timestamp,
 }
 
 impl Keyring {

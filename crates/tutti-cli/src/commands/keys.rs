@@ -1,10 +1,11 @@
 //! `tutti keys status|rotate`: the server's command-signing keys (`/api/v1/keys`).
 
-use serde_json::{Value, json};
+use serde_json::json;
+use tutti_api::keys::KeysView;
 
 use crate::args::KeysAction;
 use crate::client::{ApiClient, CliError};
-use crate::output::{print_json, table, text};
+use crate::output::{print_json, table};
 
 /// Dispatches the `keys` subcommands.
 pub(crate) async fn keys(
@@ -12,7 +13,7 @@ pub(crate) async fn keys(
     action: KeysAction,
     json: bool,
 ) -> Result<(), CliError> {
-    let status: Value = match action {
+    let status: KeysView = match action {
         KeysAction::Status => client.get("keys").await?,
         KeysAction::Rotate { overlap } => {
             let overlap_secs = overlap
@@ -34,38 +35,39 @@ pub(crate) async fn keys(
     Ok(())
 }
 
-fn print_table(status: &Value) {
+fn print_table(status: &KeysView) {
+    let keys = &status.keys;
     let mut rows = table(&["KEY", "ROLE", "SINCE / UNTIL"]);
     rows.add_row(vec![
-        text(status, "current"),
+        keys.current.to_string(),
         "signing".into(),
         String::new(),
     ]);
-    if let Some(next) = status.get("next").filter(|next| !next.is_null()) {
+    if let Some(next) = &keys.next {
         rows.add_row(vec![
-            text(next, "key_id"),
+            next.key_id.to_string(),
             "next".into(),
-            format!("takes over {}", text(next, "activates_at")),
+            format!("takes over {}", next.activates_at),
         ]);
     }
-    for retiring in status["retiring"].as_array().into_iter().flatten() {
+    for retiring in &keys.retiring {
         rows.add_row(vec![
-            text(retiring, "key_id"),
+            retiring.key_id.to_string(),
             "retiring".into(),
-            format!("trusted until {}", text(retiring, "trusted_until")),
+            format!("trusted until {}", retiring.trusted_until),
         ]);
     }
     println!("{rows}");
 }
 
 /// What the operator should know next: how far the next key has reached the fleet.
-fn next_step(status: &Value) -> Option<String> {
-    let next = status.get("next").filter(|next| !next.is_null())?;
-    let trusting = status["next_trusted_by"].as_u64().unwrap_or(0);
-    let enrolled = status["agents_enrolled"].as_u64().unwrap_or(0);
+fn next_step(status: &KeysView) -> Option<String> {
+    let next = status.keys.next.as_ref()?;
+    let trusting = status.next_trusted_by.unwrap_or(0);
+    let enrolled = status.agents_enrolled;
     let mut line = format!(
         "{trusting} of {enrolled} agents trust the next key {} (from their heartbeats).",
-        text(next, "key_id")
+        next.key_id
     );
     if trusting < enrolled {
         line.push_str(
@@ -79,23 +81,35 @@ fn next_step(status: &Value) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn view(value: serde_json::Value) -> KeysView {
+        serde_json::from_value(value).unwrap()
+    }
+
     #[test]
     fn the_next_step_counts_agents_only_during_a_rotation() {
-        let idle = json!({"current": "aa", "next": null, "retiring": [], "next_trusted_by": null, "agents_enrolled": 3});
+        let (aa, bb, t) = (
+            "00000000000000aa",
+            "00000000000000bb",
+            "2026-05-01T12:00:00Z",
+        );
+        let idle = view(
+            json!({"current": aa, "next": null, "retiring": [], "next_trusted_by": null, "agents_enrolled": 3}),
+        );
         assert_eq!(next_step(&idle), None);
-        let rotating = json!({
-            "current": "aa", "next": {"key_id": "bb", "activates_at": "t"}, "retiring": [],
+        let next = json!({"key_id": bb, "introduced_at": t, "activates_at": t});
+        let rotating = view(json!({
+            "current": aa, "next": next, "retiring": [],
             "next_trusted_by": 2, "agents_enrolled": 3,
-        });
+        }));
         let line = next_step(&rotating).unwrap();
         assert!(
-            line.starts_with("2 of 3 agents trust the next key bb"),
+            line.starts_with(&format!("2 of 3 agents trust the next key {bb}")),
             "{line}"
         );
-        let everyone = json!({
-            "current": "aa", "next": {"key_id": "bb", "activates_at": "t"}, "retiring": [],
+        let everyone = view(json!({
+            "current": aa, "next": next, "retiring": [],
             "next_trusted_by": 3, "agents_enrolled": 3,
-        });
+        }));
         assert!(!next_step(&everyone).unwrap().contains("learn it"));
     }
 }

@@ -7,13 +7,14 @@
 use axum::Json;
 use axum::extract::State;
 use jiff::{SignedDuration, Timestamp};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::actor::Actor;
 use crate::api::json::ApiJson;
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::keyring::{DEFAULT_OVERLAP, KeysStatus, RotateError};
+pub use tutti_api::keys::KeysView;
 
 /// Longest overlap accepted: a year. Longer is a typo, and a key trusted for that long
 /// after its replacement defeats the rotation.
@@ -27,19 +28,6 @@ pub struct RotateRequest {
     /// (default 72 hours).
     #[serde(default)]
     pub overlap_secs: Option<i64>,
-}
-
-/// The keys, and how far the next key has reached the fleet.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct KeysView {
-    /// The keys.
-    #[serde(flatten)]
-    pub keys: KeysStatus,
-    /// Enrolled agents whose last heartbeat listed the next key as trusted; `null` without
-    /// a rotation in progress.
-    pub next_trusted_by: Option<u64>,
-    /// Enrolled agents.
-    pub agents_enrolled: u64,
 }
 
 #[utoipa::path(get, path = "/api/v1/keys", responses((status = 200, body = KeysView)))]
