@@ -49,3 +49,44 @@ pub struct RevokeResponse {
     /// Queued or delivered targets skipped at once.
     pub n_skipped: u64,
 }
+
+/// What applying one manifest did (or, on a dry run, would do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyResult {
+    /// A new job or schedule (or one deleted before).
+    Created,
+    /// Its definition (or a schedule's enabled flag) changed.
+    Changed,
+    /// Nothing but perhaps its comments changed.
+    Unchanged,
+}
+
+impl ApplyResult {
+    /// `created`, `changed` or `unchanged`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyResult::Created => "created",
+            ApplyResult::Changed => "changed",
+            ApplyResult::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// What applying one job document did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Applied {
+    /// The job.
+    pub job_id: JobId,
+    /// Its current version (the next one on a dry run that changes it).
+    pub version: u32,
+    /// What applying it did.
+    pub result: ApplyResult,
+}
+
+/// The answer of `POST /api/v1/jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApplyResponse {
+    /// One entry per document, in order.
+    pub applied: Vec<Applied>,
+}

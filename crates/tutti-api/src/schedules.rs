@@ -72,3 +72,19 @@ pub struct Preview {
     /// The same in the schedule's zone, as local wall-clock times with their offset.
     pub local: Vec<String>,
 }
+
+/// What applying one schedule document did (or would do).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AppliedSchedule {
+    /// The schedule.
+    pub name: String,
+    /// What applying it did.
+    pub result: crate::jobs::ApplyResult,
+}
+
+/// The answer of `POST /api/v1/schedules`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleApplyResponse {
+    /// One entry per document, in order.
+    pub applied: Vec<AppliedSchedule>,
+}

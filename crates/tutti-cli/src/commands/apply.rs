@@ -9,12 +9,16 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use serde_json::{Value, json};
+use tutti_api::Paged;
+use tutti_api::jobs::{Applied, ApplyResponse, ApplyResult, Job, JobVersion};
+use tutti_api::schedules::{AppliedSchedule, ScheduleApplyResponse};
 
 use crate::args::ApplyArgs;
-use crate::client::{ApiClient, CliError};
+use crate::client::{ApiClient, CliError, urlencode};
 use crate::diff::line_diff;
-use crate::output::{print_json, table, text};
+use crate::output::{print_json, table};
 
 /// Unchanged lines shown around each change in a diff.
 const DIFF_CONTEXT: usize = 1;
@@ -30,9 +34,9 @@ pub(crate) async fn apply(client: &ApiClient, args: ApplyArgs, json: bool) -> Re
     for file in &files {
         let text = std::fs::read_to_string(file)
             .map_err(|err| CliError::Usage(format!("cannot read {}: {err}", file.display())))?;
-        let route = format!("{}{query}", route_of(file, &text)?);
-        match client.post_yaml::<Value>(&route, text.clone()).await {
-            Ok(answer) => answers.push((file.clone(), answer, text)),
+        let collection = route_of(file, &text)?;
+        match send(client, collection, query, &text).await {
+            Ok(outcomes) => answers.push((file.clone(), outcomes, text)),
             Err(CliError::Refused {
                 status: 400,
                 message,
@@ -46,7 +50,7 @@ pub(crate) async fn apply(client: &ApiClient, args: ApplyArgs, json: bool) -> Re
     if json {
         let files: Vec<Value> = answers
             .iter()
-            .map(|(file, answer, _)| json!({ "file": file.display().to_string(), "applied": answer["applied"], "dry_run": args.dry_run }))
+            .map(|(file, outcomes, _)| json!({ "file": file.display().to_string(), "applied": outcomes, "dry_run": args.dry_run }))
             .collect();
         print_json(&json!(files));
     } else if !answers.is_empty() {
@@ -66,6 +70,57 @@ pub(crate) async fn apply(client: &ApiClient, args: ApplyArgs, json: bool) -> Re
         )));
     }
     Ok(())
+}
+
+/// What applying one document did: a job or a schedule. Serialised as the server sent it.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Outcome {
+    Job(Applied),
+    Schedule(AppliedSchedule),
+}
+
+impl Outcome {
+    fn result(&self) -> ApplyResult {
+        match self {
+            Outcome::Job(applied) => applied.result,
+            Outcome::Schedule(applied) => applied.result,
+        }
+    }
+
+    /// The job a changed document changed.
+    fn changed_job(&self) -> Option<&Applied> {
+        match self {
+            Outcome::Job(applied) if applied.result == ApplyResult::Changed => Some(applied),
+            _ => None,
+        }
+    }
+}
+
+/// Sends one file's manifests to their collection.
+async fn send(
+    client: &ApiClient,
+    collection: &str,
+    query: &str,
+    text: &str,
+) -> Result<Vec<Outcome>, CliError> {
+    let route = format!("{collection}{query}");
+    Ok(match collection {
+        "schedules" => client
+            .post_yaml::<ScheduleApplyResponse>(&route, text.to_string())
+            .await?
+            .applied
+            .into_iter()
+            .map(Outcome::Schedule)
+            .collect(),
+        _ => client
+            .post_yaml::<ApplyResponse>(&route, text.to_string())
+            .await?
+            .applied
+            .into_iter()
+            .map(Outcome::Job)
+            .collect(),
+    })
 }
 
 /// The collection a file's manifests go to, from their `kind:` lines. A file holds one
@@ -133,30 +188,32 @@ fn located(file: &Path, message: &str) -> String {
     }
 }
 
-/// A file, the server's answer for it, and its text.
-type Answer = (PathBuf, Value, String);
+/// A file, what applying it did, and its text.
+type Answer = (PathBuf, Vec<Outcome>, String);
 
 fn print_table(answers: &[Answer]) {
     let mut rows = table(&["FILE", "NAME", "RESULT", "VERSION"]);
-    for (file, answer, _) in answers {
-        for applied in answer["applied"].as_array().into_iter().flatten() {
-            let result = text(applied, "result");
-            // Schedules have no versions; their answers name them with `name`.
-            let shown_version = match applied["version"].as_u64() {
-                Some(version) if result == "changed" => {
-                    format!("{} → {version}", version.saturating_sub(1))
+    for (file, outcomes, _) in answers {
+        for outcome in outcomes {
+            let result = outcome.result();
+            // Schedules have no versions.
+            let (name, shown_version) = match outcome {
+                Outcome::Job(applied) => {
+                    let version = applied.version;
+                    let shown = match result {
+                        ApplyResult::Changed => {
+                            format!("{} → {version}", version.saturating_sub(1))
+                        }
+                        _ => version.to_string(),
+                    };
+                    (applied.job_id.to_string(), shown)
                 }
-                Some(version) => version.to_string(),
-                None => "-".to_string(),
-            };
-            let name = match applied.get("job_id") {
-                Some(_) => text(applied, "job_id"),
-                None => format!("schedule {}", text(applied, "name")),
+                Outcome::Schedule(applied) => (format!("schedule {}", applied.name), "-".into()),
             };
             rows.add_row(vec![
                 comfy_table::Cell::new(file.display()),
                 comfy_table::Cell::new(name),
-                result_cell(&result),
+                result_cell(result),
                 comfy_table::Cell::new(shown_version),
             ]);
         }
@@ -164,13 +221,13 @@ fn print_table(answers: &[Answer]) {
     println!("{rows}");
 }
 
-fn result_cell(result: &str) -> comfy_table::Cell {
+fn result_cell(result: ApplyResult) -> comfy_table::Cell {
     let color = match result {
-        "created" => comfy_table::Color::Green,
-        "changed" => comfy_table::Color::Cyan,
-        _ => comfy_table::Color::Reset,
+        ApplyResult::Created => comfy_table::Color::Green,
+        ApplyResult::Changed => comfy_table::Color::Cyan,
+        ApplyResult::Unchanged => comfy_table::Color::Reset,
     };
-    comfy_table::Cell::new(result).fg(color)
+    comfy_table::Cell::new(result.as_str()).fg(color)
 }
 
 /// For each changed job, the diff between its previous and its new manifest. A diff that
@@ -178,57 +235,39 @@ fn result_cell(result: &str) -> comfy_table::Cell {
 async fn print_diffs(client: &ApiClient, answers: &[Answer]) {
     let changed = answers
         .iter()
-        .flat_map(|(_, answer, _)| answer["applied"].as_array().into_iter().flatten())
-        .filter(|applied| text(applied, "result") == "changed" && applied.get("job_id").is_some());
+        .flat_map(|(_, outcomes, _)| outcomes.iter().filter_map(Outcome::changed_job));
     for applied in changed {
-        let job_id = text(applied, "job_id");
-        let Ok(versions) = client
-            .get::<Value>(&format!("jobs/{job_id}/versions?limit=2"))
-            .await
-        else {
+        let job_id = &applied.job_id;
+        let path = format!("jobs/{}/versions?limit=2", urlencode(job_id.as_str()));
+        let Ok(versions) = client.get::<Paged<JobVersion>>(&path).await else {
             continue;
         };
-        let (Some(new), Some(old)) = (versions["items"].get(0), versions["items"].get(1)) else {
+        let [new, old, ..] = versions.items.as_slice() else {
             continue;
         };
-        println!(
-            "\n{job_id}: v{} → v{}",
-            text(old, "version"),
-            text(new, "version")
-        );
-        print_diff(
-            &job_id,
-            &text(old, "source_yaml"),
-            &text(new, "source_yaml"),
-        );
+        println!("\n{job_id}: v{} → v{}", old.version, new.version);
+        print_diff(job_id.as_str(), &old.source_yaml, &new.source_yaml);
     }
 }
 
 /// For each job a dry run would change, the diff between the stored manifest and the
 /// file's document for that job.
 async fn print_planned_diffs(client: &ApiClient, answers: &[Answer]) {
-    for (_, answer, file_text) in answers {
-        let changed = answer["applied"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|applied| {
-                text(applied, "result") == "changed" && applied.get("job_id").is_some()
-            });
-        for applied in changed {
-            let job_id = text(applied, "job_id");
-            let Ok(stored) = client.get::<Value>(&format!("jobs/{job_id}")).await else {
+    for (_, outcomes, file_text) in answers {
+        for applied in outcomes.iter().filter_map(Outcome::changed_job) {
+            let job_id = applied.job_id.as_str();
+            let path = format!("jobs/{}", urlencode(job_id));
+            let Ok(stored) = client.get::<Job>(&path).await else {
                 continue;
             };
-            let Some(document) = document_of(file_text, &job_id) else {
+            let Some(document) = document_of(file_text, job_id) else {
                 continue;
             };
             println!(
                 "\n{job_id}: v{} → v{} (planned)",
-                text(&stored, "version"),
-                text(applied, "version")
+                stored.version, applied.version
             );
-            print_diff(&job_id, &text(&stored, "source_yaml"), document);
+            print_diff(job_id, &stored.source_yaml, document);
         }
     }
 }

@@ -10,7 +10,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tutti_proto::JobId;
 use tutti_store::{Job, JobDraft, JobVersion, Paged};
 
@@ -20,26 +20,7 @@ use crate::api::{PageParams, parse_id};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::manifest::{self, ParsedJob};
-pub use tutti_api::jobs::RevokeResponse;
-
-/// What applying one document did.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Applied {
-    /// The job.
-    #[schema(value_type = String)]
-    pub job_id: JobId,
-    /// Its current version.
-    pub version: u32,
-    /// `created`, `changed` or `unchanged`.
-    pub result: &'static str,
-}
-
-/// The answer of `POST /api/v1/jobs`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ApplyResponse {
-    /// One entry per document, in order.
-    pub applied: Vec<Applied>,
-}
+pub use tutti_api::jobs::{Applied, ApplyResponse, ApplyResult, RevokeResponse};
 
 /// Query of `POST /api/v1/jobs`.
 #[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
@@ -188,9 +169,9 @@ async fn compare_job(app: &App, job: ParsedJob) -> Result<Applied> {
     let definition = serde_json::to_value(job.manifest.spec())
         .map_err(|err| Error::internal("encode job definition", err))?;
     let (version, result) = match app.store.get_job(&job_id).await {
-        Ok(stored) if stored.definition == definition => (stored.version, "unchanged"),
-        Ok(stored) => (stored.version + 1, "changed"),
-        Err(tutti_store::StoreError::NotFound(_)) => (1, "created"),
+        Ok(stored) if stored.definition == definition => (stored.version, ApplyResult::Unchanged),
+        Ok(stored) => (stored.version + 1, ApplyResult::Changed),
+        Err(tutti_store::StoreError::NotFound(_)) => (1, ApplyResult::Created),
         Err(err) => return Err(err.into()),
     };
     Ok(Applied {
@@ -215,11 +196,11 @@ async fn store_job(app: &App, actor: &Actor, job: ParsedJob) -> Result<Applied> 
         .put_job(draft, &actor.name, Timestamp::now())
         .await?;
     let result = match (outcome.changed, outcome.version) {
-        (true, 1) => "created",
-        (true, _) => "changed",
-        (false, _) => "unchanged",
+        (true, 1) => ApplyResult::Created,
+        (true, _) => ApplyResult::Changed,
+        (false, _) => ApplyResult::Unchanged,
     };
-    let summary = serde_json::json!({ "version": outcome.version, "result": result });
+    let summary = serde_json::json!({ "version": outcome.version, "result": result.as_str() });
     app.auditor
         .succeeded(actor, "job.apply", format!("job/{job_id}"), summary)
         .await;

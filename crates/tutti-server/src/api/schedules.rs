@@ -12,7 +12,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tutti_store::{Page, PutScheduleOutcome, Schedule, ScheduleDraft, StoreError};
 
 use crate::actor::Actor;
@@ -21,7 +21,9 @@ use crate::api::json::{ApiJson, ApiQuery, is_yaml, manifest_text, media_type, re
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::schedule::{ParsedSchedule, ScheduleSpec, parse_yaml};
-pub use tutti_api::schedules::{Preview, ScheduleDetail, ScheduleView};
+pub use tutti_api::schedules::{
+    AppliedSchedule, Preview, ScheduleApplyResponse as ApplyResponse, ScheduleDetail, ScheduleView,
+};
 
 /// The most fire times one preview computes.
 pub const MAX_PREVIEW: usize = 100;
@@ -33,24 +35,6 @@ pub const MAX_PREVIEW: usize = 100;
 pub struct ApplyParams {
     /// Validate and compare only; store nothing.
     pub dry_run: Option<bool>,
-}
-
-/// What applying one document did (or would do).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct AppliedSchedule {
-    /// The schedule.
-    pub name: String,
-    /// `created`, `changed` or `unchanged`.
-    #[schema(value_type = String)]
-    pub result: PutScheduleOutcome,
-}
-
-/// The answer of `POST /api/v1/schedules`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[schema(as = ScheduleApplyResponse)]
-pub struct ApplyResponse {
-    /// One entry per document, in order.
-    pub applied: Vec<AppliedSchedule>,
 }
 
 #[utoipa::path(post, path = "/api/v1/schedules", params(ApplyParams), request_body(content = String, description = "`kind: Schedule` manifests as YAML (application/yaml)"), responses((status = 200, body = ApplyResponse), (status = 400, description = "Invalid manifest, with line and column", body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody)))]

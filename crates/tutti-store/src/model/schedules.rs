@@ -1,7 +1,6 @@
 //! Schedules and their fires. The server validates a schedule manifest; the store keeps its
 //! JSON definition (which it does not interpret) and the YAML as written.
 
-use serde::Serialize;
 pub use tutti_api::schedules::{Schedule, ScheduleFire};
 
 /// A schedule to create or replace.
@@ -17,14 +16,5 @@ pub struct ScheduleDraft {
     pub enabled: bool,
 }
 
-/// What storing a schedule did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PutScheduleOutcome {
-    /// A new schedule (or one deleted before).
-    Created,
-    /// Its definition or enabled flag changed.
-    Changed,
-    /// Nothing but perhaps its comments changed.
-    Unchanged,
-}
+/// What storing a schedule did: the API's [`tutti_api::jobs::ApplyResult`].
+pub use tutti_api::jobs::ApplyResult as PutScheduleOutcome;
