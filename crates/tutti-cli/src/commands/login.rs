@@ -11,7 +11,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use tutti_api::errors as signin;
 
 use crate::Env;
@@ -240,7 +240,7 @@ async fn check_token(
     ca_file: Option<std::path::PathBuf>,
 ) -> Result<SignedIn, CliError> {
     let client = ApiClient::new(&profile(server, Some(token.to_string()), ca_file))?;
-    let me: Value = client.get("auth/me").await.map_err(|err| match err {
+    let me: tutti_api::accounts::Me = client.get("auth/me").await.map_err(|err| match err {
         CliError::Refused { status, message } if status == 401 || status == 403 => {
             CliError::Refused {
                 status,
@@ -256,8 +256,8 @@ async fn check_token(
         token: token.to_string(),
         token_id: None,
         token_name: None,
-        account: crate::output::text(&me["account"], "username"),
-        role: crate::output::text(&me, "role"),
+        account: me.account.username,
+        role: me.role.to_string(),
         expires_at: None,
     })
 }
