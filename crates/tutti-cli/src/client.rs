@@ -242,20 +242,17 @@ impl ApiClient {
     }
 }
 
-/// Percent-encodes everything but unreserved characters, for query values and path
-/// segments.
+/// Percent-encodes everything but RFC 3986's unreserved characters, for query values and
+/// path segments.
 pub(crate) fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
+    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
-/// The `message` (or `error`) field of an error body, else the body itself.
 /// The error and its sources, `: `-separated (reqwest hides a TLS failure in a source).
 fn with_causes(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
@@ -268,6 +265,7 @@ fn with_causes(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// The `message` (or `error`) field of an error body, else the body itself.
 fn error_message(body: &[u8]) -> String {
     match serde_json::from_slice::<tutti_api::errors::ErrorBody>(body) {
         Ok(answer) if !answer.message.is_empty() => answer.message,

@@ -282,15 +282,15 @@ fn document_of<'a>(file_text: &'a str, job_id: &str) -> Option<&'a str> {
 }
 
 fn print_diff(job_id: &str, old: &str, new: &str) {
-    let Some(lines) = line_diff(old, new, DIFF_CONTEXT) else {
-        println!("  (manifest too large to diff; see `tutti jobs show {job_id}`)");
-        return;
-    };
+    let lines = line_diff(old, new, DIFF_CONTEXT);
     for line in lines.iter().take(DIFF_MAX_LINES) {
         println!("  {line}");
     }
     if lines.len() > DIFF_MAX_LINES {
-        println!("  … {} more line(s)", lines.len() - DIFF_MAX_LINES);
+        println!(
+            "  … {} more line(s); the whole manifest: `tutti jobs show {job_id}`",
+            lines.len() - DIFF_MAX_LINES
+        );
     }
 }
 

@@ -54,8 +54,7 @@ pub fn csrf_token(key: &[u8], session_hash: &str) -> String {
 
 /// Compares two secrets in time independent of where they differ.
 pub fn equal_in_constant_time(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a.as_bytes(), b.as_bytes()).into()
 }
 
 #[cfg(test)]

@@ -3,8 +3,6 @@
 //! strings. maud escapes every interpolated value, so text from agents and operators is
 //! shown as text wherever it lands.
 
-use std::fmt::Write as _;
-
 use axum::response::Html;
 use jiff::Timestamp;
 use maud::{DOCTYPE, Markup, html};
@@ -271,20 +269,15 @@ pub fn duration(from: Timestamp, to: Timestamp) -> String {
     }
 }
 
-/// Percent-encodes a query value.
+/// Percent-encodes a query value (RFC 3986's unreserved characters and `/` stay).
 pub fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(byte as char)
-            }
-            _ => {
-                let _ = write!(out, "%{byte:02X}");
-            }
-        }
-    }
-    out
+    const KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'/');
+    percent_encoding::utf8_percent_encode(text, KEPT).to_string()
 }
 
 /// `path?k=v&…` from the pairs whose value is not empty.
