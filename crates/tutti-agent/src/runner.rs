@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::sync::{Notify, mpsc, oneshot};
+use tracing::Instrument;
 use tutti_proto::command::{CommandBody, RunCommand, Script};
 use tutti_proto::result::{Output, ResultStatus, RunResult, SkipReason, Truncation};
 use tutti_proto::{AgentId, CommandId, ResultId, RunId, digest, subjects};
@@ -236,10 +237,15 @@ impl Runner {
         let max_output = fleet.config.output_limit_bytes;
         let inline_limit = fleet.config.inline_output_limit_bytes;
         let command_id = queued.command.command_id;
-        let task = tokio::spawn(async move {
-            execute_and_record(context, queued, run, kill_rx, max_output, inline_limit).await;
-            let _ = finished_tx.send(command_id);
-        });
+        // Every line about this command, from the runner and below, carries its ids.
+        let span = tracing::info_span!("command", command_id = %command_id, run_id = %run.run_id);
+        let task = tokio::spawn(
+            async move {
+                execute_and_record(context, queued, run, kill_rx, max_output, inline_limit).await;
+                let _ = finished_tx.send(command_id);
+            }
+            .instrument(span),
+        );
         if let Some(in_flight) = self.in_flight.get_mut(&command_id) {
             in_flight.task = Some(task.abort_handle());
         }
@@ -290,7 +296,11 @@ async fn execute_and_record(
             .await
         {
             Ok(()) => {
-                tracing::debug!(run_id = %run.run_id, status = result.status.state(), "Result recorded in the outbox.");
+                tracing::info!(
+                    status = result.status.state(),
+                    exit_code = ?result.exit_code,
+                    "Finished a command; its result is in the outbox."
+                );
                 break;
             }
             Err(err) => {

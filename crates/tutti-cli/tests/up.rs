@@ -154,6 +154,32 @@ fn up_runs_hello_on_the_local_agent_stops_on_sigint_and_keeps_data() {
         "{stdout}"
     );
 
+    // One run id finds the run's whole life in the log: the server creating it (the `run`
+    // span) and the agent finishing its command (the `command` span).
+    let runs = tutti(&config_home, &["runs", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&runs.stdout).expect("runs --json");
+    let run_id = listed["items"][0]["run_id"]
+        .as_str()
+        .expect("a run id")
+        .to_string();
+    let log = std::fs::read_to_string(data_dir.join("tutti.log")).expect("tutti.log");
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(&format!("run_id={run_id}")))
+        .collect();
+    for (span, message) in [
+        ("run{", "Created a run."),
+        ("command{", "Finished a command"),
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.contains(span) && line.contains(message)),
+            "no {span} line with {message:?} for run {run_id} in:\n{}",
+            lines.join("\n")
+        );
+    }
+
     let failing = tutti(&config_home, &["run", "--all", "--wait", "--", "exit 3"]);
     assert_eq!(
         failing.status.code(),

@@ -68,9 +68,10 @@ impl Error {
         Error::BadRequest(message.into())
     }
 
-    /// An `Internal` error with context.
-    pub fn internal(context: &str, err: impl std::fmt::Display) -> Error {
-        Error::Internal(anyhow::anyhow!("{context}: {err}"))
+    /// An `Internal` error with context; the error's own sources stay in the chain, which
+    /// the response logs whole (`{:#}`) and never sends to the client.
+    pub fn internal(context: &str, err: impl Into<anyhow::Error>) -> Error {
+        Error::Internal(err.into().context(context.to_string()))
     }
 }
 

@@ -356,3 +356,44 @@ async fn the_openapi_document_declares_ids_parameters_security_and_errors() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Every answer names its request: the client's `x-request-id` when it is plain, a new id
+/// otherwise (the server's log lines of that request carry the same id).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_a_request_id() {
+    let nats = TestNats::start();
+    let server = TestServer::start(&nats).await;
+    let url = format!("{}/api/v1/agents", server.url());
+    let request_id = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string)
+    };
+    let first = server.http().get(&url).send().await.unwrap();
+    let second = server.http().get(&url).send().await.unwrap();
+    let (first, second) = (request_id(&first).unwrap(), request_id(&second).unwrap());
+    assert_eq!(first.len(), 26, "{first}");
+    assert_ne!(first, second);
+    // An error answer has one too, and a proxy's id is kept.
+    let sent = server
+        .http()
+        .get(format!("{}/api/v1/agents/nobody", server.url()))
+        .header("x-request-id", "proxy-42.a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 404);
+    assert_eq!(request_id(&sent).as_deref(), Some("proxy-42.a"));
+    // An id that could forge a log line is replaced.
+    let forged = server
+        .http()
+        .get(&url)
+        .header("x-request-id", "a b\tc")
+        .send()
+        .await
+        .unwrap();
+    let replaced = request_id(&forged).unwrap();
+    assert_eq!(replaced.len(), 26, "{replaced}");
+}

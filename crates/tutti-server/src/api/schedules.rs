@@ -272,13 +272,22 @@ pub async fn delete(
 
 /// The validated spec of a stored schedule, from its manifest text.
 pub fn parse_stored(schedule: &Schedule) -> Result<ScheduleSpec> {
-    let parsed = parse_yaml(&schedule.source_yaml)
-        .map_err(|err| Error::internal("a stored schedule no longer parses", err.message))?;
+    let parsed = parse_yaml(&schedule.source_yaml).map_err(|err| {
+        Error::internal(
+            "a stored schedule no longer parses",
+            anyhow::anyhow!(err.message),
+        )
+    })?;
     parsed
         .into_iter()
         .next()
         .map(|parsed| parsed.spec)
-        .ok_or_else(|| Error::internal("a stored schedule is empty", &schedule.name))
+        .ok_or_else(|| {
+            Error::internal(
+                "a stored schedule is empty",
+                anyhow::anyhow!("schedule {}", schedule.name),
+            )
+        })
 }
 
 /// The next `n` fires of an enabled schedule; none for a disabled or unparsable one.

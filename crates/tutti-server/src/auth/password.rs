@@ -58,7 +58,7 @@ pub fn hash_blocking(password: &str) -> Result<String> {
     argon2()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|err| Error::internal("cannot hash a password", err))
+        .map_err(|err| Error::internal("cannot hash a password", anyhow::anyhow!("{err}")))
 }
 
 /// Hashes a password on the blocking pool.

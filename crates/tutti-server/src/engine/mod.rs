@@ -75,6 +75,7 @@ pub async fn create_run(app: &App, request: RunRequest, actor: &Actor) -> Result
 
 /// Creates a run for `origin`: a scheduled run carries `scheduled: true` in its command
 /// (agents skip it during a freeze) and its schedule's name in the store.
+#[tracing::instrument(name = "run", skip_all, fields(run_id = tracing::field::Empty))]
 pub async fn create_run_from(
     app: &App,
     request: RunRequest,
@@ -104,6 +105,8 @@ pub async fn create_run_from(
         JobChoice::Anonymous(spec) => anonymous_job(app, spec, actor).await?,
     };
     let run_id = RunId::new(ulid::Ulid::new());
+    // The span is entered before the id exists; every line from here on carries it.
+    tracing::Span::current().record("run_id", tracing::field::display(run_id));
     let created_at = Timestamp::now();
     let during_freeze = freeze_in_force(app, created_at).await?;
     let new_run = NewRun {
@@ -178,6 +181,7 @@ async fn freeze_in_force(app: &App, now: Timestamp) -> Result<bool> {
 }
 
 /// Kills a run everywhere, including on agents that catch up later.
+#[tracing::instrument(name = "run", skip(app, actor), fields(run_id = %run_id))]
 pub async fn kill_run(app: &App, run_id: RunId, actor: &Actor) -> Result<KillOutcome> {
     let detail = app.store.get_run(&run_id).await?;
     let revocation = Revocation {

@@ -80,6 +80,7 @@ async fn drive_all(app: &App) {
 
 /// Releases the first wave of a rollout created just now; returns the subjects published.
 /// A failed publish kills the run (like any run whose publish fails) so nothing stays held.
+#[tracing::instrument(name = "run", skip(app), fields(run_id = %run_id))]
 pub async fn start(app: &App, run_id: RunId) -> Result<Vec<String>> {
     let started = async {
         let detail = app.store.get_run(&run_id).await?;
@@ -108,6 +109,7 @@ pub async fn start(app: &App, run_id: RunId) -> Result<Vec<String>> {
 
 /// Ends the rollout of a killed run (if it has one). The kill already skipped its held
 /// targets (reason `killed`).
+#[tracing::instrument(name = "run", skip(app), fields(run_id = %run_id))]
 pub async fn after_kill(app: &App, run_id: RunId) {
     let Ok(rollout) = app.store.get_rollout(&run_id).await else {
         return;
@@ -128,6 +130,7 @@ pub async fn after_kill(app: &App, run_id: RunId) {
 }
 
 /// Takes the next step of one rollout (see the module docs).
+#[tracing::instrument(name = "run", skip(app), fields(run_id = %run_id))]
 pub async fn drive(app: &App, run_id: RunId) -> Result<()> {
     let rollout = app.store.get_rollout(&run_id).await?;
     if !RolloutState::ACTIVE.contains(&rollout.state) {
