@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use tutti_proto::fleet::FleetFreeze;
 use utoipa::ToSchema;
 
+/// Longest accepted reason, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+
 /// The freeze as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FreezeState {

@@ -30,6 +30,7 @@ pub mod engine;
 pub mod enroll;
 pub mod error;
 pub mod fleet_kv;
+pub mod http;
 pub mod keyring;
 pub mod keys;
 pub mod manifest;
@@ -41,6 +42,7 @@ pub mod schedule;
 pub mod server;
 pub mod tls;
 pub mod tokens;
+pub mod views;
 pub mod web;
 
 pub use app::App;

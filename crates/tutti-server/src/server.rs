@@ -245,7 +245,7 @@ impl HttpListener {
 
 async fn serve(app: App, listener: HttpListener) -> std::io::Result<()> {
     let mut shutdown = app.shutdown_signal();
-    let router = crate::api::router(app);
+    let router = crate::http::router(app);
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
     let stopped = async move {
         let _ = shutdown.changed().await;

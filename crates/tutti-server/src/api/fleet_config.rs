@@ -11,9 +11,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tutti_proto::config::{AgentConfig, layered};
-use tutti_proto::{AgentId, GroupName};
-use tutti_store::Agent;
+use tutti_proto::AgentId;
+use tutti_proto::config::AgentConfig;
 
 use crate::actor::Actor;
 use crate::api::json::ApiJson;
@@ -21,6 +20,7 @@ use crate::api::{online_since, parse_id};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::fleet_kv::ConfigScope;
+pub use crate::views::config::{EffectiveView, effective_view};
 
 /// One configuration layer as an operator writes it; every field optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -51,38 +51,6 @@ impl From<ConfigLayer> for AgentConfig {
             inline_output_limit_bytes: layer.inline_output_limit_bytes,
         }
     }
-}
-
-/// An agent's layers and the configuration they merge to.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct EffectiveView {
-    /// The global layer.
-    #[schema(value_type = Option<ConfigLayer>)]
-    pub global: Option<AgentConfig>,
-    /// The group layers, in the agent's group order: `[group, layer or null]` pairs.
-    #[schema(schema_with = group_layers_schema)]
-    pub groups: Vec<(GroupName, Option<AgentConfig>)>,
-    /// The agent's own layer.
-    #[schema(value_type = Option<ConfigLayer>)]
-    pub agent: Option<AgentConfig>,
-    /// The merged result with defaults filled in.
-    #[schema(value_type = ConfigLayer)]
-    pub effective: serde_json::Value,
-}
-
-/// `EffectiveView::groups`: pairs of a group name and its layer (null when unset).
-fn group_layers_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    let pair = serde_json::json!({
-        "type": "array",
-        "prefixItems": [
-            {"type": "string", "pattern": tutti_proto::ids::NAME_PATTERN},
-            {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/ConfigLayer"}]},
-        ],
-        "minItems": 2,
-        "maxItems": 2,
-    });
-    let schema = serde_json::json!({"type": "array", "items": pair});
-    serde_json::from_value(schema).expect("the group layers schema is a valid schema")
 }
 
 #[utoipa::path(get, path = "/api/v1/config/global", responses((status = 200, description = "The global layer ({} when unset)", body = ConfigLayer)))]
@@ -182,47 +150,6 @@ pub async fn effective(
     let agent_id: AgentId = parse_id(&agent_id)?;
     let agent = app.store.get_agent(&agent_id, online_since(&app)).await?;
     Ok(Json(effective_view(&app, &agent).await?))
-}
-
-/// The layers that apply to `agent` and what they merge to (also the dashboard's agent
-/// page). One KV read per layer: global, each of the agent's groups, its own.
-pub async fn effective_view(app: &App, agent: &Agent) -> Result<EffectiveView> {
-    let global = app.kv.get_config(&ConfigScope::Global).await?;
-    let mut groups = Vec::with_capacity(agent.groups.len());
-    for group in &agent.groups {
-        let layer = app
-            .kv
-            .get_config(&ConfigScope::Group(group.clone()))
-            .await?;
-        groups.push((group.clone(), layer));
-    }
-    let own = app
-        .kv
-        .get_config(&ConfigScope::Agent(agent.agent_id.clone()))
-        .await?;
-    let group_layers: Vec<AgentConfig> = groups
-        .iter()
-        .map(|(_, layer)| layer.clone().unwrap_or_default())
-        .collect();
-    let merged = layered(
-        &global.clone().unwrap_or_default(),
-        &group_layers,
-        &own.clone().unwrap_or_default(),
-    );
-    let effective = serde_json::json!({
-        "heartbeat_interval_secs": merged.heartbeat_interval_secs,
-        "inventory_interval_secs": merged.inventory_interval_secs,
-        "concurrency": merged.concurrency,
-        "log_level": merged.log_level,
-        "output_limit_bytes": merged.output_limit_bytes,
-        "inline_output_limit_bytes": merged.inline_output_limit_bytes,
-    });
-    Ok(EffectiveView {
-        global,
-        groups,
-        agent: own,
-        effective,
-    })
 }
 
 async fn get_layer(app: &App, scope: ConfigScope) -> Result<Json<AgentConfig>> {

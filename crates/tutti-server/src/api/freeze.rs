@@ -17,8 +17,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 pub use tutti_api::fleet::FreezeState;
 
-/// Longest accepted reason, in characters.
-pub const MAX_REASON_CHARS: usize = 500;
+pub use tutti_api::fleet::MAX_REASON_CHARS;
 
 /// `PUT /api/v1/fleet/freeze`: freeze the fleet, until lifted or until `until`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]

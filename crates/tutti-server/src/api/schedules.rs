@@ -20,7 +20,8 @@ use crate::api::PageParams;
 use crate::api::json::{ApiJson, ApiQuery, is_yaml, manifest_text, media_type, read_body};
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::schedule::{ParsedSchedule, ScheduleSpec, parse_yaml};
+pub use crate::schedule::stored::parse_stored;
+use crate::schedule::{ParsedSchedule, parse_yaml};
 pub use tutti_api::schedules::{
     AppliedSchedule, Preview, ScheduleApplyResponse as ApplyResponse, ScheduleDetail, ScheduleView,
 };
@@ -268,26 +269,6 @@ pub async fn delete(
         )
         .await;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The validated spec of a stored schedule, from its manifest text.
-pub fn parse_stored(schedule: &Schedule) -> Result<ScheduleSpec> {
-    let parsed = parse_yaml(&schedule.source_yaml).map_err(|err| {
-        Error::internal(
-            "a stored schedule no longer parses",
-            anyhow::anyhow!(err.message),
-        )
-    })?;
-    parsed
-        .into_iter()
-        .next()
-        .map(|parsed| parsed.spec)
-        .ok_or_else(|| {
-            Error::internal(
-                "a stored schedule is empty",
-                anyhow::anyhow!("schedule {}", schedule.name),
-            )
-        })
 }
 
 /// The next `n` fires of an enabled schedule; none for a disabled or unparsable one.

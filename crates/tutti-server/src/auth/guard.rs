@@ -24,9 +24,23 @@ use crate::actor::{Actor, ClientAddr};
 use crate::app::App;
 use crate::error::{Error, Result};
 
+/// How a refused dashboard page looks: the dashboard supplies these when the routers are
+/// assembled (`crate::http`), so the guard decides and the dashboard renders.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRefusals {
+    /// To the sign-in page, coming back to `path_and_query` afterwards.
+    pub sign_in: fn(path_and_query: &str) -> Response,
+    /// An error page for a refusal the caller cannot fix by signing in.
+    pub error: fn(&Error) -> Response,
+}
+
 /// Authenticates and authorises one request (installed with `route_layer`, so the
 /// matched route is known).
-pub async fn guard(State(app): State<App>, mut request: Request, next: Next) -> Response {
+pub async fn guard(
+    State((app, pages)): State<(App, PageRefusals)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let method = request.method().clone();
     let Some(path) = request
         .extensions()
@@ -92,7 +106,7 @@ pub async fn guard(State(app): State<App>, mut request: Request, next: Next) -> 
                     .await;
             }
             if page {
-                return page_refusal(&error, duty, &parts.uri);
+                return page_refusal(pages, &error, duty, &parts.uri);
             }
             error.into_response()
         }
@@ -101,12 +115,12 @@ pub async fn guard(State(app): State<App>, mut request: Request, next: Next) -> 
 
 /// A refused page: a browser without a session (or with a duty to do first, such as a
 /// password to change) goes to the sign-in page; a role refusal is an error page.
-fn page_refusal(error: &Error, duty: bool, uri: &axum::http::Uri) -> Response {
+fn page_refusal(pages: PageRefusals, error: &Error, duty: bool, uri: &axum::http::Uri) -> Response {
     if duty || matches!(error, Error::Unauthorized(_)) {
         let back = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        return crate::web::login_redirect(back);
+        return (pages.sign_in)(back);
     }
-    crate::web::error_page(error)
+    (pages.error)(error)
 }
 
 struct Refusal {

@@ -18,6 +18,7 @@ pub mod lease;
 pub mod plan;
 pub mod scheduler;
 pub mod spec;
+pub mod stored;
 pub mod values;
 
 pub use cron::{Cron, CronError, preview};

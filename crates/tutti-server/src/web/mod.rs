@@ -29,13 +29,19 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use jiff::Timestamp;
+use tutti_api::fleet::FreezeState;
 
 use crate::actor::{Actor, Credential};
-use crate::api::freeze::FreezeState;
 use crate::app::App;
 use crate::error::Error;
 
-/// The dashboard's routes (merged into the API router, under the same guard).
+/// How the access guard refuses a page: to the sign-in page, or an error page.
+pub const PAGE_REFUSALS: crate::auth::guard::PageRefusals = crate::auth::guard::PageRefusals {
+    sign_in: login_redirect,
+    error: error_page,
+};
+
+/// The dashboard's routes (merged with the API's by `crate::http`, under the same guard).
 pub fn router() -> Router<App> {
     Router::new()
         .route("/", get(overview::page))

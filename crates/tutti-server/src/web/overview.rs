@@ -9,8 +9,8 @@ use tutti_store::{Page, RunQuery};
 use super::layout::{Nav, shell, thousands};
 use super::{PageContext, PageResult, charts, tables};
 use crate::actor::{Actor, Role};
-use crate::api::online_since;
 use crate::app::App;
+use crate::views::online_since;
 
 /// Recent runs shown.
 const RECENT_RUNS: u32 = 10;

@@ -20,9 +20,9 @@ use tutti_store::{
 
 use super::{given, liveness, parse_query};
 use crate::actor::{Actor, Role};
-use crate::api::fleet_config::{EffectiveView, effective_view};
-use crate::api::{online_since, parse_id};
 use crate::app::App;
+use crate::views::config::{EffectiveView, effective_view};
+use crate::views::{online_since, parse_id};
 use crate::web::layout::{self, Nav, Tone, badge, shell, target_badge, thousands};
 use crate::web::{PageContext, PageResult, tables};
 

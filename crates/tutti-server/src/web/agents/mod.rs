@@ -21,9 +21,9 @@ pub use detail::detail;
 use super::layout::{self, Nav, shell, sort_header, thousands};
 use super::{PageContext, PageError, PageResult};
 use crate::actor::{Actor, Role};
-use crate::api::{online_since, parse_id};
 use crate::app::App;
 use crate::error::Error;
+use crate::views::{online_since, parse_id};
 
 /// Rows per page of the agents list.
 const PAGE_SIZE: u32 = 50;

@@ -9,8 +9,8 @@ use maud::{Markup, html};
 use tutti_proto::JobId;
 
 use crate::actor::Actor;
-use crate::api::parse_id;
 use crate::app::App;
+use crate::views::parse_id;
 use crate::web::layout::{Nav, shell};
 use crate::web::{PageContext, PageResult};
 

@@ -21,8 +21,8 @@ use super::layout::{self, Nav, pager, run_badge, shell};
 use super::runs::{PageQuery, query};
 use super::{PageContext, PageResult, tables};
 use crate::actor::{Actor, Role};
-use crate::api::parse_id;
 use crate::app::App;
+use crate::views::parse_id;
 
 /// Versions per page of a job's history.
 const VERSIONS_LIMIT: u32 = 10;

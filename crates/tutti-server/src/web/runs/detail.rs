@@ -17,10 +17,10 @@ use tutti_store::{
 use super::grid::{self, GRID_LIMIT};
 use super::{filled, query};
 use crate::actor::{Actor, Role};
-use crate::api::parse_id;
 use crate::app::App;
 use crate::engine::rollout::{self, RolloutView};
 use crate::error::Error;
+use crate::views::parse_id;
 use crate::web::layout::{self, Nav, shell, target_tone, thousands};
 use crate::web::tables::short_id;
 use crate::web::{PageContext, PageError, PageResult};

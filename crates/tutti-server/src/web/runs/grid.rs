@@ -8,12 +8,13 @@
 
 use jiff::Timestamp;
 use maud::{Markup, html};
+use tutti_api::runs::ResolvedOutput;
 use tutti_proto::{AgentId, ResultId, RunId};
 use tutti_store::{Paged, RunDetail, StoreError, StoredResult, Target, TargetState};
 
 use super::detail::tone_name;
-use crate::api::runs::{ResolvedOutput, resolve};
 use crate::app::App;
+use crate::views::output::resolve;
 use crate::web::PageError;
 use crate::web::layout::{self, pager, target_badge, target_tone, thousands};
 

@@ -20,9 +20,9 @@ use tutti_store::{Page, RunQuery, RunStatus};
 use super::layout::{Nav, pager, shell};
 use super::{PageContext, PageError, PageResult, tables};
 use crate::actor::{Actor, Role};
-use crate::api::parse_id;
 use crate::app::App;
 use crate::error::Error;
+use crate::views::parse_id;
 
 /// Rows per list page unless asked otherwise.
 pub const DEFAULT_LIMIT: u32 = 50;

@@ -21,8 +21,8 @@ use super::layout::{self, Nav, Tone, badge, pager, shell};
 use super::runs::{PageQuery, query};
 use super::{PageContext, PageResult};
 use crate::actor::{Actor, Role};
-use crate::api::schedules::parse_stored;
 use crate::app::App;
+use crate::schedule::stored::parse_stored;
 
 /// The schedules list.
 pub async fn list(

@@ -3,11 +3,11 @@
 //! command, and the fleet freeze. Shown only to admins; the API refuses the rest anyway.
 
 use maud::{Markup, html};
+use tutti_api::fleet::{FreezeState, MAX_REASON_CHARS};
 use tutti_store::{Account, ApiToken, EnrollmentToken, Paged};
 
 use super::{Lists, page_at, reveal, token_table};
 use crate::actor::Role;
-use crate::api::freeze::{FreezeState, MAX_REASON_CHARS};
 use crate::app::App;
 use crate::tokens::{MAX_TTL_SECS, MAX_USES};
 use crate::web::layout::{self, Tone, badge};
