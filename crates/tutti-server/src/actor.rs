@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-pub use tutti_proto::role::Role;
+pub(crate) use tutti_proto::role::Role;
 
 use crate::config::IpNet;
 use crate::error::Error;

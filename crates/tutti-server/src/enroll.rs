@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::tokens;
 
 /// Enrolls the agent described by `request`.
-pub async fn enroll(app: &App, request: EnrollRequest) -> Result<EnrollResponse> {
+pub(crate) async fn enroll(app: &App, request: EnrollRequest) -> Result<EnrollResponse> {
     if let Some(expected) = request.expected_server_key_id
         && expected != app.keys.current().key_id()
     {
@@ -128,7 +128,7 @@ fn agent_nats_ca(app: &App) -> Result<Option<String>> {
 
 /// An agent id from a hostname: the first label, lowercased, with every other character
 /// than `[a-z0-9-]` replaced by `-`, runs of `-` collapsed, trimmed to 64 characters.
-pub fn agent_id_from_hostname(hostname: &str) -> Result<AgentId> {
+pub(crate) fn agent_id_from_hostname(hostname: &str) -> Result<AgentId> {
     let first_label = hostname.trim().split('.').next().unwrap_or_default();
     let mut id = String::new();
     for character in first_label.chars().map(|c| c.to_ascii_lowercase()) {

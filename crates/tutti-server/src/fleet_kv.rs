@@ -235,7 +235,7 @@ const LEGACY_BUCKETS: [(&str, &str); 3] = [
 /// revocations where they look. A key already present in `tutti_fleet` is never
 /// overwritten (a create, not a put), so a migration interrupted half-way and run again
 /// copies only what is missing; the old bucket goes only after every key is across.
-pub async fn migrate_legacy_buckets(
+pub(crate) async fn migrate_legacy_buckets(
     js: &jetstream::Context,
     fleet: &Bucket,
     timeout: Duration,
@@ -308,7 +308,7 @@ async fn resign_once(
 
 /// Which values [`resign`] may sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resign {
+pub(crate) enum Resign {
     /// The first start on a bucket written before fleet state was signed: plain JSON
     /// values are the servers' own and are signed as they are.
     Legacy,
@@ -320,7 +320,7 @@ pub enum Resign {
 
 /// Signs every value not yet signed by `key` that `mode` allows, keeping revocations'
 /// time to live.
-pub async fn resign(
+pub(crate) async fn resign(
     fleet: &Bucket,
     key: &ServerKey,
     trusted: &TrustedKeys,

@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::error::Error;
 
 /// The whole router, with its state.
-pub fn router(app: App) -> Router {
+pub(crate) fn router(app: App) -> Router {
     let body_limit = app.config.http.body_limit_bytes;
     crate::api::routes(&app)
         .merge(crate::web::router())
@@ -38,7 +38,7 @@ pub fn router(app: App) -> Router {
 }
 
 /// The header that names a request in the server's log lines and in its answer.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Gives every request an id: the client's `x-request-id` when it is short and plain (so a
 /// proxy's id carries through), a new ULID otherwise. The answer carries it back, and every

@@ -30,14 +30,14 @@ use tutti_proto::KeyId;
 use tutti_proto::trust::{Endorsement, KeyRing, RingKey, TrustedKey, TrustedKeys};
 
 use crate::keys::{self, ServerKey};
-pub use tutti_api::keys::{KeysStatus, NextKeyStatus, RetiringKeyStatus};
+pub(crate) use tutti_api::keys::{KeysStatus, NextKeyStatus, RetiringKeyStatus};
 
 /// How long both keys are trusted, before and after the switch, when the operator does not
 /// say: long enough for an agent that is off over a weekend to learn the next key.
-pub const DEFAULT_OVERLAP: SignedDuration = SignedDuration::from_hours(72);
+pub(crate) const DEFAULT_OVERLAP: SignedDuration = SignedDuration::from_hours(72);
 
 /// The shortest overlap accepted; tests and a rehearsal use seconds, production days.
-pub const MIN_OVERLAP: SignedDuration = SignedDuration::from_secs(1);
+pub(crate) const MIN_OVERLAP: SignedDuration = SignedDuration::from_secs(1);
 
 /// The signing keys and where they are kept. Cheap to clone.
 #[derive(Debug, Clone)]

@@ -20,11 +20,11 @@ use tutti_proto::KeyId;
 use tutti_proto::sign::{key_id_for, verifying_key_to_base64};
 
 /// File name of the signing key inside the data directory.
-pub const KEY_FILE: &str = "signing.key";
+pub(crate) const KEY_FILE: &str = "signing.key";
 
 /// File name of the key that authenticates session cookies, in the same format: 32 random
 /// bytes, separate from the signing key so either can be replaced without the other.
-pub const SESSION_KEY_FILE: &str = "session.key";
+pub(crate) const SESSION_KEY_FILE: &str = "session.key";
 
 /// The command-signing key and its id.
 #[derive(Clone)]
@@ -73,7 +73,7 @@ impl ServerKey {
 }
 
 /// Loads the key from `path`, or generates and stores one there if there is none.
-pub fn load_or_create(path: &Path) -> anyhow::Result<ServerKey> {
+pub(crate) fn load_or_create(path: &Path) -> anyhow::Result<ServerKey> {
     let path = path.to_path_buf();
     if path.exists() {
         return load(&path);
@@ -87,7 +87,7 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<ServerKey> {
 }
 
 /// Loads an existing key file; a missing file is an error, never a new key.
-pub fn load(path: &Path) -> anyhow::Result<ServerKey> {
+pub(crate) fn load(path: &Path) -> anyhow::Result<ServerKey> {
     warn_if_readable_by_others(path);
     let text = fs::read_to_string(path)
         .with_context(|| format!("cannot read the signing key {}", path.display()))?;
@@ -115,7 +115,7 @@ fn write_new(path: &PathBuf, seed: &[u8; 32]) -> anyhow::Result<()> {
 }
 
 /// Copies a key file to `to` (mode 0600), unless a copy is there already.
-pub fn keep_copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+pub(crate) fn keep_copy(from: &Path, to: &Path) -> anyhow::Result<()> {
     if to.exists() {
         return Ok(());
     }
@@ -124,14 +124,14 @@ pub fn keep_copy(from: &Path, to: &Path) -> anyhow::Result<()> {
 }
 
 /// Replaces the key file at `path` with `key`, atomically.
-pub fn replace(path: &Path, key: &ServerKey) -> anyhow::Result<()> {
+pub(crate) fn replace(path: &Path, key: &ServerKey) -> anyhow::Result<()> {
     let text = format!("{}\n", encode_seed(&key.signing().to_bytes()));
     write_atomically(path, text.as_bytes())
 }
 
 /// Writes `bytes` to `path` through a temporary file (mode 0600) and a rename, so a reader
 /// sees the old content or the new, never a part.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut temp = path.as_os_str().to_owned();
     temp.push(".tmp");
     let temp = PathBuf::from(temp);

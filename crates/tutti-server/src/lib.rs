@@ -13,37 +13,41 @@
 //! and stops everything. `tls.rs` serves the API over HTTPS with a reloadable certificate;
 //! `pki.rs` is a local CA that issues certificates for development and tests.
 //! `config/` is the config file and its checks; `broker_identity.rs` gives each agent its
-//! own broker user; `public_url.rs` is the URL written into install commands.
+//! own broker user; `public_url.rs` is the URL written into install commands. `http.rs`
+//! assembles the API's and the dashboard's (`web/`) routers behind the guard; `views/`
+//! holds what both read.
+//!
+//! Modules other crates or the integration tests use are `pub`; the rest are `pub(crate)`.
 //!
 //! Libraries never read the environment or signals: [`run`] takes a parsed
 //! [`ServerConfig`], a bound listener and a shutdown future. The crate README records the
 //! design decisions.
 
-pub mod actor;
+pub(crate) mod actor;
 pub mod api;
 pub mod app;
-pub mod audit;
+pub(crate) mod audit;
 pub mod auth;
 pub mod broker_identity;
 pub mod config;
-pub mod engine;
-pub mod enroll;
+pub(crate) mod engine;
+pub(crate) mod enroll;
 pub mod error;
-pub mod fleet_kv;
-pub mod http;
-pub mod keyring;
-pub mod keys;
-pub mod manifest;
-pub mod metrics;
+pub(crate) mod fleet_kv;
+pub(crate) mod http;
+pub(crate) mod keyring;
+pub(crate) mod keys;
+pub(crate) mod manifest;
+pub(crate) mod metrics;
 pub mod pki;
-pub mod projector;
-pub mod public_url;
+pub(crate) mod projector;
+pub(crate) mod public_url;
 pub mod schedule;
 pub mod server;
 pub mod tls;
 pub mod tokens;
-pub mod views;
-pub mod web;
+pub(crate) mod views;
+pub(crate) mod web;
 
 pub use app::App;
 pub use config::ServerConfig;

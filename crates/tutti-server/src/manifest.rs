@@ -17,21 +17,21 @@ use tutti_proto::command::{Script, Shell};
 use tutti_proto::digest::sha256_hex;
 
 /// The longest job timeout: a week, the commands stream's retention.
-pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 60 * 60;
+pub(crate) const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 60 * 60;
 /// The largest output cap a job may ask for per stream (the configuration's too).
-pub const MAX_OUTPUT_LIMIT_BYTES: u64 = tutti_proto::config::MAX_OUTPUT_LIMIT_BYTES;
+pub(crate) const MAX_OUTPUT_LIMIT_BYTES: u64 = tutti_proto::config::MAX_OUTPUT_LIMIT_BYTES;
 /// The largest script in the object store a job may name.
-pub const MAX_SCRIPT_OBJECT_BYTES: u64 = tutti_proto::command::MAX_SCRIPT_OBJECT_BYTES;
+pub(crate) const MAX_SCRIPT_OBJECT_BYTES: u64 = tutti_proto::command::MAX_SCRIPT_OBJECT_BYTES;
 /// The longest object name a job may name.
-pub const MAX_OBJECT_NAME_CHARS: usize = 255;
+pub(crate) const MAX_OBJECT_NAME_CHARS: usize = 255;
 /// The largest inline script: commands travel in 1 MiB stream messages.
-pub const MAX_INLINE_SCRIPT_BYTES: usize = 512 << 10;
+pub(crate) const MAX_INLINE_SCRIPT_BYTES: usize = 512 << 10;
 /// Default job timeout.
-pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
+pub(crate) const DEFAULT_TIMEOUT_SECS: u64 = 300;
 
 /// The kinds of manifest this server applies. `Schedule` arrives with scheduling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ManifestKind {
+pub(crate) enum ManifestKind {
     /// A job definition.
     Job,
 }
@@ -41,7 +41,7 @@ pub enum ManifestKind {
 /// both `deny_unknown_fields` and the positions errors must carry.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JobManifest {
+pub(crate) struct JobManifest {
     /// Always `Job`.
     pub kind: ManifestKind,
     /// The job id.
@@ -77,7 +77,7 @@ pub struct JobManifest {
 
 impl JobManifest {
     /// The job's definition, without `kind` and `name`.
-    pub fn spec(&self) -> JobSpec {
+    pub(crate) fn spec(&self) -> JobSpec {
         JobSpec {
             description: self.description.clone(),
             shell: self.shell,
@@ -415,7 +415,7 @@ pub struct ManifestError {
 
 /// One parsed document and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedJob {
+pub(crate) struct ParsedJob {
     /// The job.
     pub manifest: JobManifest,
     /// The document as written, comments included; empty for JSON.
@@ -423,7 +423,7 @@ pub struct ParsedJob {
 }
 
 /// Parses a YAML stream of `kind: Job` documents.
-pub fn parse_yaml(text: &str) -> Result<Vec<ParsedJob>, ManifestError> {
+pub(crate) fn parse_yaml(text: &str) -> Result<Vec<ParsedJob>, ManifestError> {
     let mut jobs = Vec::new();
     for document in split_documents(text) {
         if is_blank_document(document.text) {
@@ -445,7 +445,7 @@ pub fn parse_yaml(text: &str) -> Result<Vec<ParsedJob>, ManifestError> {
 }
 
 /// Parses one JSON manifest (the same fields as YAML).
-pub fn parse_json(bytes: &[u8]) -> Result<Vec<ParsedJob>, ManifestError> {
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Vec<ParsedJob>, ManifestError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     let manifest: JobManifest =
         serde_path_to_error::deserialize(deserializer).map_err(|err| ManifestError {

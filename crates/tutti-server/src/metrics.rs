@@ -12,7 +12,7 @@ use tutti_store::ApplyOutcome;
 use crate::projector::unknown_agents::UnknownAgents;
 
 /// The streams the projectors follow, in the order metrics list them.
-pub const PROJECTED_STREAMS: [&str; 4] = [
+pub(crate) const PROJECTED_STREAMS: [&str; 4] = [
     tutti_proto::catalog::RESULTS_STREAM,
     tutti_proto::catalog::EVENTS_STREAM,
     tutti_proto::catalog::INVENTORY_STREAM,
@@ -20,7 +20,7 @@ pub const PROJECTED_STREAMS: [&str; 4] = [
 ];
 
 /// The status classes HTTP responses are counted by, in the order metrics list them.
-pub const HTTP_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+pub(crate) const HTTP_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// Picks one counter out of a projector's counters.
 type CounterField = fn(&ProjectorCounters) -> &AtomicU64;

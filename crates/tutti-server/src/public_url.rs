@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, header};
 use crate::config::ServerConfig;
 
 /// The base URL for a request; `None` when neither `public_url` nor a usable `Host` says.
-pub fn base_url(config: &ServerConfig, headers: &HeaderMap) -> Option<String> {
+pub(crate) fn base_url(config: &ServerConfig, headers: &HeaderMap) -> Option<String> {
     if !config.public_url.is_empty() {
         return Some(config.public_url.trim_end_matches('/').to_string());
     }
@@ -23,7 +23,7 @@ pub fn base_url(config: &ServerConfig, headers: &HeaderMap) -> Option<String> {
 }
 
 /// The request's `Host`, when it is a plausible host name or address with a port.
-pub fn request_host(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn request_host(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
@@ -36,7 +36,7 @@ pub fn request_host(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// `https` when this server speaks it or a proxy in front of it says so, else `http`.
-pub fn scheme(headers: &HeaderMap, serves_https: bool) -> &'static str {
+pub(crate) fn scheme(headers: &HeaderMap, serves_https: bool) -> &'static str {
     let forwarded = headers
         .get("x-forwarded-proto")
         .and_then(|value| value.to_str().ok());

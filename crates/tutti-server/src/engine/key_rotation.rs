@@ -16,13 +16,13 @@ use crate::actor::Actor;
 use crate::app::App;
 
 /// How often the clock looks.
-pub const TICK: Duration = Duration::from_secs(15);
+pub(crate) const TICK: Duration = Duration::from_secs(15);
 
 const DRIVER: &str = "key-rotation";
 
 /// Steps at least every `interval`, at each switch or expiry time, and after each
 /// rotation, until `shutdown` changes.
-pub async fn run(app: App, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(app: App, interval: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
         if let Err(err) = advance_once(&app).await {
             tracing::warn!(error = %format!("{err:#}"), "The key rotation step failed; it runs again at the next tick.");
@@ -42,7 +42,7 @@ pub async fn run(app: App, interval: Duration, mut shutdown: watch::Receiver<boo
 
 /// One step: switch or expire keys when due, then publish what agents must see; a switch
 /// is audited once the bucket carries the new key's signatures.
-pub async fn advance_once(app: &App) -> anyhow::Result<()> {
+pub(crate) async fn advance_once(app: &App) -> anyhow::Result<()> {
     let advanced = app.keys.advance(Timestamp::now())?;
     app.kv.publish_ring().await?;
     app.kv

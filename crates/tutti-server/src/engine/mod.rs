@@ -17,11 +17,11 @@
 //! - A run with a rollout is stored with every target's wave and only its first wave is
 //!   published at creation; `rollout/` releases the rest and decides when to stop.
 
-pub mod key_rotation;
-pub mod publish;
-pub mod rollout;
-pub mod sweep;
-pub mod targets;
+pub(crate) mod key_rotation;
+pub(crate) mod publish;
+pub(crate) mod rollout;
+pub(crate) mod sweep;
+pub(crate) mod targets;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -35,7 +35,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::manifest::JobSpec;
 use targets::{Resolution, TargetSpec};
-pub use tutti_api::runs::{CreatedRun, KillOutcome};
+pub(crate) use tutti_api::runs::{CreatedRun, KillOutcome};
 
 /// What `POST /api/v1/runs` asks for: a stored job or an ad-hoc script, and targets.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -61,7 +61,7 @@ pub struct RunRequest {
 
 /// Where a run comes from: an operator, or a schedule (which may pin a job version).
 #[derive(Debug, Clone, Default)]
-pub struct Origin {
+pub(crate) struct Origin {
     /// The schedule that fired it; `None` for a manual run.
     pub schedule_name: Option<String>,
     /// Run this version of the job instead of its current one.
@@ -69,14 +69,18 @@ pub struct Origin {
 }
 
 /// Creates a run, stores its targets and publishes its command.
-pub async fn create_run(app: &App, request: RunRequest, actor: &Actor) -> Result<CreatedRun> {
+pub(crate) async fn create_run(
+    app: &App,
+    request: RunRequest,
+    actor: &Actor,
+) -> Result<CreatedRun> {
     create_run_from(app, request, actor, Origin::default()).await
 }
 
 /// Creates a run for `origin`: a scheduled run carries `scheduled: true` in its command
 /// (agents skip it during a freeze) and its schedule's name in the store.
 #[tracing::instrument(name = "run", skip_all, fields(run_id = tracing::field::Empty))]
-pub async fn create_run_from(
+pub(crate) async fn create_run_from(
     app: &App,
     request: RunRequest,
     actor: &Actor,
@@ -182,7 +186,7 @@ async fn freeze_in_force(app: &App, now: Timestamp) -> Result<bool> {
 
 /// Kills a run everywhere, including on agents that catch up later.
 #[tracing::instrument(name = "run", skip(app, actor), fields(run_id = %run_id))]
-pub async fn kill_run(app: &App, run_id: RunId, actor: &Actor) -> Result<KillOutcome> {
+pub(crate) async fn kill_run(app: &App, run_id: RunId, actor: &Actor) -> Result<KillOutcome> {
     let detail = app.store.get_run(&run_id).await?;
     let revocation = Revocation {
         at: Timestamp::now(),
@@ -217,7 +221,12 @@ pub async fn kill_run(app: &App, run_id: RunId, actor: &Actor) -> Result<KillOut
 
 /// Revokes a job: agents skip queued copies of every run of it; stored targets that are
 /// queued or delivered are skipped at once. Returns how many were skipped.
-pub async fn revoke_job(app: &App, job_id: &JobId, reason: String, actor: &Actor) -> Result<u64> {
+pub(crate) async fn revoke_job(
+    app: &App,
+    job_id: &JobId,
+    reason: String,
+    actor: &Actor,
+) -> Result<u64> {
     app.store.get_job(job_id).await?;
     let revocation = Revocation {
         at: Timestamp::now(),

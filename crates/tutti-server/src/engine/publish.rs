@@ -22,7 +22,7 @@ use crate::engine::targets::Outgoing;
 use crate::error::{Error, Result};
 
 /// Signs `body` once per outgoing subject and publishes; returns what the broker stored.
-pub async fn publish_all(
+pub(crate) async fn publish_all(
     app: &App,
     run_id: RunId,
     outgoing: &[Outgoing],
@@ -38,7 +38,7 @@ pub async fn publish_all(
 /// [`publish_all`] with command ids chosen by the caller: a rollout stores each target's
 /// id when it releases it, so a publish repeated after a crash carries the same id and is
 /// dropped by the stream's de-duplication (and by the agent, which takes an id in once).
-pub async fn publish_with_ids(
+pub(crate) async fn publish_with_ids(
     app: &App,
     run_id: RunId,
     messages: &[(Outgoing, CommandId)],

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::app::App;
 
 /// Sweeps every `interval` until `shutdown` changes.
-pub async fn run(app: App, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(app: App, interval: Duration, mut shutdown: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -36,7 +36,7 @@ pub struct TargetSpec {
 
 /// One command message to publish and the targets it reaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
+pub(crate) struct Outgoing {
     /// The subject.
     pub subject: String,
     /// Whom it reaches.
@@ -45,7 +45,7 @@ pub struct Outgoing {
 
 /// The agents a spec resolved to and the messages that reach them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolution {
+pub(crate) struct Resolution {
     /// Targeted agents, sorted.
     pub agents: Vec<AgentId>,
     /// Messages to publish.
@@ -73,7 +73,7 @@ impl TargetSpec {
 }
 
 /// Resolves `spec` into known agents. Unknown agents and empty selections are errors.
-pub async fn resolve(store: &Store, spec: &TargetSpec) -> Result<Resolution> {
+pub(crate) async fn resolve(store: &Store, spec: &TargetSpec) -> Result<Resolution> {
     spec.check()?;
     let agents = if spec.all {
         all_agents(store, None).await?
@@ -90,7 +90,7 @@ pub async fn resolve(store: &Store, spec: &TargetSpec) -> Result<Resolution> {
 }
 
 /// The messages that carry a run (or its kill) to `agents` under the rule above.
-pub fn plan(spec: &TargetSpec, agents: &[AgentId]) -> Vec<Outgoing> {
+pub(crate) fn plan(spec: &TargetSpec, agents: &[AgentId]) -> Vec<Outgoing> {
     if spec.all {
         return vec![Outgoing {
             subject: subjects::cmd_all(),
@@ -107,7 +107,7 @@ pub fn plan(spec: &TargetSpec, agents: &[AgentId]) -> Vec<Outgoing> {
 }
 
 /// The message that reaches one agent on its own subject (a rollout's releases).
-pub fn plan_agent(agent_id: &AgentId) -> Outgoing {
+pub(crate) fn plan_agent(agent_id: &AgentId) -> Outgoing {
     Outgoing {
         subject: subjects::cmd_agent(agent_id),
         covers: Covers::Agents(vec![agent_id.clone()]),

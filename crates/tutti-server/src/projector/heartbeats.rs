@@ -23,7 +23,7 @@ const WINDOW: Duration = Duration::from_millis(500);
 const MAX_BATCH: usize = 1000;
 
 /// Collects and applies heartbeats until `shutdown` changes.
-pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
     let queue_group = format!("{}-heartbeats", app.config.projector.consumer_prefix);
     let subscription = app
         .bus

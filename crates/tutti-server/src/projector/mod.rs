@@ -19,8 +19,8 @@
 //! transaction (so a deletion cannot race the check), acknowledged with the batch, and
 //! counted and logged sparingly by `unknown_agents.rs`.
 
-pub mod heartbeats;
-pub mod unknown_agents;
+pub(crate) mod heartbeats;
+pub(crate) mod unknown_agents;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -42,7 +42,7 @@ use unknown_agents::MessageKind;
 
 /// The projected streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `TUTTI_RESULTS` → results and target outcomes.
     Results,
     /// `TUTTI_EVENTS` → run events and target progress.
@@ -55,10 +55,10 @@ pub enum Kind {
 
 impl Kind {
     /// Every projected stream.
-    pub const ALL: [Kind; 4] = [Kind::Results, Kind::Events, Kind::Inventory, Kind::Audit];
+    pub(crate) const ALL: [Kind; 4] = [Kind::Results, Kind::Events, Kind::Inventory, Kind::Audit];
 
     /// The stream name.
-    pub fn stream(self) -> &'static str {
+    pub(crate) fn stream(self) -> &'static str {
         match self {
             Kind::Results => RESULTS_STREAM,
             Kind::Events => EVENTS_STREAM,
@@ -98,7 +98,7 @@ impl Kind {
 
 /// Runs the projector of `kind` until `shutdown` changes, reopening its consumer with
 /// backoff after any failure.
-pub async fn run(app: App, kind: Kind, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(app: App, kind: Kind, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = Duration::from_millis(250);
     loop {
         match project(&app, kind, &mut shutdown).await {

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use tutti_proto::AgentId;
 
 /// How long an id stays quiet after it was named in the log.
-pub const LOG_WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const LOG_WINDOW: Duration = Duration::from_secs(60);
 /// How many ids one window names before it only counts.
-pub const MAX_IDS_PER_WINDOW: usize = 10;
+pub(crate) const MAX_IDS_PER_WINDOW: usize = 10;
 
 /// What an agent sent; the `kind` label of the counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 //! from paths, the liveness cut-off, an agent's effective configuration ([`config`]) and a
 //! result's output resolved from the object store ([`output`]).
 
-pub mod config;
-pub mod output;
+pub(crate) mod config;
+pub(crate) mod output;
 
 use std::str::FromStr;
 

@@ -13,7 +13,7 @@ const MAX_OBJECT_BYTES: u64 = 64 << 20;
 
 /// The full text of one output stream: the verified object when there is one, else the
 /// inline text (the dashboard's run page shows it without script).
-pub async fn resolve(app: &App, output: &Output) -> ResolvedOutput {
+pub(crate) async fn resolve(app: &App, output: &Output) -> ResolvedOutput {
     let inline = || ResolvedOutput {
         text: output.inline.clone(),
         source: OutputSource::Inline,

@@ -24,7 +24,7 @@ const SUMMARY_CHARS: usize = 120;
 
 /// `?actor=&action=&target=&from=&until=&offset=` of `/audit`.
 #[derive(Debug, Default, Deserialize)]
-pub struct AuditParams {
+pub(crate) struct AuditParams {
     actor: Option<String>,
     action: Option<String>,
     target: Option<String>,
@@ -34,7 +34,7 @@ pub struct AuditParams {
 }
 
 /// The audit log.
-pub async fn list(State(app): State<App>, actor: Actor, uri: Uri) -> PageResult {
+pub(crate) async fn list(State(app): State<App>, actor: Actor, uri: Uri) -> PageResult {
     let ctx = PageContext::load(&app, actor).await;
     let params: AuditParams = parse_query(&uri)?;
     let query = AuditQuery {

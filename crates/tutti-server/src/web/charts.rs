@@ -6,7 +6,7 @@ use maud::{Markup, html};
 use super::layout::{segments, thousands};
 
 /// Horizontal bars for `(label, value)` rows, longest first as given.
-pub fn bars(title: &str, rows: &[(String, u64)]) -> Markup {
+pub(crate) fn bars(title: &str, rows: &[(String, u64)]) -> Markup {
     const ROW: u32 = 26;
     const LABEL_WIDTH: f64 = 130.0;
     const BAR_WIDTH: f64 = 230.0;
@@ -37,7 +37,7 @@ pub fn bars(title: &str, rows: &[(String, u64)]) -> Markup {
 }
 
 /// A stacked liveness bar: online, offline, never seen.
-pub fn liveness(online: u64, offline: u64, never_seen: u64) -> Markup {
+pub(crate) fn liveness(online: u64, offline: u64, never_seen: u64) -> Markup {
     let total = online + offline + never_seen;
     let parts = [
         ("seg-ok", online),

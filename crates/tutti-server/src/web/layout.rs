@@ -12,7 +12,7 @@ use super::PageContext;
 
 /// The sections of the navigation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Nav {
+pub(crate) enum Nav {
     /// `/`
     Overview,
     /// `/agents`
@@ -55,7 +55,7 @@ fn head(title: &str, csrf: Option<&str>) -> Markup {
 }
 
 /// A full page: navigation, header with the signed-in user, the freeze banner, `content`.
-pub fn shell(ctx: &PageContext, title: &str, active: Nav, content: Markup) -> Html<String> {
+pub(crate) fn shell(ctx: &PageContext, title: &str, active: Nav, content: Markup) -> Html<String> {
     let page = html! {
         (DOCTYPE)
         html lang="en" {
@@ -107,7 +107,7 @@ pub fn shell(ctx: &PageContext, title: &str, active: Nav, content: Markup) -> Ht
 }
 
 /// A page without navigation (sign-in, errors).
-pub fn bare(title: &str, content: Markup) -> Html<String> {
+pub(crate) fn bare(title: &str, content: Markup) -> Html<String> {
     let page = html! {
         (DOCTYPE)
         html lang="en" {
@@ -120,7 +120,7 @@ pub fn bare(title: &str, content: Markup) -> Html<String> {
 
 /// The colour family of a badge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tone {
+pub(crate) enum Tone {
     /// Success.
     Ok,
     /// In progress.
@@ -146,13 +146,13 @@ impl Tone {
 }
 
 /// A coloured label.
-pub fn badge(text: &str, tone: Tone) -> Markup {
+pub(crate) fn badge(text: &str, tone: Tone) -> Markup {
     html! { span class=(tone.class()) { (text) } }
 }
 
 /// The tone of a target state (also used by the live grid's script through the class
 /// names `state-<name>`).
-pub fn target_tone(state: TargetState) -> Tone {
+pub(crate) fn target_tone(state: TargetState) -> Tone {
     match state {
         TargetState::Succeeded => Tone::Ok,
         TargetState::Queued | TargetState::Delivered | TargetState::Running => Tone::Busy,
@@ -165,12 +165,12 @@ pub fn target_tone(state: TargetState) -> Tone {
 }
 
 /// The badge of a target state.
-pub fn target_badge(state: TargetState) -> Markup {
+pub(crate) fn target_badge(state: TargetState) -> Markup {
     html! { span class=(format!("{} state-{}", target_tone(state).class(), state.as_str())) data-state=(state.as_str()) { (state.as_str().replace('_', " ")) } }
 }
 
 /// The badge of a run status.
-pub fn run_badge(status: RunStatus) -> Markup {
+pub(crate) fn run_badge(status: RunStatus) -> Markup {
     let tone = match status {
         RunStatus::Done => Tone::Ok,
         RunStatus::Queued | RunStatus::Running => Tone::Busy,
@@ -181,7 +181,7 @@ pub fn run_badge(status: RunStatus) -> Markup {
 
 /// A stacked bar of a run's targets by outcome (succeeded, failed, open, other), as SVG
 /// so it needs no inline style.
-pub fn outcome_bar(counts: &RunCounts) -> Markup {
+pub(crate) fn outcome_bar(counts: &RunCounts) -> Markup {
     let total = counts.total();
     let mut parts = [
         ("seg-ok", 0u64),
@@ -215,7 +215,7 @@ pub fn outcome_bar(counts: &RunCounts) -> Markup {
 }
 
 /// Left edge and width (in percent) of each non-empty part of a stacked bar.
-pub fn segments(parts: &[(&'static str, u64)], total: u64) -> Vec<(&'static str, f64, f64)> {
+pub(crate) fn segments(parts: &[(&'static str, u64)], total: u64) -> Vec<(&'static str, f64, f64)> {
     let total = total.max(1) as f64;
     let mut x = 0.0;
     let mut out = Vec::new();
@@ -230,13 +230,13 @@ pub fn segments(parts: &[(&'static str, u64)], total: u64) -> Vec<(&'static str,
 }
 
 /// A timestamp as `<time>`, shown relative to now by the script and absolute on hover.
-pub fn time(at: Timestamp) -> Markup {
+pub(crate) fn time(at: Timestamp) -> Markup {
     let iso = at.to_string();
     html! { time datetime=(iso) title=(iso) data-relative { (short_time(at)) } }
 }
 
 /// An optional timestamp; `—` when absent.
-pub fn maybe_time(at: Option<Timestamp>) -> Markup {
+pub(crate) fn maybe_time(at: Option<Timestamp>) -> Markup {
     match at {
         Some(at) => time(at),
         None => html! { span.muted { "—" } },
@@ -244,12 +244,12 @@ pub fn maybe_time(at: Option<Timestamp>) -> Markup {
 }
 
 /// `2026-11-30 14:03:12 UTC`, the server-side text of a time (the script localises it).
-pub fn short_time(at: Timestamp) -> String {
+pub(crate) fn short_time(at: Timestamp) -> String {
     at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// A duration between two instants, e.g. `1.2 s`, `3 min 4 s`.
-pub fn duration(from: Timestamp, to: Timestamp) -> String {
+pub(crate) fn duration(from: Timestamp, to: Timestamp) -> String {
     let millis = to.as_millisecond() - from.as_millisecond();
     if millis < 0 {
         return "—".into();
@@ -270,7 +270,7 @@ pub fn duration(from: Timestamp, to: Timestamp) -> String {
 }
 
 /// Percent-encodes a query value (RFC 3986's unreserved characters and `/` stay).
-pub fn url_encode(text: &str) -> String {
+pub(crate) fn url_encode(text: &str) -> String {
     const KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'.')
@@ -281,7 +281,7 @@ pub fn url_encode(text: &str) -> String {
 }
 
 /// `path?k=v&…` from the pairs whose value is not empty.
-pub fn link(path: &str, pairs: &[(&str, String)]) -> String {
+pub(crate) fn link(path: &str, pairs: &[(&str, String)]) -> String {
     let query: Vec<String> = pairs
         .iter()
         .filter(|(_, value)| !value.is_empty())
@@ -295,7 +295,13 @@ pub fn link(path: &str, pairs: &[(&str, String)]) -> String {
 }
 
 /// Previous/next links and "41–60 of 10,000" for a list; `pairs` are the filters to keep.
-pub fn pager(path: &str, pairs: &[(&str, String)], offset: u64, limit: u32, total: u64) -> Markup {
+pub(crate) fn pager(
+    path: &str,
+    pairs: &[(&str, String)],
+    offset: u64,
+    limit: u32,
+    total: u64,
+) -> Markup {
     pager_with(offset, limit, total, |offset| {
         let mut all = pairs.to_vec();
         if offset > 0 {
@@ -307,7 +313,12 @@ pub fn pager(path: &str, pairs: &[(&str, String)], offset: u64, limit: u32, tota
 
 /// [`pager`] with the address of another offset made by `href` (for pages with several
 /// lists, each with its own offset parameter).
-pub fn pager_with(offset: u64, limit: u32, total: u64, href: impl Fn(u64) -> String) -> Markup {
+pub(crate) fn pager_with(
+    offset: u64,
+    limit: u32,
+    total: u64,
+    href: impl Fn(u64) -> String,
+) -> Markup {
     if total == 0 {
         // An empty list says so itself; "0–0 of 0" adds nothing.
         return html! {};
@@ -329,7 +340,7 @@ pub fn pager_with(offset: u64, limit: u32, total: u64, href: impl Fn(u64) -> Str
 }
 
 /// 12345 → `12,345`.
-pub fn thousands(number: u64) -> String {
+pub(crate) fn thousands(number: u64) -> String {
     let digits = number.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {
@@ -342,7 +353,7 @@ pub fn thousands(number: u64) -> String {
 }
 
 /// A table header that sorts by `key`, toggling direction when it is the current key.
-pub fn sort_header(
+pub(crate) fn sort_header(
     label: &str,
     key: &str,
     current: &str,
@@ -373,12 +384,12 @@ pub fn sort_header(
 }
 
 /// A friendly empty state.
-pub fn empty(message: &str) -> Markup {
+pub(crate) fn empty(message: &str) -> Markup {
     html! { p.empty { (message) } }
 }
 
 /// A JSON value shown as indented text.
-pub fn json_block(value: &serde_json::Value) -> Markup {
+pub(crate) fn json_block(value: &serde_json::Value) -> Markup {
     let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
     html! { pre.code { (text) } }
 }

@@ -14,12 +14,12 @@ use crate::auth::signin::CODE_REQUIRED;
 
 /// `?next=/path` to return to after signing in.
 #[derive(Debug, Deserialize)]
-pub struct LoginParams {
+pub(crate) struct LoginParams {
     next: Option<String>,
 }
 
 /// The sign-in page.
-pub async fn page(Query(params): Query<LoginParams>) -> PageResult {
+pub(crate) async fn page(Query(params): Query<LoginParams>) -> PageResult {
     let next = params
         .next
         .filter(|next| super::safe_next(next).is_some())

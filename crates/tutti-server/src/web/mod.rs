@@ -11,17 +11,17 @@
 //! Page routes are ruled in `auth/policy.rs` (`PAGES`) and pass the same guard as the API;
 //! the guard sends a browser without a session to `/login` instead of answering 401.
 
-pub mod agents;
-pub mod audit;
-pub mod charts;
-pub mod jobs;
-pub mod layout;
-pub mod login;
-pub mod overview;
-pub mod runs;
-pub mod schedules;
-pub mod settings;
-pub mod tables;
+pub(crate) mod agents;
+pub(crate) mod audit;
+pub(crate) mod charts;
+pub(crate) mod jobs;
+pub(crate) mod layout;
+pub(crate) mod login;
+pub(crate) mod overview;
+pub(crate) mod runs;
+pub(crate) mod schedules;
+pub(crate) mod settings;
+pub(crate) mod tables;
 
 use axum::Router;
 use axum::extract::Path;
@@ -36,13 +36,14 @@ use crate::app::App;
 use crate::error::Error;
 
 /// How the access guard refuses a page: to the sign-in page, or an error page.
-pub const PAGE_REFUSALS: crate::auth::guard::PageRefusals = crate::auth::guard::PageRefusals {
-    sign_in: login_redirect,
-    error: error_page,
-};
+pub(crate) const PAGE_REFUSALS: crate::auth::guard::PageRefusals =
+    crate::auth::guard::PageRefusals {
+        sign_in: login_redirect,
+        error: error_page,
+    };
 
 /// The dashboard's routes (merged with the API's by `crate::http`, under the same guard).
-pub fn router() -> Router<App> {
+pub(crate) fn router() -> Router<App> {
     Router::new()
         .route("/", get(overview::page))
         .route("/login", get(login::page))
@@ -92,7 +93,7 @@ fn with_security_headers(mut response: Response) -> Response {
 /// What every page knows about the request: who asks, the CSRF token for its actions, and
 /// whether the fleet is frozen (the banner).
 #[derive(Debug, Clone)]
-pub struct PageContext {
+pub(crate) struct PageContext {
     /// The signed-in caller.
     pub actor: Actor,
     /// The CSRF token of a browser session (`None` for API-token callers, who need none).
@@ -106,7 +107,7 @@ pub struct PageContext {
 impl PageContext {
     /// Builds the context for `actor`. A freeze that cannot be read is shown as unknown
     /// rather than failing the page.
-    pub async fn load(app: &App, actor: Actor) -> PageContext {
+    pub(crate) async fn load(app: &App, actor: Actor) -> PageContext {
         let csrf = match &actor.credential {
             Credential::Session { session_hash } => Some(app.auth.csrf_token(session_hash)),
             _ => None,
@@ -128,17 +129,17 @@ impl PageContext {
     }
 
     /// Whether the caller may take actions that need `role`.
-    pub fn can(&self, role: crate::actor::Role) -> bool {
+    pub(crate) fn can(&self, role: crate::actor::Role) -> bool {
         self.actor.role.allows(role)
     }
 }
 
 /// A page handler's result: HTML, or an error page with the error's status.
-pub type PageResult = Result<Html<String>, PageError>;
+pub(crate) type PageResult = Result<Html<String>, PageError>;
 
 /// An error shown as a page.
 #[derive(Debug)]
-pub struct PageError(pub Error);
+pub(crate) struct PageError(pub Error);
 
 impl From<Error> for PageError {
     fn from(error: Error) -> PageError {
@@ -159,7 +160,7 @@ impl IntoResponse for PageError {
 }
 
 /// A standalone error page (no navigation: it may be shown to someone not signed in).
-pub fn error_page(error: &Error) -> Response {
+pub(crate) fn error_page(error: &Error) -> Response {
     let (status, _) = error.status();
     let message = match error {
         Error::Internal(_) => {
@@ -190,7 +191,7 @@ pub fn error_page(error: &Error) -> Response {
 }
 
 /// Where the guard sends a browser that is not signed in.
-pub fn login_redirect(path_and_query: &str) -> Response {
+pub(crate) fn login_redirect(path_and_query: &str) -> Response {
     let next = safe_next(path_and_query).unwrap_or("/");
     let target = format!("/login?next={}", layout::url_encode(next));
     with_security_headers(Redirect::to(&target).into_response())
@@ -200,7 +201,7 @@ pub fn login_redirect(path_and_query: &str) -> Response {
 /// tabs and newlines, so `/\evil.example` or `/<tab>/evil.example` would leave the site;
 /// only a plain path (letters, digits and URL punctuation, no backslash or whitespace) whose
 /// second character is not a slash is accepted.
-pub fn safe_next(next: &str) -> Option<&str> {
+pub(crate) fn safe_next(next: &str) -> Option<&str> {
     let plain = next
         .bytes()
         .all(|byte| byte.is_ascii_alphanumeric() || b"/-_.~%?&=+,:@".contains(&byte));

@@ -16,7 +16,7 @@ use crate::views::online_since;
 const RECENT_RUNS: u32 = 10;
 
 /// The overview page.
-pub async fn page(State(app): State<App>, actor: Actor) -> PageResult {
+pub(crate) async fn page(State(app): State<App>, actor: Actor) -> PageResult {
     let ctx = PageContext::load(&app, actor).await;
     let day_ago = ctx
         .now

@@ -11,7 +11,7 @@ use super::layout::{self, outcome_bar, run_badge, thousands};
 use crate::app::App;
 
 /// The runs `query` selects and their per-state counts, for [`runs`].
-pub async fn load_runs(
+pub(crate) async fn load_runs(
     app: &App,
     query: &RunQuery,
 ) -> Result<(Paged<Run>, BTreeMap<String, RunCounts>), PageError> {
@@ -24,7 +24,7 @@ pub async fn load_runs(
 }
 
 /// Online, offline and never-seen tiles, each a link to the agents with that status.
-pub fn liveness_tiles(fleet: &FleetOverview) -> Markup {
+pub(crate) fn liveness_tiles(fleet: &FleetOverview) -> Markup {
     html! {
         a.stat href="/agents?status=online" {
             div.stat-label { "Online" }
@@ -43,7 +43,7 @@ pub fn liveness_tiles(fleet: &FleetOverview) -> Markup {
 
 /// Runs with status, outcome bar, job, who started them and when. `counts` comes from
 /// `Store::counts_of_runs` for the same page.
-pub fn runs(runs: &[Run], counts: &BTreeMap<String, RunCounts>) -> Markup {
+pub(crate) fn runs(runs: &[Run], counts: &BTreeMap<String, RunCounts>) -> Markup {
     if runs.is_empty() {
         return layout::empty("No runs yet.");
     }
@@ -81,7 +81,7 @@ pub fn runs(runs: &[Run], counts: &BTreeMap<String, RunCounts>) -> Markup {
 
 /// The last 10 characters of a ULID are enough to tell runs apart on one screen; the
 /// full id is in the link and the title.
-pub fn short_id(id: &str) -> String {
+pub(crate) fn short_id(id: &str) -> String {
     let count = id.chars().count();
     if count > 10 {
         let tail: String = id.chars().skip(count - 10).collect();

@@ -17,10 +17,10 @@ use super::{ABORTED_REASON, Tally, failures};
 use crate::actor::Actor;
 use crate::app::App;
 use crate::error::{Error, Result};
-pub use tutti_api::rollouts::{RolloutView, WaveView};
+pub(crate) use tutti_api::rollouts::{RolloutView, WaveView};
 
 /// The rollout of a run with its counts; `None` for a run without one.
-pub async fn view(app: &App, run_id: RunId) -> Result<Option<RolloutView>> {
+pub(crate) async fn view(app: &App, run_id: RunId) -> Result<Option<RolloutView>> {
     let rollout = match app.store.get_rollout(&run_id).await {
         Ok(rollout) => rollout,
         Err(tutti_store::StoreError::NotFound(_)) => return Ok(None),
@@ -53,7 +53,7 @@ pub async fn view(app: &App, run_id: RunId) -> Result<Option<RolloutView>> {
 }
 
 /// Aborts a running, waiting or paused rollout; returns the view afterwards.
-pub async fn abort(app: &App, run_id: RunId, actor: &Actor) -> Result<RolloutView> {
+pub(crate) async fn abort(app: &App, run_id: RunId, actor: &Actor) -> Result<RolloutView> {
     let rollout = get(app, run_id).await?;
     let from = [
         RolloutState::Running,
@@ -70,7 +70,7 @@ pub async fn abort(app: &App, run_id: RunId, actor: &Actor) -> Result<RolloutVie
 }
 
 /// Pauses a running or waiting rollout.
-pub async fn pause(app: &App, run_id: RunId, actor: &Actor) -> Result<RolloutView> {
+pub(crate) async fn pause(app: &App, run_id: RunId, actor: &Actor) -> Result<RolloutView> {
     let rollout = get(app, run_id).await?;
     let change = RolloutChange {
         reason: Some(format!("paused by {}", actor.name)),
@@ -81,7 +81,7 @@ pub async fn pause(app: &App, run_id: RunId, actor: &Actor) -> Result<RolloutVie
 }
 
 /// Resumes a paused rollout or one an operator aborted, and takes its next step at once.
-pub async fn resume(app: &App, run_id: RunId) -> Result<RolloutView> {
+pub(crate) async fn resume(app: &App, run_id: RunId) -> Result<RolloutView> {
     let rollout = get(app, run_id).await?;
     let run = app.store.get_run(&run_id).await?.run;
     if run.killed_at.is_some() {

@@ -23,7 +23,7 @@
 //! Operator actions (abort, pause, resume) and the run view are in `control.rs`.
 
 mod control;
-pub mod plan;
+pub(crate) mod plan;
 
 use std::time::Duration;
 
@@ -40,19 +40,19 @@ use crate::app::App;
 use crate::engine::publish;
 use crate::engine::targets::Outgoing;
 use crate::error::{Error, Result};
-pub use control::{RolloutView, WaveView, abort, pause, resume, view};
-pub use plan::{RolloutPlan, RolloutSpec, WaveSize};
+pub(crate) use control::{RolloutView, WaveView, abort, pause, resume, view};
+pub(crate) use plan::{RolloutPlan, RolloutSpec, WaveSize};
 
 /// How often the driver looks at active rollouts: the longest a finished wave waits
 /// beyond its `wait_secs`. Every tick is a few indexed reads per active rollout.
-pub const TICK: Duration = Duration::from_secs(1);
+pub(crate) const TICK: Duration = Duration::from_secs(1);
 /// The actor of the driver's own audit records.
 const DRIVER: &str = "tutti-server";
 /// The skip reason of held targets when a rollout is aborted.
-pub const ABORTED_REASON: &str = "rollout_aborted";
+pub(crate) const ABORTED_REASON: &str = "rollout_aborted";
 
 /// Drives every active rollout every `interval` until `shutdown` changes.
-pub async fn run(app: App, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(app: App, interval: Duration, mut shutdown: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -81,7 +81,7 @@ async fn drive_all(app: &App) {
 /// Releases the first wave of a rollout created just now; returns the subjects published.
 /// A failed publish kills the run (like any run whose publish fails) so nothing stays held.
 #[tracing::instrument(name = "run", skip(app), fields(run_id = %run_id))]
-pub async fn start(app: &App, run_id: RunId) -> Result<Vec<String>> {
+pub(crate) async fn start(app: &App, run_id: RunId) -> Result<Vec<String>> {
     let started = async {
         let detail = app.store.get_run(&run_id).await?;
         let plan = read_plan(&app.store.get_rollout(&run_id).await?)?;
@@ -110,7 +110,7 @@ pub async fn start(app: &App, run_id: RunId) -> Result<Vec<String>> {
 /// Ends the rollout of a killed run (if it has one). The kill already skipped its held
 /// targets (reason `killed`).
 #[tracing::instrument(name = "run", skip(app), fields(run_id = %run_id))]
-pub async fn after_kill(app: &App, run_id: RunId) {
+pub(crate) async fn after_kill(app: &App, run_id: RunId) {
     let Ok(rollout) = app.store.get_rollout(&run_id).await else {
         return;
     };
@@ -131,7 +131,7 @@ pub async fn after_kill(app: &App, run_id: RunId) {
 
 /// Takes the next step of one rollout (see the module docs).
 #[tracing::instrument(name = "run", skip(app), fields(run_id = %run_id))]
-pub async fn drive(app: &App, run_id: RunId) -> Result<()> {
+pub(crate) async fn drive(app: &App, run_id: RunId) -> Result<()> {
     let rollout = app.store.get_rollout(&run_id).await?;
     if !RolloutState::ACTIVE.contains(&rollout.state) {
         return Ok(());
@@ -413,7 +413,7 @@ impl Tally {
 }
 
 /// Targets in states that count against a rollout (see the module docs).
-pub fn failures(counts: &RunCounts) -> u64 {
+pub(crate) fn failures(counts: &RunCounts) -> u64 {
     [
         TargetState::Failed,
         TargetState::TimedOut,

@@ -13,9 +13,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::error::{Error, Result};
 
 /// Most waves a rollout may have.
-pub const MAX_WAVES: usize = 100;
+pub(crate) const MAX_WAVES: usize = 100;
 /// Longest wait between waves: a week.
-pub const MAX_WAIT_SECS: u64 = 7 * 24 * 3600;
+pub(crate) const MAX_WAIT_SECS: u64 = 7 * 24 * 3600;
 
 /// How a run is rolled out, as the operator asks for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -43,7 +43,7 @@ struct DetailParams {
 }
 
 /// The agent page.
-pub async fn detail(
+pub(crate) async fn detail(
     State(app): State<App>,
     actor: Actor,
     Path(agent_id): Path<String>,

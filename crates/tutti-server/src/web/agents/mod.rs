@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use tutti_proto::GroupName;
 use tutti_store::{Agent, AgentQuery, AgentSort, Liveness, Page, SortDir};
 
-pub use detail::detail;
+pub(crate) use detail::detail;
 
 use super::layout::{self, Nav, shell, sort_header, thousands};
 use super::{PageContext, PageError, PageResult};
@@ -32,7 +32,7 @@ const GROUP_SUGGESTIONS: u32 = 100;
 
 /// `?q=&status=&group=&os=&sort=&dir=&offset=` of `/agents`; empty values mean "any".
 #[derive(Debug, Default, Deserialize)]
-pub struct ListParams {
+pub(crate) struct ListParams {
     q: Option<String>,
     status: Option<String>,
     group: Option<String>,
@@ -43,7 +43,7 @@ pub struct ListParams {
 }
 
 /// The agents list.
-pub async fn list(State(app): State<App>, actor: Actor, uri: Uri) -> PageResult {
+pub(crate) async fn list(State(app): State<App>, actor: Actor, uri: Uri) -> PageResult {
     let ctx = PageContext::load(&app, actor).await;
     let params: ListParams = parse_query(&uri)?;
     let query = agent_query(&app, &params)?;
@@ -101,7 +101,7 @@ pub async fn list(State(app): State<App>, actor: Actor, uri: Uri) -> PageResult 
 }
 
 /// Decodes a page's query string; a malformed one is a 400 page naming the parameter.
-pub fn parse_query<T: DeserializeOwned>(uri: &Uri) -> Result<T, PageError> {
+pub(crate) fn parse_query<T: DeserializeOwned>(uri: &Uri) -> Result<T, PageError> {
     axum::extract::Query::<T>::try_from_uri(uri)
         .map(|query| query.0)
         .map_err(|rejection| {
@@ -113,7 +113,7 @@ pub fn parse_query<T: DeserializeOwned>(uri: &Uri) -> Result<T, PageError> {
 }
 
 /// An optional query value with empty meaning absent (what an "any" option sends).
-pub fn given(value: &Option<String>) -> Option<&str> {
+pub(crate) fn given(value: &Option<String>) -> Option<&str> {
     value
         .as_deref()
         .map(str::trim)
@@ -121,7 +121,7 @@ pub fn given(value: &Option<String>) -> Option<&str> {
 }
 
 /// A status dot and its label.
-pub fn liveness(liveness: Liveness) -> Markup {
+pub(crate) fn liveness(liveness: Liveness) -> Markup {
     let (class, label) = match liveness {
         Liveness::Online => ("dot ok", "online"),
         Liveness::Offline => ("dot bad", "offline"),
@@ -288,7 +288,7 @@ fn sort_key(sort: AgentSort) -> &'static str {
 }
 
 /// A 400 page with `message`.
-pub fn bad(message: String) -> PageError {
+pub(crate) fn bad(message: String) -> PageError {
     PageError(Error::BadRequest(message))
 }
 

@@ -30,14 +30,14 @@ script: |
 ";
 
 /// The editor for a new job.
-pub async fn editor_new(State(app): State<App>, actor: Actor) -> PageResult {
+pub(crate) async fn editor_new(State(app): State<App>, actor: Actor) -> PageResult {
     let ctx = PageContext::load(&app, actor).await;
     let content = editor_form(TEMPLATE, None);
     Ok(shell(&ctx, "New job", Nav::Jobs, content))
 }
 
 /// The editor for an existing job, prefilled with its current source.
-pub async fn editor(
+pub(crate) async fn editor(
     State(app): State<App>,
     actor: Actor,
     Path(job_id): Path<String>,

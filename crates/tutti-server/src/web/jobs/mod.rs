@@ -7,7 +7,7 @@
 mod editor;
 mod run_form;
 
-pub use editor::{editor, editor_new};
+pub(crate) use editor::{editor, editor_new};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -30,7 +30,7 @@ const VERSIONS_LIMIT: u32 = 10;
 const RECENT_RUNS: u32 = 10;
 
 /// The jobs list.
-pub async fn list(
+pub(crate) async fn list(
     State(app): State<App>,
     actor: Actor,
     params: Result<Query<PageQuery>, QueryRejection>,
@@ -125,7 +125,7 @@ fn description(job: &Job) -> &str {
 
 /// `?version=&offset=` of a job page.
 #[derive(Debug, Default, Deserialize)]
-pub struct DetailParams {
+pub(crate) struct DetailParams {
     /// Show this version's source instead of the current one.
     version: Option<u32>,
     /// Versions to skip in the history.
@@ -133,7 +133,7 @@ pub struct DetailParams {
 }
 
 /// One job.
-pub async fn detail(
+pub(crate) async fn detail(
     State(app): State<App>,
     actor: Actor,
     Path(job_id): Path<String>,

@@ -27,7 +27,7 @@ use crate::web::{PageContext, PageError, PageResult};
 
 /// `?state=&agent=&offset=` of a run page.
 #[derive(Debug, Default, Deserialize)]
-pub struct DetailParams {
+pub(crate) struct DetailParams {
     /// Only targets in this state.
     state: Option<String>,
     /// The target whose output is shown.
@@ -37,7 +37,7 @@ pub struct DetailParams {
 }
 
 /// One run, live.
-pub async fn detail(
+pub(crate) async fn detail(
     State(app): State<App>,
     actor: Actor,
     Path(run_id): Path<String>,

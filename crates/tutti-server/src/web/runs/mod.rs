@@ -8,7 +8,7 @@
 mod detail;
 mod grid;
 
-pub use detail::detail;
+pub(crate) use detail::detail;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -25,12 +25,12 @@ use crate::error::Error;
 use crate::views::parse_id;
 
 /// Rows per list page unless asked otherwise.
-pub const DEFAULT_LIMIT: u32 = 50;
+pub(crate) const DEFAULT_LIMIT: u32 = 50;
 /// The most rows a list page shows.
-pub const MAX_LIMIT: u32 = 100;
+pub(crate) const MAX_LIMIT: u32 = 100;
 
 /// A query string, or a 400 page naming the bad parameter.
-pub fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, PageError> {
+pub(crate) fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, PageError> {
     query.map(|Query(params)| params).map_err(|rejection| {
         PageError(Error::bad_request(format!(
             "invalid query string: {}",
@@ -41,20 +41,20 @@ pub fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, PageError>
 
 /// `?limit=&offset=` of a plain paged list (jobs, schedules).
 #[derive(Debug, Default, Deserialize)]
-pub struct PageQuery {
+pub(crate) struct PageQuery {
     limit: Option<u32>,
     offset: Option<u64>,
 }
 
 impl PageQuery {
     /// The page it asks for, clamped like every dashboard list.
-    pub fn page(&self) -> Page {
+    pub(crate) fn page(&self) -> Page {
         list_page(self.limit, self.offset)
     }
 }
 
 /// `?limit=&offset=` as a store page, the limit clamped to 1..=[`MAX_LIMIT`].
-pub fn list_page(limit: Option<u32>, offset: Option<u64>) -> Page {
+pub(crate) fn list_page(limit: Option<u32>, offset: Option<u64>) -> Page {
     Page::new(
         limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
         offset.unwrap_or(0),
@@ -62,7 +62,7 @@ pub fn list_page(limit: Option<u32>, offset: Option<u64>) -> Page {
 }
 
 /// An optional text filter: blank means absent.
-pub fn filled(value: &Option<String>) -> Option<&str> {
+pub(crate) fn filled(value: &Option<String>) -> Option<&str> {
     value
         .as_deref()
         .map(str::trim)
@@ -71,7 +71,7 @@ pub fn filled(value: &Option<String>) -> Option<&str> {
 
 /// Filters of `/runs`.
 #[derive(Debug, Default, Deserialize)]
-pub struct ListParams {
+pub(crate) struct ListParams {
     /// Job id.
     job: Option<String>,
     /// `queued`, `running`, `done`, `killed`.
@@ -89,7 +89,7 @@ pub struct ListParams {
 const STATUSES: [&str; 4] = ["queued", "running", "done", "killed"];
 
 /// The runs list.
-pub async fn list(
+pub(crate) async fn list(
     State(app): State<App>,
     actor: Actor,
     params: Result<Query<ListParams>, QueryRejection>,

@@ -29,7 +29,7 @@ const NEXT_FIRES: usize = 5;
 
 /// `?standing=&offset=` of the coverage table.
 #[derive(Debug, Default, Deserialize)]
-pub struct DetailParams {
+pub(crate) struct DetailParams {
     /// Only agents with this standing.
     standing: Option<String>,
     /// Coverage rows to skip.
@@ -37,7 +37,7 @@ pub struct DetailParams {
 }
 
 /// One schedule.
-pub async fn detail(
+pub(crate) async fn detail(
     State(app): State<App>,
     actor: Actor,
     Path(name): Path<String>,

@@ -8,7 +8,7 @@
 mod coverage;
 mod detail;
 
-pub use detail::detail;
+pub(crate) use detail::detail;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -25,7 +25,7 @@ use crate::app::App;
 use crate::schedule::stored::parse_stored;
 
 /// The schedules list.
-pub async fn list(
+pub(crate) async fn list(
     State(app): State<App>,
     actor: Actor,
     params: Result<Query<PageQuery>, QueryRejection>,
@@ -83,7 +83,7 @@ fn row(schedule: &Schedule, operator: bool, now: Timestamp) -> Markup {
 }
 
 /// `/schedules/<name>` (names are `[a-z0-9-]`, encoded anyway).
-pub fn detail_path(name: &str) -> String {
+pub(crate) fn detail_path(name: &str) -> String {
     format!("/schedules/{}", layout::url_encode(name))
 }
 

@@ -25,7 +25,7 @@ use crate::app::App;
 /// `?tokens_offset=&accounts_offset=&all_tokens_offset=&enrollment_offset=`: where each
 /// list of the page is.
 #[derive(Debug, Default, Deserialize)]
-pub struct SettingsParams {
+pub(crate) struct SettingsParams {
     tokens_offset: Option<u64>,
     accounts_offset: Option<u64>,
     all_tokens_offset: Option<u64>,
@@ -33,7 +33,7 @@ pub struct SettingsParams {
 }
 
 /// The settings page.
-pub async fn page(
+pub(crate) async fn page(
     State(app): State<App>,
     actor: Actor,
     uri: Uri,
