@@ -299,7 +299,7 @@ async fn execute_and_record(
                 tracing::info!(
                     status = result.status.state(),
                     exit_code = ?result.exit_code,
-                    "Finished a command; its result is in the outbox."
+                    "Result recorded in the outbox."
                 );
                 break;
             }

@@ -155,7 +155,7 @@ fn up_runs_hello_on_the_local_agent_stops_on_sigint_and_keeps_data() {
     );
 
     // One run id finds the run's whole life in the log: the server creating it (the `run`
-    // span) and the agent finishing its command (the `command` span).
+    // span) and the agent recording its result (the `command` span).
     let runs = tutti(&config_home, &["runs", "--json"]);
     let listed: serde_json::Value = serde_json::from_slice(&runs.stdout).expect("runs --json");
     let run_id = listed["items"][0]["run_id"]
@@ -169,7 +169,7 @@ fn up_runs_hello_on_the_local_agent_stops_on_sigint_and_keeps_data() {
         .collect();
     for (span, message) in [
         ("run{", "Created a run."),
-        ("command{", "Finished a command"),
+        ("command{", "Result recorded in the outbox"),
     ] {
         assert!(
             lines
