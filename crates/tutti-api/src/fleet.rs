@@ -1,7 +1,8 @@
-//! The fleet freeze as the API shows it.
+//! Fleet-wide state as the API shows it: configuration layers and the freeze.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use tutti_proto::config::AgentConfig;
 use tutti_proto::fleet::FleetFreeze;
 use utoipa::ToSchema;
 
@@ -45,6 +46,37 @@ impl FreezeState {
             reason: Some(freeze.reason.clone()).filter(|reason| !reason.is_empty()),
             actor: Some(freeze.actor.clone()).filter(|actor| !actor.is_empty()),
             at: Some(freeze.at),
+        }
+    }
+}
+
+/// One configuration layer as an operator writes it; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigLayer {
+    /// Seconds between heartbeats.
+    pub heartbeat_interval_secs: Option<u64>,
+    /// Seconds between inventory snapshots.
+    pub inventory_interval_secs: Option<u64>,
+    /// Runs executed at the same time.
+    pub concurrency: Option<u32>,
+    /// Agent log filter.
+    pub log_level: Option<String>,
+    /// Output cap per stream.
+    pub output_limit_bytes: Option<u64>,
+    /// Output up to this size travels inline.
+    pub inline_output_limit_bytes: Option<u64>,
+}
+
+impl From<ConfigLayer> for AgentConfig {
+    fn from(layer: ConfigLayer) -> AgentConfig {
+        AgentConfig {
+            heartbeat_interval_secs: layer.heartbeat_interval_secs,
+            inventory_interval_secs: layer.inventory_interval_secs,
+            concurrency: layer.concurrency,
+            log_level: layer.log_level,
+            output_limit_bytes: layer.output_limit_bytes,
+            inline_output_limit_bytes: layer.inline_output_limit_bytes,
         }
     }
 }

@@ -10,7 +10,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
 use tutti_proto::AgentId;
 use tutti_proto::config::AgentConfig;
 
@@ -21,37 +20,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::fleet_kv::ConfigScope;
 pub use crate::views::config::{EffectiveView, effective_view};
-
-/// One configuration layer as an operator writes it; every field optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigLayer {
-    /// Seconds between heartbeats.
-    pub heartbeat_interval_secs: Option<u64>,
-    /// Seconds between inventory snapshots.
-    pub inventory_interval_secs: Option<u64>,
-    /// Runs executed at the same time.
-    pub concurrency: Option<u32>,
-    /// Agent log filter.
-    pub log_level: Option<String>,
-    /// Output cap per stream.
-    pub output_limit_bytes: Option<u64>,
-    /// Output up to this size travels inline.
-    pub inline_output_limit_bytes: Option<u64>,
-}
-
-impl From<ConfigLayer> for AgentConfig {
-    fn from(layer: ConfigLayer) -> AgentConfig {
-        AgentConfig {
-            heartbeat_interval_secs: layer.heartbeat_interval_secs,
-            inventory_interval_secs: layer.inventory_interval_secs,
-            concurrency: layer.concurrency,
-            log_level: layer.log_level,
-            output_limit_bytes: layer.output_limit_bytes,
-            inline_output_limit_bytes: layer.inline_output_limit_bytes,
-        }
-    }
-}
+pub use tutti_api::fleet::ConfigLayer;
 
 #[utoipa::path(get, path = "/api/v1/config/global", responses((status = 200, description = "The global layer ({} when unset)", body = ConfigLayer)))]
 /// The global layer.

@@ -14,16 +14,16 @@ use crate::fleet_kv::ConfigScope;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EffectiveView {
     /// The global layer.
-    #[schema(value_type = Option<crate::api::fleet_config::ConfigLayer>)]
+    #[schema(value_type = Option<tutti_api::fleet::ConfigLayer>)]
     pub global: Option<AgentConfig>,
     /// The group layers, in the agent's group order: `[group, layer or null]` pairs.
     #[schema(schema_with = group_layers_schema)]
     pub groups: Vec<(GroupName, Option<AgentConfig>)>,
     /// The agent's own layer.
-    #[schema(value_type = Option<crate::api::fleet_config::ConfigLayer>)]
+    #[schema(value_type = Option<tutti_api::fleet::ConfigLayer>)]
     pub agent: Option<AgentConfig>,
     /// The merged result with defaults filled in.
-    #[schema(value_type = crate::api::fleet_config::ConfigLayer)]
+    #[schema(value_type = tutti_api::fleet::ConfigLayer)]
     pub effective: serde_json::Value,
 }
 
